@@ -1,0 +1,345 @@
+"""Omniglot and MNIST from their official files, one preprocessing function, and the paper's split.
+
+Where the data lives: `--data-dir` or the FLMN_DATA_DIR environment variable, a folder with
+    omniglot/images_background.zip, omniglot/images_evaluation.zip   (or the same folders extracted)
+    mnist/t10k-images-idx3-ubyte.gz, mnist/t10k-labels-idx1-ubyte.gz
+Preprocessed arrays are cached in FLMN_CACHE_DIR (default: the user's cache folder), so the data folder
+may be read-only and the second load takes well under a second.
+"""
+
+import gzip
+import hashlib
+import io
+import os
+import struct
+import sys
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .files import atomic_open
+
+IMAGE_SIZE = 20  # the paper's input: images downscaled to 20 x 20
+OMNIGLOT_SIZE = 105  # Omniglot's original images are 105 x 105
+OMNIGLOT_SETS = ("images_background", "images_evaluation")
+OMNIGLOT_URL = "https://github.com/brendenlake/omniglot/raw/master/python/{name}.zip"
+MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/{name}"
+
+# The paper's split: sort the 1623 character folders by path; the first 1209 train, the last 414 test.
+TRAIN_CHARACTERS = 1209
+TEST_CHARACTERS = 414
+# Validation (model selection) is carved from the training characters: every 12th one (100 characters).
+VALIDATION_EVERY = 12
+MINI_MNIST_PER_DIGIT = 20  # miniMNIST of the paper's Table 2: 20 images per digit,
+MINI_MNIST_SEED = 0  # drawn once with this seed
+CACHE_VERSION = 1  # bump when preprocessing changes, so old caches are not reused
+
+
+class DataError(Exception):
+    """A data file is missing or unreadable; the message names the file and says what to do."""
+
+
+def data_dir(path=None):
+    """The data folder: the argument, else $FLMN_DATA_DIR, else ~/.local/share/flmn (created on demand)."""
+    if path is None:
+        path = os.environ.get("FLMN_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "flmn"
+    return Path(path).expanduser()
+
+
+def cache_dir(path=None):
+    """The cache folder: the argument, else $FLMN_CACHE_DIR, else ~/.cache/flmn."""
+    if path is None:
+        path = os.environ.get("FLMN_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flmn"
+    return Path(path).expanduser()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Preprocessing: one function for training, evaluation and the app.
+
+
+def to_ink(image):
+    """Any image -> float32 array [H, W] in [0, 1] with ink 1 and background 0, at its own size.
+
+    Accepts a PIL image or a numpy array ([H, W], [H, W, 3] or [H, W, 4]; bool, integer or float).
+    Polarity is decided from the border: a light border means dark ink (Omniglot, paper), a dark border
+    means light ink (MNIST, a black canvas). An image with varying transparency is read by its alpha
+    channel: opaque pixels are ink. Values are stretched so the darkest background is 0 and the strongest
+    ink 1; a blank image gives all zeros.
+    """
+    array = _as_array(image)
+    if array.ndim == 3:
+        alpha = array[..., 3] if array.shape[2] == 4 else None
+        if alpha is not None and alpha.min() < alpha.max():
+            gray = alpha
+            array = None
+        else:
+            gray = array[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    else:
+        gray = array
+    if array is not None and _border(gray).mean() > 0.5:
+        gray = 1.0 - gray
+    low, high = float(gray.min()), float(gray.max())
+    if high - low < 1e-6:
+        return np.zeros(gray.shape, dtype=np.float32)
+    return ((gray - low) / (high - low)).astype(np.float32)
+
+
+def _as_array(image):
+    """PIL image or numpy array -> float32 array in [0, 1], [H, W] or [H, W, 3|4]."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(image, dtype=np.float32)
+            return array / max(float(array.max()), 1.0)
+        if image.mode in ("1", "L"):
+            image = image.convert("L")
+        elif image.mode in ("P", "LA", "PA", "RGBA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+        else:
+            image = image.convert("RGB")
+        array = np.asarray(image)
+    else:
+        array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or min(array.shape[:2]) < 1:
+        raise ValueError(f"expected an image of shape [H, W], [H, W, 3] or [H, W, 4], got {array.shape}")
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float32) / (65535.0 if array.max() > 255 else 255.0)
+    array = np.nan_to_num(array.astype(np.float32), nan=0.0)
+    return np.clip(array, 0.0, 1.0)
+
+
+def _border(gray):
+    """The pixels of the outermost ring of a [H, W] array."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def downscale(ink):
+    """Ink images [..., H, W] (torch) -> [..., 20, 20] with an area filter; a non-square image is padded
+    with background to a centred square first, so characters keep their shape."""
+    H, W = ink.shape[-2:]
+    if H != W:
+        side = max(H, W)
+        top, left = (side - H) // 2, (side - W) // 2
+        ink = F.pad(ink, (left, side - W - left, top, side - H - top))
+    lead = ink.shape[:-2]
+    small = F.interpolate(ink.reshape(-1, 1, *ink.shape[-2:]), size=(IMAGE_SIZE, IMAGE_SIZE), mode="area")
+    return small.reshape(*lead, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def preprocess(image):
+    """The one preprocessing of the project: any image -> float32 tensor [20, 20], ink 1, background 0.
+
+    Grayscale, polarity from the border (see `to_ink`), then the paper's 20 x 20 by an area filter.
+    """
+    return downscale(torch.from_numpy(to_ink(image)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Omniglot
+
+
+@dataclass
+class Omniglot:
+    """All 1623 Omniglot characters, in the split order (sorted by path).
+
+    characters: the paths `images_{background,evaluation}/<Alphabet>/<characterNN>`, length 1623.
+    images: [1623, 20, 20, 20] float32, character x drawer x 20 x 20, ink 1 (preprocessed).
+    """
+
+    characters: list
+    images: torch.Tensor
+
+    def split(self, name):
+        """The character indices of a split: "train" (1109), "validation" (100), "test" (414)."""
+        return split_indices(name)
+
+
+def split_indices(name):
+    """Character indices (into the sorted 1623) of "train", "validation" or "test" (the paper's split:
+    the first 1209 train and validation, the last 414 test; every 12th training character validates)."""
+    train_all = torch.arange(TRAIN_CHARACTERS)
+    is_validation = train_all % VALIDATION_EVERY == VALIDATION_EVERY - 1
+    if name == "train":
+        return train_all[~is_validation]
+    if name == "validation":
+        return train_all[is_validation]
+    if name == "test":
+        return torch.arange(TRAIN_CHARACTERS, TRAIN_CHARACTERS + TEST_CHARACTERS)
+    raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
+
+
+def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):
+    """Load Omniglot, preprocessed, from the cache or the official files (downloading them if missing
+    and online). raw=True also returns the original 105 x 105 images (uint8 {0, 1}, ink 1) as a tensor
+    [1623, 20, 105, 105], which Experiment II's augmentation transforms before downscaling."""
+    folder = data_dir(data_dir_) / "omniglot"
+    sources = [_omniglot_source(folder, name, download) for name in OMNIGLOT_SETS]
+    key = _cache_key("omniglot", sources)
+    cached = _cache_load(cache, key, ("characters", "images", "raw_bits"))
+    if cached is None:
+        characters, raw_images = _read_omniglot(sources)
+        images = downscale(torch.from_numpy(raw_images).float()).numpy()
+        cached = {"characters": np.array(characters), "images": images, "raw_bits": np.packbits(raw_images, axis=-1)}
+        _cache_save(cache, key, cached)
+    data = Omniglot(list(cached["characters"]), torch.from_numpy(cached["images"]))
+    if not raw:
+        return data
+    raw_images = np.unpackbits(cached["raw_bits"], axis=-1, count=OMNIGLOT_SIZE)
+    return data, torch.from_numpy(raw_images)
+
+
+def _omniglot_source(folder, name, download):
+    """The zip or extracted folder for one Omniglot set, downloading the zip when missing."""
+    if (folder / name).is_dir():
+        return folder / name
+    path = folder / f"{name}.zip"
+    if not path.exists():
+        if not download:
+            raise DataError(_missing_message(path, OMNIGLOT_URL.format(name=name)))
+        _download(OMNIGLOT_URL.format(name=name), path)
+    return path
+
+
+def _read_omniglot(sources):
+    """Read every PNG of both sets -> (sorted character paths, uint8 [1623, 20, 105, 105], ink 1)."""
+    files = {}
+    for source in sources:
+        for member, read in _list_pngs(source):
+            parts = member.split("/")
+            if len(parts) != 4:
+                continue
+            files.setdefault("/".join(parts[:3]), []).append((parts[3], read))
+    characters = sorted(files)
+    if len(characters) != TRAIN_CHARACTERS + TEST_CHARACTERS:
+        raise DataError(f"{sources[0].parent}: found {len(characters)} Omniglot characters, expected 1623. "
+                        "Put the official images_background.zip and images_evaluation.zip there, unmodified.")
+    images = np.zeros((len(characters), 20, OMNIGLOT_SIZE, OMNIGLOT_SIZE), dtype=np.uint8)
+    for c, character in enumerate(characters):
+        drawings = sorted(files[character])
+        if len(drawings) != 20:
+            raise DataError(f"{character}: {len(drawings)} drawings, expected 20. The Omniglot files are incomplete.")
+        for d, (name, read) in enumerate(drawings):
+            try:
+                with Image.open(io.BytesIO(read())) as image:
+                    images[c, d] = np.asarray(image.convert("L")) < 128  # black ink on white
+            except (OSError, UnidentifiedImageError, ValueError) as error:
+                raise DataError(f"{character}/{name}: unreadable image ({error}). Replace the Omniglot files.") from error
+    return characters, images
+
+
+def _list_pngs(source):
+    """(member path 'images_x/Alphabet/characterNN/file.png', reader) for each PNG of a zip or folder."""
+    if source.is_dir():
+        root = source.parent
+        return [(str(p.relative_to(root)).replace(os.sep, "/"), p.read_bytes) for p in source.rglob("*.png")]
+    try:
+        archive = zipfile.ZipFile(source)
+        names = [n for n in archive.namelist() if n.endswith(".png")]
+        return [(n, (lambda n=n: archive.read(n))) for n in names]
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DataError(f"{source}: not a readable zip ({error}). Delete it and put the official file there "
+                        f"(or run with internet access to download it).") from error
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MNIST
+
+
+def load_mini_mnist(data_dir_=None, cache=None, download=True):
+    """miniMNIST (the paper's Table 2): 20 test images per digit, drawn once with a fixed seed and
+    preprocessed -> float32 tensor [10, 20, 20, 20], digit x sample x 20 x 20."""
+    folder = data_dir(data_dir_) / "mnist"
+    paths = [folder / name for name in MNIST_FILES]
+    for path, name in zip(paths, MNIST_FILES):
+        if not path.exists():
+            if not download:
+                raise DataError(_missing_message(path, MNIST_URL.format(name=name)))
+            _download(MNIST_URL.format(name=name), path)
+    key = _cache_key("minimnist", paths)
+    cached = _cache_load(cache, key, ("images",))
+    if cached is None:
+        images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
+        rng = np.random.default_rng(MINI_MNIST_SEED)
+        chosen = [rng.choice(np.flatnonzero(labels == d), MINI_MNIST_PER_DIGIT, replace=False) for d in range(10)]
+        mini = np.stack([np.stack([preprocess(images[i]).numpy() for i in rows]) for rows in chosen])
+        cached = {"images": mini}
+        _cache_save(cache, key, cached)
+    return torch.from_numpy(cached["images"])
+
+
+def _read_idx(path, dims):
+    """An IDX file (gzipped) -> uint8 array with `dims` dimensions."""
+    try:
+        with gzip.open(path, "rb") as f:
+            content = f.read()
+        magic = struct.unpack(">I", content[:4])[0]
+        if magic != 0x800 + dims:
+            raise ValueError(f"magic number {magic:#x}, expected {0x800 + dims:#x}")
+        shape = struct.unpack(f">{dims}I", content[4 : 4 + 4 * dims])
+        return np.frombuffer(content, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    except (OSError, EOFError, ValueError, struct.error) as error:
+        raise DataError(f"{path}: not a valid MNIST IDX file ({error}). Replace it with the official file.") from error
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Download and cache
+
+
+def _missing_message(path, url):
+    return (f"{path} is missing. Download {url} and put it there, or point FLMN_DATA_DIR (or --data-dir) at a "
+            f"folder with omniglot/ and mnist/ subfolders holding the official files.")
+
+
+def _download(url, path):
+    """Download url to path atomically, with a progress bar; offline -> DataError saying what to do."""
+    from tqdm import tqdm
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Downloading {url} -> {path}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, atomic_open(path) as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=path.name) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except OSError as error:
+        raise DataError(f"could not download {url} ({error}). " + _missing_message(path, url)) from error
+
+
+def _cache_key(name, sources):
+    """A cache file name that changes when a source file or the preprocessing changes."""
+    digest = hashlib.sha256(f"{CACHE_VERSION}".encode())
+    for source in sources:
+        stat = source.stat()
+        digest.update(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return f"{name}-{digest.hexdigest()[:16]}.npz"
+
+
+def _cache_load(cache, key, fields):
+    """The cached arrays, or None when absent or unreadable (then they are rebuilt)."""
+    path = cache_dir(cache) / key
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {field: archive[field] for field in fields}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None
+
+
+def _cache_save(cache, key, arrays):
+    """Write the arrays to the cache atomically; a read-only cache folder only costs the next load time."""
+    try:
+        with atomic_open(cache_dir(cache) / key) as f:
+            np.savez(f, **arrays)
+    except OSError as error:
+        print(f"warning: could not write the cache {cache_dir(cache) / key}: {error}", file=sys.stderr)

@@ -1,0 +1,106 @@
+"""Episodes of the one-shot task: C classes x K samples in random order, input (x_t, y_{t-1}).
+
+In every episode the classes are drawn afresh and get labels 0..C-1 in a random order, so a label means
+nothing across episodes: the model must bind it in memory. Shapes: B episodes, T = C * K steps.
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .data import IMAGE_SIZE, OMNIGLOT_SIZE, downscale
+
+MAX_ROTATION = math.pi / 16  # Experiment II: rotation uniform in [-pi/16, pi/16] ...
+MAX_SHIFT = 10.0  # ... and translation uniform in [-10, 10] pixels of the 105 x 105 image
+
+
+class Episodes(NamedTuple):
+    """A batch of episodes.
+
+    images: [B, T, 20, 20] float, ink 1.   labels: [B, T] long, the true label y_t in 0..C-1.
+    prev_labels: [B, T, C] one-hot y_{t-1}, zeros at t = 0.   instances: [B, T] long, 1 for the first
+    presentation of a class in the episode, 2 for the second, and so on.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    prev_labels: torch.Tensor
+    instances: torch.Tensor
+
+
+def offset_labels(labels, classes):
+    """labels [B, T] -> prev_labels [B, T, C]: the one-hot label of the previous step, zeros at t = 0."""
+    one_hot = F.one_hot(labels, classes).float()
+    return torch.cat([torch.zeros_like(one_hot[:, :1]), one_hot[:, :-1]], dim=1)
+
+
+def instance_numbers(labels, classes):
+    """labels [B, T] -> instances [B, T]: how many times the step's class has appeared so far, this one included."""
+    one_hot = F.one_hot(labels, classes)
+    return (one_hot.cumsum(1) * one_hot).sum(-1)
+
+
+def sample_episodes(images, batch_size, generator, classes=5, samples=10, characters=None,
+                    raw_images=None, augment=False, rotate_classes=False):
+    """Sample a batch of episodes.
+
+    images: [num_characters, num_drawings, 20, 20], the preprocessed pool (Omniglot or miniMNIST).
+    characters: indices into the pool that may be drawn (a split), or None for all.
+    generator: a torch.Generator; the same seed gives the same episodes.
+    augment (Experiment II): rotate by U[-pi/16, pi/16] and shift by U[-10, 10] px each image of
+        raw_images [num_characters, num_drawings, 105, 105] (ink 1), then downscale.
+    rotate_classes: also draw each character rotated by 0, 90, 180 or 270 degrees as a distinct class
+        (Santoro et al.'s augmentation), a fixed rotation per class and episode.
+    -> Episodes with T = classes * samples.
+    """
+    pool = torch.arange(images.shape[0]) if characters is None else torch.as_tensor(characters)
+    drawings = images.shape[1]
+    if samples > drawings or classes > len(pool):
+        raise ValueError(f"cannot draw {classes} classes x {samples} samples from {len(pool)} classes "
+                         f"of {drawings} drawings")
+    B, C, K, T = batch_size, classes, samples, classes * samples
+    # Classes: a random subset in random order, so label c of the episode is the c-th class drawn.
+    chosen = pool[torch.rand(B, len(pool), generator=generator).argsort(1)[:, :C]]  # [B, C]
+    # Samples: K distinct drawings per class; then the T steps in random order.
+    drawn = torch.rand(B, C, drawings, generator=generator).argsort(2)[..., :K]  # [B, C, K]
+    labels = torch.arange(C).repeat_interleave(K).expand(B, T)
+    order = torch.rand(B, T, generator=generator).argsort(1)
+    labels = labels.gather(1, order)  # [B, T]
+    which = drawn.reshape(B, T).gather(1, order)  # the drawing at each step
+    character = chosen.gather(1, labels)  # [B, T]
+    if augment:
+        if raw_images is None:
+            raise ValueError("augment=True needs raw_images, the 105 x 105 originals")
+        steps = _shift_and_rotate(raw_images[character, which].float(), generator)
+    else:
+        steps = images[character, which]
+    if rotate_classes:
+        turns = torch.randint(0, 4, (B, C), generator=generator).gather(1, labels)  # [B, T]
+        steps = _rotate_quarter_turns(steps, turns)
+    return Episodes(steps, labels, offset_labels(labels, C), instance_numbers(labels, C))
+
+
+def _shift_and_rotate(raw, generator):
+    """raw [B, T, 105, 105] -> [B, T, 20, 20]: each image rotated by U[-pi/16, pi/16] and shifted by
+    U[-10, 10] px in x and y (bilinear, background 0), then downscaled by the common area filter."""
+    B, T = raw.shape[:2]
+    n = B * T
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * MAX_ROTATION
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * MAX_SHIFT * 2 / OMNIGLOT_SIZE  # normalised units
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, (n, 1, OMNIGLOT_SIZE, OMNIGLOT_SIZE), align_corners=False)
+    moved = F.grid_sample(raw.reshape(n, 1, OMNIGLOT_SIZE, OMNIGLOT_SIZE), grid, align_corners=False)
+    return downscale(moved[:, 0]).reshape(B, T, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _rotate_quarter_turns(steps, turns):
+    """steps [B, T, H, W], turns [B, T] in 0..3 -> each image rotated by turns x 90 degrees."""
+    out = steps.clone()
+    for k in range(1, 4):
+        mask = turns == k
+        if mask.any():
+            out[mask] = torch.rot90(steps[mask], k, dims=(-2, -1))
+    return out

@@ -1,0 +1,30 @@
+"""Atomic file writes: a crash or a full disk never leaves a half-written file under the final name."""
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_open(path, mode="wb"):
+    """Open a temporary file beside path for writing; on success flush it to disk and rename it over
+    path, on any error delete it (path keeps its old content)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_text(path, text):
+    """Write text to path atomically."""
+    with atomic_open(path, "w") as f:
+        f.write(text)
