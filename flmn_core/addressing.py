@@ -63,7 +63,7 @@ def least_used(usage, num_rows):
 
     usage: [B, N] -> least_used: [B, num_rows, N], one-hot rows.
     """
-    rows = torch.topk(usage, num_rows, dim=-1, largest=False, sorted=True).indices  # [B, R]
+    rows = torch.argsort(usage, dim=-1, stable=True)[:, :num_rows]  # [B, R]; stable: ties to the lower row
     one_hot = torch.zeros(usage.shape[0], num_rows, usage.shape[1], dtype=usage.dtype, device=usage.device)
     return one_hot.scatter_(2, rows.unsqueeze(-1), 1.0)
 

@@ -61,8 +61,10 @@ def load_checkpoint(path):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(path, f"refused: it holds objects that are not plain data ({first_line})") from error
+        detail = _unpickler_detail(error)
+        if detail.startswith("Unsupported global"):
+            raise CheckpointError(path, f"refused: it would need to unpickle code or objects that are not plain data ({detail})") from error
+        raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {detail}") from error
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, TypeError) as error:
         raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {error}") from error
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
@@ -72,6 +74,15 @@ def load_checkpoint(path):
     if payload["model"] not in MODELS:
         raise CheckpointError(path, f"unknown model {payload['model']!r}; expected one of {sorted(MODELS)}")
     return payload
+
+
+def _unpickler_detail(error):
+    """The useful part of torch's weights-only unpickler message: what it refused, without its advice."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return text.split(". Please use")[0].strip()
 
 
 def model_from_checkpoint(payload, path="<checkpoint>"):

@@ -27,7 +27,9 @@ from .files import atomic_open
 
 IMAGE_SIZE = 20  # the paper's input: images downscaled to 20 x 20
 OMNIGLOT_SIZE = 105  # Omniglot's original images are 105 x 105
+AUGMENT_SIZE = 42  # Experiment II rotates and shifts images at this size: 1/6 of the pixels of 105
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
+OMNIGLOT_CHARACTERS = (964, 659)  # characters in each set of the official release
 OMNIGLOT_URL = "https://github.com/brendenlake/omniglot/raw/master/python/{name}.zip"
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/{name}"
@@ -114,8 +116,7 @@ def _as_array(image):
         return array.astype(np.float32)
     if np.issubdtype(array.dtype, np.integer):
         return array.astype(np.float32) / (65535.0 if array.max() > 255 else 255.0)
-    array = np.nan_to_num(array.astype(np.float32), nan=0.0)
-    return np.clip(array, 0.0, 1.0)
+    return np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0).astype(np.float32)  # clip first: no overflow in the cast
 
 
 def _border(gray):
@@ -198,6 +199,15 @@ def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):
     return data, torch.from_numpy(raw_images)
 
 
+def augmentation_images(raw):
+    """The 105 x 105 originals [..., 105, 105] -> float32 [..., 42, 42] by the area filter, the input that
+    Experiment II's augmentation transforms (rotation and shift commute with scaling, so transforming this
+    copy equals transforming the original up to interpolation, at a sixth of the pixels)."""
+    lead = raw.shape[:-2]
+    small = F.interpolate(raw.reshape(-1, 1, OMNIGLOT_SIZE, OMNIGLOT_SIZE).float(), size=(AUGMENT_SIZE, AUGMENT_SIZE), mode="area")
+    return small.reshape(*lead, AUGMENT_SIZE, AUGMENT_SIZE)
+
+
 def _omniglot_source(folder, name, download):
     """The zip or extracted folder for one Omniglot set, downloading the zip when missing."""
     if (folder / name).is_dir():
@@ -213,16 +223,17 @@ def _omniglot_source(folder, name, download):
 def _read_omniglot(sources):
     """Read every PNG of both sets -> (sorted character paths, uint8 [1623, 20, 105, 105], ink 1)."""
     files = {}
-    for source in sources:
+    for source, expected in zip(sources, OMNIGLOT_CHARACTERS):
+        found = {}
         for member, read in _list_pngs(source):
             parts = member.split("/")
-            if len(parts) != 4:
-                continue
-            files.setdefault("/".join(parts[:3]), []).append((parts[3], read))
+            if len(parts) == 4:
+                found.setdefault("/".join(parts[:3]), []).append((parts[3], read))
+        if len(found) != expected:
+            raise DataError(f"{source}: found {len(found)} Omniglot characters, expected {expected}. "
+                            f"Put the official {source.name} there, unmodified.")
+        files.update(found)
     characters = sorted(files)
-    if len(characters) != TRAIN_CHARACTERS + TEST_CHARACTERS:
-        raise DataError(f"{sources[0].parent}: found {len(characters)} Omniglot characters, expected 1623. "
-                        "Put the official images_background.zip and images_evaluation.zip there, unmodified.")
     images = np.zeros((len(characters), 20, OMNIGLOT_SIZE, OMNIGLOT_SIZE), dtype=np.uint8)
     for c, character in enumerate(characters):
         drawings = sorted(files[character])

@@ -50,7 +50,8 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
     characters: indices into the pool that may be drawn (a split), or None for all.
     generator: a torch.Generator; the same seed gives the same episodes.
     augment (Experiment II): rotate by U[-pi/16, pi/16] and shift by U[-10, 10] px each image of
-        raw_images [num_characters, num_drawings, 105, 105] (ink 1), then downscale.
+        raw_images [num_characters, num_drawings, S, S] (ink 1; the 105 x 105 originals or
+        `data.augmentation_images` of them), then downscale.
     rotate_classes: also draw each character rotated by 0, 90, 180 or 270 degrees as a distinct class
         (Santoro et al.'s augmentation), a fixed rotation per class and episode.
     -> Episodes with T = classes * samples.
@@ -83,17 +84,28 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
 
 
 def _shift_and_rotate(raw, generator):
-    """raw [B, T, 105, 105] -> [B, T, 20, 20]: each image rotated by U[-pi/16, pi/16] and shifted by
-    U[-10, 10] px in x and y (bilinear, background 0), then downscaled by the common area filter."""
-    B, T = raw.shape[:2]
+    """raw [B, T, S, S] -> [B, T, 20, 20]: each image rotated by U[-pi/16, pi/16] about its centre and
+    shifted by U[-10, 10] pixels of the 105 x 105 original in x and y (bilinear, background 0), then
+    downscaled by the common area filter. S may be 105 or a smaller area-downscaled copy (see
+    `data.augmentation_images`): rotation and shift commute with scaling, so only interpolation differs."""
+    B, T, S = *raw.shape[:2], raw.shape[-1]
     n = B * T
     angle = (torch.rand(n, generator=generator) * 2 - 1) * MAX_ROTATION
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * MAX_SHIFT * 2 / OMNIGLOT_SIZE  # normalised units
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, (n, 1, OMNIGLOT_SIZE, OMNIGLOT_SIZE), align_corners=False)
-    moved = F.grid_sample(raw.reshape(n, 1, OMNIGLOT_SIZE, OMNIGLOT_SIZE), grid, align_corners=False)
+    moved = F.grid_sample(raw.reshape(n, 1, S, S), _affine_grid(angle, shift, S), align_corners=False)
     return downscale(moved[:, 0]).reshape(B, T, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _affine_grid(angle, shift, size):
+    """The sampling grid of a rotation by angle [n] and a shift [n, 2] (normalised units) for size x size
+    images -> [n, size, size, 2]. Equal to F.affine_grid(align_corners=False) for these matrices, written
+    out because F.affine_grid's general batched matmul is several times slower on the CPU."""
+    coords = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1  # pixel centres in [-1, 1]
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    x, y = coords[None, None, :], coords[None, :, None]
+    grid_x = cos * x - sin * y + shift[:, 0, None, None]
+    grid_y = sin * x + cos * y + shift[:, 1, None, None]
+    return torch.stack([grid_x, grid_y], dim=-1)
 
 
 def _rotate_quarter_turns(steps, turns):

@@ -13,6 +13,7 @@ def atomic_open(path, mode="wb"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the final file should read like any other
     try:
         with os.fdopen(fd, mode) as f:
             yield f

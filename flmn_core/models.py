@@ -112,12 +112,11 @@ class MemoryNetwork(nn.Module):
 
     def forward(self, images, prev_labels):
         """Run whole episodes. images: [B, T, 20, 20] (ink 1), prev_labels: [B, T, C] -> logits [B, T, C]."""
-        B, T = images.shape[:2]
-        gates_in = self.project_inputs(images, prev_labels)
-        state = self.initial_state(B, dtype=gates_in.dtype)
+        gates_in = self.project_inputs(images, prev_labels)  # [B, T, 4H]
+        state = self.initial_state(images.shape[0], dtype=gates_in.dtype)
         outputs = []
-        for t in range(T):
-            state = self.advance(gates_in[:, t], state, with_trace=False)[0]
+        for gates_t in gates_in.unbind(1):  # unbind, not gates_in[:, t]: its backward is one stack, not T fills
+            state = self.advance(gates_t, state, with_trace=False)[0]
             outputs.append(torch.cat([state.hidden, state.read], dim=1))
         return self.classifier(torch.stack(outputs, dim=1))
 
@@ -210,8 +209,9 @@ class FLMN(MemoryNetwork):
         similarity = addressing.cosine_similarity(key, feature_memory if read_from is None else read_from)
         read_weights = addressing.read_weights(similarity, strength)
         read = addressing.read_memory(read_weights, label_memory)
-        usage = addressing.update_usage(state.usage, read_weights, feature_write, c.gamma)
-        least_used = addressing.least_used(usage, 1)
+        with torch.no_grad():  # usage only feeds the hard least-used choice: no gradient flows through it
+            usage = addressing.update_usage(state.usage, read_weights, feature_write, c.gamma)
+            least_used = addressing.least_used(usage, 1)
 
         new_state = FLMNState(hidden, cell, read.flatten(1), read_weights, usage, least_used, feature_write,
                               feature_memory, label_memory)
@@ -275,9 +275,10 @@ class MANN(MemoryNetwork):
         memory = addressing.write_memory(memory, write, content)
         similarity = addressing.cosine_similarity(keys, state.memory if c.read_first else memory)
         read_weights = addressing.read_weights(similarity, strength)
-        read = addressing.read_memory(read_weights, memory)
-        usage = addressing.update_usage(state.usage, read_weights, write, c.gamma)
-        least_used = addressing.least_used(usage, R)
+        read = addressing.read_memory(read_weights, state.memory if c.read_first else memory)
+        with torch.no_grad():  # usage only feeds the hard least-used choice: no gradient flows through it
+            usage = addressing.update_usage(state.usage, read_weights, write, c.gamma)
+            least_used = addressing.least_used(usage, R)
 
         new_state = MANNState(hidden, cell, read.flatten(1), read_weights, usage, least_used, memory)
         trace = None

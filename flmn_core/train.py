@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
-from .data import DataError, load_omniglot, split_indices
+from .data import DataError, augmentation_images, load_omniglot, split_indices
 from .episodes import sample_episodes
 from .evaluate import INSTANCES, evaluate_model, instance_hits
 from .files import atomic_text
@@ -174,16 +174,15 @@ def resume_payload(args):
 def main(argv=None):
     args = parse_args(argv)
     rank, world = init_distributed()
+    payload = None
+    if args.resume:  # the run's own arguments, but a new --episodes extends it
+        payload = resume_payload(args)
+        args = argparse.Namespace(**{**payload["training"]["args"], "resume": True,
+                                     "episodes": args.episodes or payload["training"]["args"]["episodes"]})
+    args.episodes = args.episodes or 100_000
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    payload = None
-    if args.resume:
-        payload = resume_payload(args)
-        episodes = args.episodes
-        args = argparse.Namespace(**{**payload["training"]["args"], "resume": True})
-        args.episodes = episodes or args.episodes
-    args.episodes = args.episodes or 100_000
     torch.manual_seed(args.seed)
     model = build_model(args.model, **model_config(args)) if payload is None else model_from_checkpoint(payload)
     optimizer = make_optimizer(args, model)
@@ -199,7 +198,7 @@ def main(argv=None):
         data = load_omniglot(args.data_dir, raw=args.experiment == "II")
     except DataError as error:
         sys.exit(f"error: {error}")
-    omniglot, raw = data if args.experiment == "II" else (data, None)
+    omniglot, raw = (data[0], augmentation_images(data[1])) if args.experiment == "II" else (data, None)
     train_chars, val_chars = split_indices("train"), split_indices("validation")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

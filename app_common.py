@@ -1,0 +1,208 @@
+"""What the app's pages share: the checkpoints chosen in the sidebar, the person's episode, the episode
+file, and a few small drawing helpers. Streamlit lives here and in pages/; the maths stays in flmn_core.
+
+The models are loaded once per process with st.cache_resource and shared by every session, so nothing
+here changes them: each session keeps only its own episode (images, labels, the models' steps) in
+st.session_state.
+"""
+
+import base64
+import html
+import io
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from flmn_core import CheckpointError, load_model, zoo
+from flmn_core.evaluate import INSTANCES
+from flmn_core.interactive import EpisodeError, InteractiveEpisode
+
+DEFAULT_CLASSES = 5  # the shipped checkpoints' C; an episode takes the models' C when there are models
+RIGHT, WRONG = "#1b7f3b", "#c62828"  # strip colours of right and wrong predictions
+STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
+MODEL_KINDS = ("flmn", "mann")  # the sidebar offers one checkpoint of each kind, compared side by side
+
+# One thread per process: the server may run beside training jobs, and a batch of one step gains
+# nothing from more. Done here because this module is imported once per process, not once per rerun.
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+@st.cache_resource(max_entries=12, show_spinner="Loading the checkpoint…")
+def cached_model(path, modified_ns):
+    """The model of a checkpoint file, loaded once per (path, modification time) for all sessions: a
+    checkpoint replaced on disk is loaded again. Shared: callers must never change it."""
+    return load_model(path)
+
+
+def choose_checkpoints_ui():
+    """Sidebar: one shipped checkpoint per model kind -> list of zoo.Shipped (may be empty)."""
+    shipped = zoo.available()
+    chosen = []
+    for kind in MODEL_KINDS:
+        options = [c for c in shipped if c.model == kind]
+        if not options:
+            st.sidebar.warning(f"No {kind.upper()} checkpoint in {zoo.checkpoint_dir()}.")
+            continue
+        choice = st.sidebar.selectbox(f"{kind.upper()} checkpoint", options, key=f"checkpoint_{kind}",
+                                      format_func=lambda c: f"{c.name} (Experiment {c.experiment})",
+                                      help="  \n".join(f"**{c.name}**: {c.description}" for c in options))
+        chosen.append(choice)
+    return chosen
+
+
+def load_models(chosen):
+    """Load the chosen checkpoints -> ({name: model}, [error message]). A checkpoint that fails to load
+    is left out with its CheckpointError's text; the others still work."""
+    models, errors = {}, []
+    for shipped in chosen:
+        path = zoo.weights_path(shipped.name)
+        try:
+            models[shipped.name] = cached_model(str(path), path.stat().st_mtime_ns)
+        except (CheckpointError, OSError) as error:
+            errors.append(f"{shipped.name} could not be loaded: {error}")
+    return models, errors
+
+
+def current_models():
+    """The models the sidebar loaded for this run: {name: model} (possibly empty)."""
+    return st.session_state.get("models", {})
+
+
+# ----------------------------------------------------------------------------------------------------
+# The person's episode
+
+
+def session_episode():
+    """This session's episode, created on first use with the models' number of classes; an empty
+    episode follows a change of checkpoint to one with another number of classes."""
+    models = current_models()
+    classes = next(iter(models.values())).config.classes if models else DEFAULT_CLASSES
+    episode = st.session_state.get("episode")
+    if episode is None or (len(episode) == 0 and episode.classes != classes):
+        episode = InteractiveEpisode(classes)
+        st.session_state["episode"] = episode
+    return episode
+
+
+def sync_episode(episode, models):
+    """Bring the episode to the chosen models; show why when it cannot. -> the models it runs with."""
+    try:
+        episode.sync(models)
+        return models
+    except EpisodeError as error:
+        st.error(f"{error}.")
+        return {}
+
+
+def episode_file_ui():
+    """Sidebar: save this session's episode to a file, or load one (replacing it), from any page."""
+    episode = st.session_state.get("episode")
+    with st.sidebar.expander("Episode file", expanded=False):
+        st.download_button("Save episode", data=episode.to_bytes if episode is not None else b"",
+                           file_name="flmn-episode.npz", mime="application/octet-stream", on_click="ignore",
+                           disabled=episode is None or len(episode) == 0, icon=":material/download:",
+                           help="Images, labels and each model's predictions, as a small .npz file.")
+        round_ = st.session_state.setdefault("episode_upload_round", 0)
+        st.file_uploader("Load an episode", type=["npz"], key=f"episode_upload_{round_}",
+                         on_change=load_episode_upload, args=(f"episode_upload_{round_}",),
+                         help="A file saved here; it replaces the current episode.")
+        kind, text = st.session_state.get("episode_file_message", (None, None))
+        if kind == "error":
+            st.error(text)
+        elif kind == "success":
+            st.success(text)
+
+
+def load_episode_upload(key):
+    """Callback of the episode uploader: replace the session's episode with the file's, or keep the
+    episode so far and say why the file was refused."""
+    uploaded = st.session_state.get(key)
+    if uploaded is None:
+        return
+    try:
+        episode = InteractiveEpisode.load(uploaded.getvalue())
+    except EpisodeError as error:
+        st.session_state["episode_file_message"] = ("error", f"{uploaded.name}: {error}. The episode so far is kept.")
+        return
+    st.session_state["episode"] = episode
+    st.session_state["episode_file_message"] = ("success", f"Loaded {uploaded.name}: {len(episode)} steps.")
+    st.session_state["episode_upload_round"] += 1  # a fresh uploader, so the file is not loaded again
+    st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# Drawing helpers
+
+
+def ink_pixels(image, scale=1):
+    """A [20, 20] ink image (ink 1) -> uint8 array, black ink on white, each pixel scale x scale."""
+    pixels = (255 * (1 - np.clip(np.asarray(image, dtype=np.float32), 0, 1))).round().astype(np.uint8)
+    return np.kron(pixels, np.ones((scale, scale), dtype=np.uint8)) if scale > 1 else pixels
+
+
+def data_uri(image):
+    """A [20, 20] ink image -> a PNG data URI (about 400 bytes), drawn sharp by the browser."""
+    buffer = io.BytesIO()
+    Image.fromarray(ink_pixels(image)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def short_name(name):
+    """A checkpoint name for tight places: 'flmn-exp1' -> 'FLMN', 'mann4-exp1' -> 'MANN4'."""
+    return name.split("-")[0].upper()
+
+
+def strip_html(episode, first=0, last=None, highlight=None):
+    """The episode as a row of thumbnails: step number, the label given, and each model's prediction
+    marked right or wrong. Steps first..last-1; `highlight` frames one step (the explorer's)."""
+    last = len(episode) if last is None else last
+    names = list(episode.runs)
+    cells = []
+    for t in range(first, last):
+        label = episode.labels[t]
+        lines = [f"<b>{t + 1}</b> · label {html.escape(episode.label_text(label))}"]
+        for name in names:
+            guess = episode.runs[name][t].predicted
+            colour, mark = (RIGHT, "✓") if guess == label else (WRONG, "✗")
+            lines.append(f'<span style="color:{colour}">{html.escape(short_name(name))} {guess + 1} {mark}</span>')
+        border = "3px solid #e6740b" if t == highlight else "1px solid #ccc"
+        cells.append(
+            f'<div class="flmn-step" style="display:inline-block;margin:2px;padding:3px;border:{border};'
+            f'border-radius:4px;text-align:center;font-size:11px;line-height:1.25;min-width:64px">'
+            f'<img src="{data_uri(episode.images[t])}" width="48" height="48" alt="step {t + 1}" '
+            f'style="image-rendering:pixelated;display:block;margin:0 auto 2px auto"/>{"<br>".join(lines)}</div>')
+    return f'<div class="flmn-strip" style="line-height:0">{"".join(cells)}</div>'
+
+
+def accuracy_table_md(episode, instances=INSTANCES):
+    """Running per-instance accuracy of every model as a Markdown table (instances seen so far)."""
+    if not len(episode) or not episode.runs:
+        return ""
+    seen = max(1, min(instances, int(episode.instances().max())))
+    header = "| model | " + " | ".join(f"{k}{'st' if k == 1 else 'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
+                                        for k in range(1, seen + 1)) + " | all after the 1st |"
+    rows = [header, "|---" * (seen + 2) + "|"]
+    for name in episode.runs:
+        correct, total = episode.instance_accuracy(name, instances)
+        cells = [f"{c}/{n}" if n else "–" for c, n in zip(correct[:seen], total[:seen])]
+        later_c, later_n = sum(correct[1:]), sum(total[1:])
+        later = f"{later_c}/{later_n} ({100 * later_c / later_n:.0f}%)" if later_n else "–"
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {later} |")
+    return "\n".join(rows)
+
+
+def start_timer():
+    """Mark the start of this script run (app.py calls it first) for `elapsed_ms`."""
+    st.session_state["run_started"] = time.perf_counter()
+
+
+def elapsed_ms():
+    """Milliseconds since this script run started, on the server."""
+    return 1000 * (time.perf_counter() - st.session_state.get("run_started", time.perf_counter()))

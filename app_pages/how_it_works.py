@@ -1,0 +1,80 @@
+"""How it works: the task as a picture, then the paper's equations, each beside the flmn_core function
+that computes it (its docstring and source, read from the code itself so they cannot drift apart)."""
+
+import inspect
+
+import streamlit as st
+
+from flmn_core import addressing, episodes, viz
+from flmn_core.models import FLMN, MANN
+
+# (title, LaTeX as the FLMN paper numbers it, the function that computes it). The symbols: k_t key,
+# M_t memory (M^f feature, M^l label), w^r read, w^u usage, w^lu least used, w^w write weights, a_t add
+# vectors, alpha the write gate, gamma the usage decay.
+EQUATIONS = (
+    ("Eq. (1) Cosine similarity of the key with each memory row",
+     r"K\big(k_t, M_t(i)\big) = \frac{k_t \cdot M_t(i)}{\lVert k_t \rVert \, \lVert M_t(i) \rVert}",
+     addressing.cosine_similarity),
+    ("Eq. (2) Read weights: a softmax over the rows",
+     r"w^r_t(i) = \frac{\exp K\big(k_t, M_t(i)\big)}{\sum_j \exp K\big(k_t, M_t(j)\big)}",
+     addressing.read_weights),
+    ("Eq. (3) The read vector (FLMN reads the label memory with weights from the feature memory)",
+     r"r_t = \sum_i w^r_t(i)\, M^l_t(i)", addressing.read_memory),
+    ("Eq. (4) Usage: decayed, plus what was read and written",
+     r"w^u_t = \gamma\, w^u_{t-1} + w^r_t + w^w_t", addressing.update_usage),
+    ("Eq. (5) Least-used rows",
+     r"w^{lu}_t(i) = \begin{cases} 0 & \text{if } w^u_t(i) > m(w^u_t, n) \\ 1 & \text{otherwise} \end{cases}",
+     addressing.least_used),
+    ("Eq. (6) Write weights: where it last read, or the least-used row",
+     r"w^{wf}_t = \sigma(\alpha)\, w^r_{t-1} + \big(1 - \sigma(\alpha)\big)\, w^{lu}_{t-1}", addressing.write_weights),
+    ("Eq. (7) Clear the least-used row before writing",
+     r"M^f_t(i) \leftarrow 0 \quad \text{if } w^{lu}_{t-1}(i) = 1", addressing.clear_rows),
+    ("Eqs. (8) and (10) Additive writes to the feature and label memories",
+     r"\begin{aligned} M^f_t(i) &= M^f_{t-1}(i) + w^{wf}_t(i)\, a^f_t \\ M^l_t(i) &= M^l_{t-1}(i) + w^{wl}_t(i)\, a^l_t "
+     r"\end{aligned}",
+     addressing.write_memory),
+    ("Eq. (9) The label is written one step later, where the feature was written",
+     r"w^{wl}_t = w^{wf}_{t-1}", FLMN.memory_step),
+)
+
+PROTOCOL = (
+    ("The input offset: step t sees x_t with the label of step t-1",
+     r"\text{input}_t = \big(x_t,\ y_{t-1}\big), \qquad y_{-1} = \mathbf{0}", episodes.offset_labels),
+)
+
+
+def equation_ui(title, latex, function):
+    """One equation: the formula on the left, the function's docstring and source on the right."""
+    st.markdown(f"#### {title}")
+    formula, code = st.columns([2, 3])
+    formula.latex(latex)
+    with code:
+        st.markdown(f"`flmn_core.{function.__module__.split('.')[-1]}.{function.__qualname__}`")
+        st.caption(inspect.getdoc(function) or "")
+        with st.expander("Source"):
+            st.code(inspect.getsource(function), language="python")
+
+
+st.title("How it works")
+st.markdown(
+    "Both models read an episode one step at a time: an LSTM controller sees the image and the previous "
+    "step's label, writes to an external memory and reads from it, and a classifier predicts the label. "
+    "**MANN** (Santoro et al. 2016) keeps what it writes and what it reads in one memory. **FLMN** "
+    "(Mureja et al. 2017) splits it: a *feature memory* that the key is compared with, and a *label "
+    "memory* whose rows hold the labels that arrived one step after the features.")
+st.plotly_chart(viz.protocol_figure(), key="protocol", config={"displayModeBar": False})
+for title, latex, function in PROTOCOL:
+    equation_ui(title, latex, function)
+
+st.header("The memory equations")
+st.markdown("Numbered as in the FLMN paper; MANN uses Eqs. (1)–(8) on its single memory, so that its read "
+            "(3) returns memory rows instead of label rows.")
+for title, latex, function in EQUATIONS:
+    equation_ui(title, latex, function)
+
+st.header("The two models")
+for model in (FLMN, MANN):
+    st.markdown(f"#### `flmn_core.models.{model.__name__}`")
+    st.code(inspect.getdoc(model), language=None, wrap_lines=True)  # verbatim: its equations are laid out in columns
+    with st.expander("Source of one memory step"):
+        st.code(inspect.getsource(model.memory_step), language="python")

@@ -1,0 +1,361 @@
+"""An episode taught one step at a time, as the app's pages run it (no Streamlit here).
+
+A person shows an image, every model predicts its label, then the person gives the true label. That label
+reaches the models one step later, together with the next image, exactly as in training
+(`flmn_core.episodes.offset_labels`): step t sees (x_t, y_{t-1}), with y_{-1} = zeros.
+
+    episode = InteractiveEpisode(classes=5)
+    steps = episode.predict(models, image)   # {name: Step}: each model's view of x_t, nothing kept yet
+    episode.commit(label)                    # label in 0..C-1; the predictions above become step t
+    episode.undo(); episode.reset()
+    episode.save("episode.npz"); InteractiveEpisode.load("episode.npz")
+
+`models` is a dict {name: model}, e.g. {"flmn-exp1": FLMN, "mann-exp1": MANN}. Labels are 0..C-1 here, as
+everywhere in flmn_core; the pages show them as 1..C. Shapes: T steps so far, C classes, 20 x 20 images.
+"""
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import IMAGE_SIZE
+from .episodes import instance_numbers, sample_episodes
+from .evaluate import INSTANCES, instance_hits
+from .files import atomic_open
+
+FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
+MAX_STEPS = 1000  # longest episode a file may hold: keeps a loaded file (and its replay) small
+MAX_NAME_LENGTH = 40  # characters in a class or model name
+MAX_MEMBER_BYTES = 16 << 20  # uncompressed size of one array in an episode file (a zip bomb stops here)
+FILE_ARRAYS = ("format", "classes", "images", "labels", "class_names", "models", "probabilities")
+
+
+class EpisodeError(ValueError):
+    """An action or file the episode cannot take; the message says what is wrong in the person's terms."""
+
+
+@dataclass
+class Step:
+    """One model at one step: its prediction for x_t and what its memory looks like afterwards.
+
+    probabilities: [C], softmax of the logits.  state: the model's state after the step (batch of 1),
+    from which the next step continues.  trace: model.step's dict of tensors to draw (batch of 1).
+    """
+
+    probabilities: torch.Tensor
+    state: tuple
+    trace: dict
+
+    @property
+    def predicted(self):
+        """The predicted label, 0..C-1."""
+        return int(self.probabilities.argmax())
+
+
+class InteractiveEpisode:
+    """The images and labels of one episode so far, and each model's steps through it.
+
+    images: list of [20, 20] float tensors (ink 1), labels: list of ints in 0..C-1, one per committed step.
+    runs: {model name: [Step per committed step]}.  pending: (image, {name: Step}) predicted, not committed.
+    Only models' references are kept (never copies): the models are shared and are never changed here.
+    recorded: {model name: float array [T, C]}, the probabilities stored in a loaded file.
+    """
+
+    def __init__(self, classes, class_names=None):
+        if not isinstance(classes, int) or classes < 2:
+            raise EpisodeError(f"an episode needs at least 2 classes, got {classes!r}")
+        self.classes = classes
+        self.class_names = check_class_names(class_names, classes)
+        self.images, self.labels = [], []
+        self.runs, self.pending, self.recorded = {}, None, {}
+        self.models = {}  # the model objects the runs came from: a replaced checkpoint is replayed
+
+    def __len__(self):
+        return len(self.labels)
+
+    # ------------------------------------------------------------------------------------------------
+    # Teaching
+
+    def sync(self, models):
+        """Follow a new set of models: replay the committed steps for each model not run yet, forget the
+        runs of models no longer given. A pending prediction is dropped when the models changed."""
+        check_models(models, self.classes)
+        same = {name for name, model in models.items() if self.models.get(name) is model and name in self.runs}
+        if same != set(self.runs) or same != set(models):
+            self.pending = None
+        self.runs = {name: self.runs[name] if name in same else self.replay(model) for name, model in models.items()}
+        self.models = dict(models)
+
+    @torch.no_grad()
+    def replay(self, model):
+        """Run one model through the committed steps from an empty memory -> [Step per step]."""
+        steps, state = [], None
+        for t, image in enumerate(self.images):
+            step = run_step(model, image, self.prev_label(t), state)
+            steps.append(step)
+            state = step.state
+        return steps
+
+    @torch.no_grad()
+    def predict(self, models, image):
+        """Each model's prediction for the next image, continuing from its state after the last committed
+        step, with the last label given as y_{t-1}. Kept as pending until `commit`.
+
+        image: [20, 20] float tensor, ink 1 (flmn_core.images.prepare) -> {name: Step}.
+        """
+        self.sync(models)
+        image = check_image(image)
+        t = len(self)
+        steps = {name: run_step(model, image, self.prev_label(t), self.runs[name][-1].state if t else None)
+                 for name, model in models.items()}
+        self.pending = (image, steps)
+        return steps
+
+    def commit(self, label):
+        """Give the true label (0..C-1) of the image last predicted: it becomes step t, and the label is
+        fed to the models with the next image."""
+        label = check_label(label, self.classes)
+        if self.pending is None:
+            raise EpisodeError("there is no prediction to label: show the models an image first")
+        if len(self) >= MAX_STEPS:
+            raise EpisodeError(f"the episode has reached {MAX_STEPS} steps; save it and start a new one")
+        image, steps = self.pending
+        self.images.append(image)
+        self.labels.append(label)
+        for name, step in steps.items():
+            self.runs[name].append(step)
+        self.pending = None
+        self.recorded = {}  # a loaded file's predictions no longer describe this episode
+
+    def undo(self):
+        """Forget the last committed step (its image, label and every model's step)."""
+        if not self.labels:
+            raise EpisodeError("there is nothing to undo: the episode is empty")
+        self.images.pop()
+        self.labels.pop()
+        for steps in self.runs.values():
+            steps.pop()
+        self.pending = None
+        self.recorded = {}
+
+    def reset(self):
+        """Start again with empty memories; the class names stay."""
+        self.images, self.labels = [], []
+        self.runs = {name: [] for name in self.runs}
+        self.pending, self.recorded = None, {}
+
+    def prev_label(self, t):
+        """The input y_{t-1} of step t: [1, C], the one-hot label given at step t - 1, zeros at t = 0."""
+        if t == 0:
+            return torch.zeros(1, self.classes)
+        return F.one_hot(torch.tensor([self.labels[t - 1]]), self.classes).float()
+
+    # ------------------------------------------------------------------------------------------------
+    # What the pages show
+
+    def instances(self):
+        """[T] long: how many times each step's label had been given up to that step, that one included."""
+        if not self.labels:
+            return torch.zeros(0, dtype=torch.long)
+        return instance_numbers(torch.tensor([self.labels]), self.classes)[0]
+
+    def probabilities(self, name):
+        """One model's probabilities at every committed step: [T, C]."""
+        return torch.stack([step.probabilities for step in self.runs[name]]) if self.labels else torch.zeros(0, self.classes)
+
+    def instance_accuracy(self, name, max_instance=INSTANCES):
+        """One model's running accuracy by instance: (correct [I], total [I]) as int lists, where column k
+        counts the steps showing a label for the (k+1)-th time. The first instance is a guess; the second
+        is one-shot recognition."""
+        if not self.labels:
+            return [0] * max_instance, [0] * max_instance
+        hits, total = instance_hits(self.probabilities(name)[None], torch.tensor([self.labels]),
+                                    self.instances()[None], max_instance)
+        return [int(v) for v in hits[0]], [int(v) for v in total[0]]
+
+    def changed_predictions(self):
+        """For each model run now that a loaded file also recorded: how many steps it now predicts a
+        different label than when the file was saved (a retrained checkpoint, or a different one)."""
+        return {name: int((self.probabilities(name).argmax(1).numpy() != recorded.argmax(1)).sum())
+                for name, recorded in self.recorded.items() if name in self.runs and len(recorded) == len(self)}
+
+    def label_text(self, label):
+        """A label as the person sees it: '3' or '3 (Alpha)'."""
+        name = self.class_names[label]
+        return f"{label + 1} ({name})" if name else f"{label + 1}"
+
+    # ------------------------------------------------------------------------------------------------
+    # Files
+
+    def save(self, target):
+        """Write the episode (images, labels, class names, each model's probabilities) as an .npz file to a
+        path (atomically) or a binary file object. Plain arrays only: it loads without pickle."""
+        names = sorted(self.runs)
+        probabilities = np.stack([self.probabilities(n).numpy() for n in names]) if names else \
+            np.zeros((0, len(self), self.classes), dtype=np.float32)
+        arrays = {
+            "format": np.array(FILE_FORMAT), "classes": np.array(self.classes),
+            "images": np.stack([i.numpy() for i in self.images]) if self.images else
+            np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
+            "labels": np.array(self.labels, dtype=np.int64),
+            "class_names": np.array(self.class_names, dtype=f"<U{MAX_NAME_LENGTH}"),
+            "models": np.array(names, dtype=f"<U{MAX_NAME_LENGTH}"),
+            "probabilities": probabilities.astype(np.float32),
+        }
+        if isinstance(target, (str, Path)):
+            with atomic_open(target) as f:
+                np.savez_compressed(f, **arrays)
+        else:
+            np.savez_compressed(target, **arrays)
+
+    def to_bytes(self):
+        """The episode file's content, for a download button."""
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def load(cls, source):
+        """Read an episode file (a path, bytes or a binary file object) -> InteractiveEpisode with its
+        images and labels; `sync(models)` then replays them. Raises EpisodeError for anything that is not
+        an episode file of this format, with a message naming the problem."""
+        arrays = read_episode_arrays(source)
+        classes = int(arrays["classes"])
+        episode = cls(classes, [str(n) for n in arrays["class_names"]])
+        images, labels = arrays["images"], arrays["labels"]
+        for t, label in enumerate(labels):
+            try:
+                check_label(int(label), classes)
+            except EpisodeError as error:
+                raise EpisodeError(f"step {t + 1} of the file: {error}") from None
+        episode.images = [torch.from_numpy(image.astype(np.float32)) for image in images]
+        episode.labels = [int(label) for label in labels]
+        episode.recorded = {str(name): probs for name, probs in zip(arrays["models"], arrays["probabilities"])}
+        return episode
+
+    @classmethod
+    def from_sequence(cls, images, labels, classes, class_names=None):
+        """An episode whose steps are given: images [T, 20, 20], labels [T] in 0..C-1."""
+        episode = cls(classes, class_names)
+        for image, label in zip(images, labels):
+            episode.images.append(check_image(image))
+            episode.labels.append(check_label(int(label), classes))
+        return episode
+
+
+# ----------------------------------------------------------------------------------------------------
+# Plain helpers
+
+
+@torch.no_grad()
+def run_step(model, image, prev_label, state):
+    """One model step on one image. image: [20, 20], prev_label: [1, C] -> Step."""
+    logits, state, trace = model.step(image[None], prev_label, state)
+    return Step(torch.softmax(logits[0], dim=0), state, trace)
+
+
+def episode_from_pool(pool, classes, samples, seed, characters=None):
+    """A fresh episode sampled from a pool of images [characters, drawings, 20, 20] (Omniglot test
+    characters, miniMNIST or generated glyphs) as in evaluation: `classes` classes x `samples` drawings,
+    shuffled, labels assigned at random -> InteractiveEpisode (models are added with sync)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    try:
+        batch = sample_episodes(pool, 1, generator, classes, samples, characters=characters)
+    except ValueError as error:
+        raise EpisodeError(str(error)) from None
+    return InteractiveEpisode.from_sequence(batch.images[0], batch.labels[0], classes)
+
+
+def check_models(models, classes):
+    """Every model must output `classes` labels; raise EpisodeError naming the first that does not."""
+    for name, model in models.items():
+        if model.config.classes != classes:
+            raise EpisodeError(f"{name} tells {model.config.classes} classes apart and this episode has {classes}; "
+                               "choose checkpoints with the same number of classes, or start a new episode")
+
+
+def check_label(label, classes):
+    """label: an int in 0..C-1 -> label; anything else raises EpisodeError in the pages' 1..C terms."""
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+        raise EpisodeError(f"a label is a whole number from 1 to {classes}, not {label!r}")
+    if not 0 <= label < classes:
+        raise EpisodeError(f"label {label + 1} is outside 1..{classes}")
+    return int(label)
+
+
+def check_image(image):
+    """image: [20, 20] tensor or array in [0, 1] -> float32 tensor; raise EpisodeError otherwise."""
+    image = torch.as_tensor(image, dtype=torch.float32)
+    if tuple(image.shape) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise EpisodeError(f"expected a {IMAGE_SIZE}x{IMAGE_SIZE} image, got shape {tuple(image.shape)}")
+    if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise EpisodeError("image values must be finite and within 0..1 (ink 1)")
+    return image
+
+
+def check_class_names(names, classes):
+    """names: None or C strings (may be empty) -> list of C stripped strings of at most MAX_NAME_LENGTH."""
+    if names is None:
+        return [""] * classes
+    names = [str(n).strip() for n in names]
+    if len(names) != classes:
+        raise EpisodeError(f"expected {classes} class names, got {len(names)}")
+    if any(len(n) > MAX_NAME_LENGTH for n in names):
+        raise EpisodeError(f"class names are at most {MAX_NAME_LENGTH} characters")
+    return names
+
+
+def read_episode_arrays(source):
+    """Read and check the arrays of an episode file -> dict of numpy arrays (see FILE_ARRAYS)."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise EpisodeError("not an episode file (expected an .npz archive saved by this app)")
+            missing = [key for key in FILE_ARRAYS if key not in archive.files]
+            if missing:
+                raise EpisodeError(f"not an episode file: it lacks {', '.join(missing)}")
+            too_big = [i.filename for i in archive.zip.infolist() if i.file_size > MAX_MEMBER_BYTES]
+            if too_big:
+                raise EpisodeError(f"the episode file is too large ({too_big[0]} holds over {MAX_MEMBER_BYTES >> 20} MB)")
+            arrays = {key: archive[key] for key in FILE_ARRAYS}
+    except EpisodeError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise EpisodeError(f"not a readable episode file ({type(error).__name__}: {error})") from None
+    check_episode_arrays(arrays)
+    return arrays
+
+
+def check_episode_arrays(arrays):
+    """Shapes, types and ranges of an episode file's arrays; raise EpisodeError on the first problem."""
+    if arrays["format"].shape != () or int(arrays["format"]) != FILE_FORMAT:
+        raise EpisodeError(f"episode file format {arrays['format']!r}; this app reads format {FILE_FORMAT}")
+    classes = arrays["classes"]
+    if classes.shape != () or not np.issubdtype(classes.dtype, np.integer) or not 2 <= int(classes) <= 100:
+        raise EpisodeError("the file's number of classes must be an integer from 2 to 100")
+    C = int(classes)
+    images, labels, probabilities = arrays["images"], arrays["labels"], arrays["probabilities"]
+    T = len(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or T > MAX_STEPS:
+        raise EpisodeError(f"the file's labels must be a list of at most {MAX_STEPS} integers")
+    if images.shape != (T, IMAGE_SIZE, IMAGE_SIZE) or not np.issubdtype(images.dtype, np.floating):
+        raise EpisodeError(f"the file's images must be {T} float images of {IMAGE_SIZE}x{IMAGE_SIZE}, "
+                           f"got {images.dtype} {images.shape}")
+    if not np.isfinite(images).all() or images.min(initial=0) < 0 or images.max(initial=0) > 1:
+        raise EpisodeError("the file's images must hold values within 0..1")
+    for key in ("class_names", "models"):
+        if arrays[key].dtype.kind != "U" or arrays[key].ndim != 1:
+            raise EpisodeError(f"the file's {key} must be a list of strings")
+    if len(arrays["class_names"]) != C:
+        raise EpisodeError(f"the file names {len(arrays['class_names'])} classes, expected {C}")
+    M = len(arrays["models"])
+    if probabilities.shape != (M, T, C) or not np.isfinite(probabilities).all():
+        raise EpisodeError(f"the file's probabilities must be finite, of shape {(M, T, C)}, got {probabilities.shape}")
+

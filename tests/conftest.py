@@ -1,0 +1,65 @@
+"""Shared fixtures: the real data folder, Omniglot loaded once per session, and a private cache folder.
+
+The data comes from FLMN_DATA_DIR (a folder with omniglot/ and mnist/, as ../shared/data). Without it the
+tests that need real data are skipped on a developer's machine, but fail under CI, where skipping them
+would hide that the suite did not test the real data at all.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import flmn_core
+
+# Two cores shared with training runs: one thread per test process keeps the suite from oversubscribing them.
+torch.set_num_threads(1)
+
+# The files data.py reads; each Omniglot set may also be the extracted folder of the same name.
+OMNIGLOT_SETS = ("images_background", "images_evaluation")
+MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def missing_data_files(folder):
+    """The expected data files (relative paths) that are absent from folder."""
+    missing = [f"omniglot/{name}.zip" for name in OMNIGLOT_SETS
+               if not (folder / "omniglot" / f"{name}.zip").is_file() and not (folder / "omniglot" / name).is_dir()]
+    missing += [f"mnist/{name}" for name in MNIST_FILES if not (folder / "mnist" / name).is_file()]
+    return missing
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """Path(FLMN_DATA_DIR), holding the official Omniglot and MNIST files; skip without it, fail under CI."""
+    value = os.environ.get("FLMN_DATA_DIR")
+    if not value:
+        problem = "FLMN_DATA_DIR is not set"
+    else:
+        missing = missing_data_files(Path(value))
+        problem = f"FLMN_DATA_DIR={value} lacks {', '.join(missing)}" if missing else None
+    if problem is None:
+        return Path(value)
+    if os.environ.get("CI"):
+        pytest.fail(f"{problem}. CI must test the real data: point FLMN_DATA_DIR at a folder with "
+                    "omniglot/images_{background,evaluation}.zip and mnist/t10k-*-ubyte.gz.", pytrace=False)
+    pytest.skip(f"{problem}; these tests need the real Omniglot/MNIST files (see README)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flmn_cache_dir(tmp_path_factory):
+    """The cache folder of preprocessed arrays: FLMN_CACHE_DIR if set, else a fresh folder for this session,
+    so that tests never write into the user's own cache (and a stale cache there cannot hide a bug)."""
+    if os.environ.get("FLMN_CACHE_DIR"):
+        yield Path(os.environ["FLMN_CACHE_DIR"])
+        return
+    path = tmp_path_factory.mktemp("flmn-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLMN_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session")
+def omniglot(data_dir, flmn_cache_dir):
+    """All of Omniglot, preprocessed (flmn_core.load_omniglot), loaded once; never downloads in tests."""
+    return flmn_core.load_omniglot(data_dir, download=False)

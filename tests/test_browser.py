@@ -1,0 +1,232 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, Debian's chromium driven by
+Playwright, characters drawn with the mouse along real people's pen trajectories (Omniglot's stroke
+files), labelled, and every page visited. Screenshots go to test-artifacts/ for a person to look at.
+
+Needs chromium (/usr/bin/chromium, `apt-get install chromium`) and the Omniglot stroke files under
+FLMN_DATA_DIR; without them the test is skipped on a developer's machine and fails under CI.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+STROKES_ZIP = "omniglot-strokes/strokes_background_small1.zip"
+MOTOR_SIZE = 105  # Omniglot's motor space: x in [0, 105], y in [-105, 0]
+CANVAS_SIDE = 280  # app_pages/teach.py's canvas
+# Drawings to make: (character folder, drawer file suffix, true label 1..C). Two characters, each drawn by
+# two people, so that the 3rd and 4th drawings repeat a label the models have been given.
+DRAWINGS = (("Korean/character01", "_01", 1), ("Greek/character05", "_03", 2),
+            ("Korean/character01", "_07", 1), ("Greek/character05", "_12", 2))
+RENDER_TIMEOUT_MS = 60_000
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+expect = None  # playwright.sync_api.expect, imported by the page fixture when playwright is installed
+
+
+def need(condition, why):
+    """Skip when something this test needs is missing; fail instead under CI, which must run it."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why} (CI must run the browser test)", pytrace=False)
+        pytest.skip(why)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_strokes(archive, folder, suffix):
+    """The strokes of one drawing: [[(x, y) in image pixels of the 105 x 105 frame, ...], ...]."""
+    name = next(n for n in archive.namelist() if n.startswith(f"strokes_background_small1/{folder}/")
+                and n.endswith(f"{suffix}.txt"))
+    strokes, points = [], []
+    for line in archive.read(name).decode().splitlines():
+        if line.strip() in ("START", "BREAK"):
+            if points:
+                strokes.append(points)
+            points = []
+        elif line.strip():
+            x, y, _ = (float(v) for v in line.split(","))
+            points.append((x, -y))  # motor space to image space: y -> -y
+    if points:
+        strokes.append(points)
+    return strokes
+
+
+@pytest.fixture(scope="module")
+def drawings():
+    data = os.environ.get("FLMN_DATA_DIR")
+    path = Path(data or "") / STROKES_ZIP
+    need(data and path.is_file(), f"the Omniglot stroke files ({STROKES_ZIP} under FLMN_DATA_DIR) are missing")
+    with zipfile.ZipFile(path) as archive:
+        return [(read_strokes(archive, folder, suffix), label) for folder, suffix, label in DRAWINGS]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `streamlit run app.py` on a free port, its output in a log file; stopped (only this
+    process) at the end."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+               "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_health(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_health(url, process, log_path, seconds=60):
+    """Poll the server's health endpoint until it answers ok; fail with its log if it exits or hangs."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    global expect
+    try:
+        from playwright import sync_api
+        from playwright.sync_api import expect
+    except ImportError:
+        need(False, "playwright is not installed (pip install -r requirements-dev.txt)")
+    need(CHROMIUM.is_file(), f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(RENDER_TIMEOUT_MS)
+        started = time.perf_counter()
+        page.goto(server)
+        wait_until(page, "Teach the models")
+        page.first_render_seconds = time.perf_counter() - started
+        yield page
+        browser.close()
+
+
+def wait_until(page, text):
+    """Wait until the script has finished and the page shows text (a rerun's visible result), never a
+    fixed sleep: right after an action the state may still read notRunning from the previous run."""
+    page.wait_for_function(
+        """([idle, text]) => document.querySelector(idle) !== null && document.body.innerText.includes(text)""",
+        arg=[IDLE, text])
+
+
+def draw(page, strokes):
+    """Draw strokes (105 x 105 image coordinates) with the mouse on the canvas, waiting for the rerun
+    that each stroke's mouse-up starts."""
+    canvas = page.locator("canvas.upper-canvas")
+    box = canvas.bounding_box()
+    scale = CANVAS_SIDE / MOTOR_SIZE
+    for count, stroke in enumerate(strokes, start=1):
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.mouse.up()
+        wait_until(page, f"From {count} stroke{'s' * (count != 1)} on the canvas")
+
+
+def figures(page):
+    """{title: the z (or y) values of its first trace, as JSON} of every Plotly chart on the page (the
+    theme wraps titles in <b>, which is dropped)."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')]
+        .filter(p => p.layout && p.data && p.data.length)
+        .map(p => [((p.layout.title && p.layout.title.text) || '').replace(/<[^>]*>/g, ''),
+                     JSON.stringify(p.data[0].z || p.data[0].y)]))""")
+
+
+def snapshot(page, name):
+    """A screenshot of the whole page in test-artifacts/. Streamlit scrolls its main section, not the
+    document, so the viewport is made as tall as the content for the shot, then restored."""
+    size = page.viewport_size
+    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section')]
+        .map(e => e.scrollHeight), document.body.scrollHeight)""")
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 12000)})
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+    page.set_viewport_size(size)
+
+
+def server_ms(page):
+    return float(re.search(r"Server time for this update: (\d+) ms", page.inner_text("body")).group(1))
+
+
+def test_draw_label_and_explore_in_a_real_browser(page, drawings):
+    times, memories = [], []
+    for step, (strokes, label) in enumerate(drawings, start=1):
+        wait_until(page, f"Step {step}: draw one character")
+        draw(page, strokes)
+        body = page.inner_text("body")
+        assert "flmn-exp1 predicts" in body and "mann-exp1 predicts" in body
+        shown = figures(page)
+        assert {"FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing"} <= set(shown)
+        memories.append(shown["FLMN feature memory"] + shown["MANN memory"])
+        times.append(server_ms(page))
+        snapshot(page, f"teach-{step}-drawn")
+        if step == 2:
+            page.keyboard.press(str(label))  # the label buttons' shortcut keys
+        else:
+            page.locator(f".st-key-label-{label - 1} button").click()
+        wait_until(page, f"Episode so far: {step} step")
+        expect(page.locator(".flmn-step")).to_have_count(step)  # st.html draws a moment after the run ends
+    snapshot(page, "teach-after-labelling")
+    assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
+    strip = page.locator(".flmn-strip").inner_text()
+    assert strip.count("label 1") == 2 and strip.count("label 2") == 2
+    print(f"\nfirst render {page.first_render_seconds:.1f} s; server time per drawn stroke (ms): {times}")
+
+    page.get_by_role("link", name="Episode explorer").click()
+    wait_until(page, "Step 1 of 4")
+    assert {"FLMN feature memory", "MANN memory"} <= set(figures(page))
+    snapshot(page, "explorer-session-step1")
+    page.get_by_role("radio", name="Generated characters").check(force=True)
+    wait_until(page, "Step 1 of 50")
+    snapshot(page, "explorer-generated")
+
+    page.get_by_role("link", name="Results").click()
+    wait_until(page, "Table 1: Omniglot")
+    snapshot(page, "results")
+    page.get_by_role("link", name="How it works").click()
+    wait_until(page, "The memory equations")
+    page.wait_for_function("() => document.querySelectorAll('.katex').length >= 10")  # KaTeX typesets late
+    snapshot(page, "how-it-works")
+
+    page.get_by_role("link", name="Teach").click()
+    wait_until(page, "Episode so far: 4 steps")
+    expect(page.locator(".flmn-step")).to_have_count(4)  # the episode survived the page changes

@@ -1,0 +1,152 @@
+"""The report: tables from result files (or "not evaluated"), figures from logs, README rewritten in place."""
+
+import json
+
+import pytest
+
+from flmn_core import paper, report
+
+
+def write_result(root, name, dataset, accuracy, ci95, episodes=10000, split=None):
+    path = root / "results" / f"{name}-{dataset}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"accuracy": accuracy, "ci95": ci95, "episodes": episodes, "dataset": dataset,
+              "split": split or report.DATASET_SPLIT[dataset], "loss": 0.5}
+    path.write_text(json.dumps(result))
+    return path
+
+
+def row_of(table, name):
+    """The Markdown row of a checkpoint, as its cells."""
+    line = next(line for line in table.splitlines() if f"(`{name}`)" in line)
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+ACCURACY = [0.3312, 0.8801, 0.9102, 0.9249, 0.9401, 0.95, 0.955, 0.96, 0.962, 0.9655]
+CI95 = [0.0091, 0.0064, 0.0051, 0.004, 0.0038, 0.0035, 0.0033, 0.0031, 0.003, 0.0029]
+
+
+def test_table1_formats_our_rows_beside_the_published_ones(tmp_path):
+    write_result(tmp_path, "flmn-exp1", "omniglot", ACCURACY, CI95)
+    table = report.table1_markdown(tmp_path)
+    assert row_of(table, "flmn-exp1") == ["FLMN, Exp. I (`flmn-exp1`)", "this project, 10,000 episodes",
+                                          "33.1 ± 0.9", "88.0 ± 0.6", "91.0 ± 0.5", "92.5 ± 0.4", "94.0 ± 0.4",
+                                          "96.5 ± 0.3"]
+    assert row_of(table, "mann-exp1")[1:] == ["not evaluated"] + ["–"] * 6
+    assert "| FLMN, Exp. I | Mureja et al. 2017, Table 1 | 31.1 | 85.6 | 88.7 | – | – | 94.1 |" in table
+    assert "| MANN (LRUA), 4 read heads | Santoro et al. 2016, Table 1 | 36.4 | 82.8 | 91.0 | – | 94.9 | 98.1 |" in table
+    assert table.splitlines()[0] == "| model | source | 1st | 2nd | 3rd | 4th | 5th | 10th |"
+
+
+def test_table2_reads_the_mnist_results(tmp_path):
+    write_result(tmp_path, "flmn-best", "mnist", [0.305, 0.79, 0.85, 0.87, 0.88, 0.89, 0.9, 0.9, 0.9, 0.91], [0.01] * 10)
+    table = report.table2_markdown(tmp_path)
+    assert row_of(table, "flmn-best")[2:4] == ["30.5 ± 1.0", "79.0 ± 1.0"]
+    assert row_of(table, "flmn-exp1")[1] == "not evaluated"
+    assert "| FLMN | Mureja et al. 2017, Table 2 | 28.5 | 67.6 | – | – | – | 80.5 |" in table
+
+
+def test_no_results_at_all_gives_not_evaluated_rows(tmp_path):
+    table = report.table1_markdown(tmp_path)
+    assert table.count("not evaluated") == len(report.zoo.CHECKPOINTS)
+    assert "not evaluated" in report.targets_markdown(tmp_path)
+
+
+def test_unusable_result_files_are_named_in_the_row(tmp_path):
+    write_result(tmp_path, "flmn-exp1", "omniglot", ACCURACY, CI95, split="validation")
+    (tmp_path / "results" / "mann-exp1-omniglot.json").write_text("{not json")
+    table = report.table1_markdown(tmp_path)
+    assert "unreadable result" in row_of(table, "flmn-exp1")[1] and "validation" in row_of(table, "flmn-exp1")[1]
+    assert "unreadable result" in row_of(table, "mann-exp1")[1]
+    with pytest.raises(report.ReportError, match="expected omniglot"):
+        report.load_result("flmn-exp1", "omniglot", tmp_path)
+
+
+def test_missing_instances_print_as_not_available(tmp_path):
+    write_result(tmp_path, "flmn-exp1", "omniglot", [0.3, float("nan")] + ACCURACY[2:], [0.01, float("nan")] + CI95[2:])
+    assert row_of(report.table1_markdown(tmp_path), "flmn-exp1")[2:4] == ["30.0 ± 1.0", "n/a"]
+
+
+def test_targets_say_reached_or_not(tmp_path):
+    write_result(tmp_path, "flmn-exp1", "omniglot", ACCURACY, CI95)
+    table = report.targets_markdown(tmp_path)
+    cells = next(line for line in table.splitlines() if "`flmn-exp1` | omniglot" in line)
+    goal = next(t for t in paper.TARGETS if t.checkpoints == ("flmn-exp1",)).accuracy
+    assert f"33.12 ≥ {goal[1]:g}" in cells and f"88.01 ≥ {goal[2]:g}" in cells
+    assert f"91.02 ≥ {goal[3]:g}" in cells and f"96.55 ≥ {goal[10]:g}" in cells
+    write_result(tmp_path, "flmn-exp1", "omniglot", [0.3299] + ACCURACY[1:], CI95)
+    assert "32.99 < 33" in report.targets_markdown(tmp_path)
+
+
+def write_log(root, name, lines):
+    path = root / "logs" / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+RECORD = {"kind": "train", "episode": 100, "loss": 1.2, "accuracy": [0.2] * 10}
+
+
+def test_logs_ignore_a_truncated_last_line_but_not_a_broken_middle(tmp_path):
+    write_log(tmp_path, "flmn-exp1", [json.dumps(RECORD), '{"kind": "tra'])
+    assert report.load_log("flmn-exp1", tmp_path) == [RECORD]
+    write_log(tmp_path, "mann-exp1", ['{"kind": "tra', json.dumps(RECORD)])
+    with pytest.raises(report.ReportError, match="line 1"):
+        report.load_log("mann-exp1", tmp_path)
+
+
+def test_figures_draw_the_logs_of_each_experiment(tmp_path):
+    write_log(tmp_path, "flmn-exp1", [json.dumps(RECORD)])
+    write_log(tmp_path, "mann-exp2", [json.dumps({**RECORD, "episode": 200})])
+    figs = report.figures(tmp_path)
+    assert set(figs) == {"figure3-accuracy-exp1", "figure4-accuracy-exp2", "figure5-loss"}
+    assert {t.name for t in figs["figure3-accuracy-exp1"].data} == {"flmn-exp1"}
+    assert {t.name for t in figs["figure4-accuracy-exp2"].data} == {"mann-exp2"}
+    assert [t.name for t in figs["figure5-loss"].data] == ["flmn-exp1 (train)", "mann-exp2 (train)"]
+
+
+README = ("# FLMN\r\n\r\nIntro with ümlauts and a table:\n| a | b |\n\n"
+          f"{report.README_START}\nold numbers 12.3\n{report.README_END}\n\n## After\r\ntrailing text\n\n")
+
+
+def test_readme_section_is_rewritten_and_the_rest_kept_byte_for_byte(tmp_path):
+    write_result(tmp_path, "flmn-exp1", "omniglot", ACCURACY, CI95)
+    readme = tmp_path / "README.md"
+    readme.write_bytes(README.encode("utf-8"))
+    report.rewrite_readme(readme, report.results_markdown(tmp_path))
+    text = readme.read_bytes().decode("utf-8")
+    head, middle_and_tail = text.split(report.README_START)
+    middle, tail = middle_and_tail.split(report.README_END)
+    assert head == README.split(report.README_START)[0]
+    assert tail == README.split(report.README_END)[1]
+    assert "33.1 ± 0.9" in middle and "old numbers" not in middle
+    before = readme.read_bytes()
+    report.rewrite_readme(readme, report.results_markdown(tmp_path))
+    assert readme.read_bytes() == before  # regenerating from the same files changes nothing
+
+
+@pytest.mark.parametrize("text", ["no markers", f"{report.README_END}\n{report.README_START}",
+                                  f"{report.README_START}\n{report.README_START}\n{report.README_END}"])
+def test_readme_without_proper_markers_is_refused_and_left_alone(tmp_path, text):
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    with pytest.raises(report.ReportError):
+        report.rewrite_readme(readme, "new")
+    assert readme.read_text() == text
+
+
+def test_command_line_writes_markdown_readme_and_figures(tmp_path, capsys):
+    root = tmp_path / "checkpoints"
+    write_result(root, "mann-exp1", "omniglot", ACCURACY, CI95)
+    write_log(root, "mann-exp1", [json.dumps(RECORD)])
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    report.main(["--checkpoint-dir", str(root), "--out-md", str(tmp_path / "results.md"), "--readme", str(readme),
+                 "--figures", str(tmp_path / "figures")])
+    assert "33.1 ± 0.9" in (tmp_path / "results.md").read_text()
+    assert "33.1 ± 0.9" in readme.read_text()
+    for name in ("figure3-accuracy-exp1", "figure4-accuracy-exp2", "figure5-loss"):
+        assert "mann-exp1" in (tmp_path / "figures" / f"{name}.html").read_text() or name == "figure4-accuracy-exp2"
+    assert capsys.readouterr().out == ""  # with a file to write, nothing is printed
+    with pytest.raises(SystemExit, match="not a folder"):
+        report.main(["--checkpoint-dir", str(tmp_path / "missing")])
