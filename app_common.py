@@ -1,5 +1,5 @@
 """What the app's pages share: the checkpoints chosen in the sidebar, the person's episode, the episode
-file, and a few small drawing helpers. Streamlit lives here and in pages/; the maths stays in flmn_core.
+file, and a few small drawing helpers. Streamlit lives here and in app_pages/; the maths stays in flmn_core.
 
 The models are loaded once per process with st.cache_resource and shared by every session, so nothing
 here changes them: each session keeps only its own episode (images, labels, the models' steps) in
@@ -101,14 +101,14 @@ def sync_episode(episode, models):
         return {}
 
 
-def episode_file_ui():
+def episode_file_ui(episode):
     """Sidebar: save this session's episode to a file, or load one (replacing it), from any page."""
-    episode = st.session_state.get("episode")
     with st.sidebar.expander("Episode file", expanded=False):
-        st.download_button("Save episode", data=episode.to_bytes if episode is not None else b"",
-                           file_name="flmn-episode.npz", mime="application/octet-stream", on_click="ignore",
-                           disabled=episode is None or len(episode) == 0, icon=":material/download:",
-                           help="Images, labels and each model's predictions, as a small .npz file.")
+        # The file is made only when the button is pressed (a callable), not on every rerun.
+        st.download_button("Save episode", data=episode.to_bytes, file_name="flmn-episode.npz",
+                           mime="application/octet-stream", on_click="ignore", disabled=not len(episode),
+                           icon=":material/download:",
+                           help="Images, labels, label names and each model's predictions, as a small .npz file.")
         round_ = st.session_state.setdefault("episode_upload_round", 0)
         st.file_uploader("Load an episode", type=["npz"], key=f"episode_upload_{round_}",
                          on_change=load_episode_upload, args=(f"episode_upload_{round_}",),
@@ -181,13 +181,18 @@ def strip_html(episode, first=0, last=None, highlight=None):
     return f'<div class="flmn-strip" style="line-height:0">{"".join(cells)}</div>'
 
 
+def ordinal(k):
+    """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 4 -> '4th', 11 -> '11th', 22 -> '22nd'."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def accuracy_table_md(episode, instances=INSTANCES):
     """Running per-instance accuracy of every model as a Markdown table (instances seen so far)."""
     if not len(episode) or not episode.runs:
         return ""
     seen = max(1, min(instances, int(episode.instances().max())))
-    header = "| model | " + " | ".join(f"{k}{'st' if k == 1 else 'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
-                                        for k in range(1, seen + 1)) + " | all after the 1st |"
+    header = "| model | " + " | ".join(ordinal(k) for k in range(1, seen + 1)) + " | all after the 1st |"
     rows = [header, "|---" * (seen + 2) + "|"]
     for name in episode.runs:
         correct, total = episode.instance_accuracy(name, instances)

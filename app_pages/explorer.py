@@ -63,7 +63,13 @@ def pool_ui(source, seed):
 
 def new_episode():
     st.session_state["explorer_seed"] = st.session_state.get("explorer_seed", 0) + 1
+    from_the_start()
+
+
+def from_the_start():
+    """Another episode: show its first step, not playing."""
     st.session_state["explorer_step"] = 1
+    st.session_state["explorer_playing"] = False
 
 
 def sampled_episode_ui(source, classes):
@@ -72,7 +78,7 @@ def sampled_episode_ui(source, classes):
     samples = left.slider("Drawings per class", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS, key="explorer_samples",
                           help=f"{classes} classes, each shown this many times: the episode has {classes} × this steps.")
     seed = middle.number_input("Seed", 0, 10**6, key="explorer_seed", help="The same seed gives the same episode.")
-    right.button("New episode", on_click=new_episode, icon=":material/casino:")
+    right.button("New episode", on_click=new_episode, icon=":material/casino:", key="explorer_new")
     pool = pool_ui(source, seed)
     if pool is None:
         return None
@@ -85,6 +91,7 @@ def sampled_episode_ui(source, classes):
             st.error(f"{error}.")
             return None
         st.session_state["explorer_episode"] = built
+        from_the_start()
     return built[1]
 
 
@@ -105,7 +112,7 @@ def step_header_ui(episode, t):
     right.markdown(f"**Step {t + 1} of {len(episode)}**  \n"
                    f"Label fed with this input (y of the previous step): {fed}  \n"
                    f"True label of this input: **{episode.label_text(label)}**, shown for the "
-                   f"{instance}{'st' if instance == 1 else 'nd' if instance == 2 else 'rd' if instance == 3 else 'th'} time "
+                   f"{app_common.ordinal(instance)} time "
                    f"({'a guess is all a model can do' if instance == 1 else 'its label was given before'})")
     predictions = []
     for name, run in episode.runs.items():
@@ -131,11 +138,12 @@ def step_view_ui(episode, models):
                 st.session_state["explorer_playing"] = False
                 st.rerun()  # the whole page, so that the timer stops and the button says Play
         st.session_state["explorer_step"] = min(max(st.session_state.get("explorer_step", 1), 1), T)
-        t = st.slider("Step", 1, T, key="explorer_step") - 1
+        t = st.slider("Step", 1, T, key="explorer_step") - 1 if T > 1 else 0  # a slider needs two values
         step_header_ui(episode, t)
         names = [episode.label_text(c) for c in range(episode.classes)]
-        st.plotly_chart(viz.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names),
-                        key="explorer-probabilities", config={"displayModeBar": False})
+        figure = viz.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
+        figure.update_layout(height=240)
+        st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
         columns = st.columns(len(models))
         for column, (name, model) in zip(columns, models.items()):
@@ -144,7 +152,7 @@ def step_view_ui(episode, models):
                 for key, figure in viz.trace_figures(model_name(model), episode.runs[name][t].trace).items():
                     st.plotly_chart(figure, key=f"explorer-{name}-{key}", config={"displayModeBar": False})
 
-    st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,),
+    st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,), key="explorer_play",
               icon=":material/pause:" if playing else ":material/play_arrow:")
     view()
 
@@ -155,6 +163,7 @@ st.markdown("Replay an episode one step at a time and watch what each model read
 
 models = app_common.current_models()
 source = st.radio("Episode", [SESSION, GLYPHS, OMNIGLOT, MNIST], horizontal=True, key="explorer_source",
+                  on_change=from_the_start,
                   help="This session's episode is the one drawn on the Teach page, or loaded from a file in the sidebar.")
 if not models:
     st.warning("No model is loaded: choose a checkpoint in the sidebar.")

@@ -12,7 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 import app_common
 from flmn_core import viz
 from flmn_core.images import EMPTY_MESSAGE, ImageInputError, image_from_canvas, prepare, read_upload
-from flmn_core.interactive import EpisodeError
+from flmn_core.interactive import MAX_NAME_LENGTH, EpisodeError
 from flmn_core.models import model_name
 
 CANVAS_SIDE = 280  # px, as drawing pads for single characters usually are
@@ -48,15 +48,20 @@ def input_ui():
 
 
 def class_names_ui(episode):
-    """Optional names for the labels (kept in the episode and its file)."""
+    """Optional names for the labels, kept in the episode (and its file)."""
+    # The box always shows the episode's names, so a loaded episode brings its own; typing changes them.
+    st.session_state["class_names_text"] = ", ".join(episode.class_names).strip(", ")
     with st.expander("Name the labels (optional)"):
-        text = st.text_input("Names, separated by commas", value=", ".join(episode.class_names),
-                             key="class_names_text", placeholder=", ".join(f"class {c + 1}" for c in range(episode.classes)))
-        names = [n.strip() for n in text.split(",")] if text.strip() else []
-        names = (names + [""] * episode.classes)[: episode.classes]
-        if any(len(n) > 40 for n in names):
-            st.warning("Names longer than 40 characters are cut.")
-        episode.class_names = [n[:40] for n in names]
+        st.text_input("Names, separated by commas", key="class_names_text", on_change=set_class_names,
+                      placeholder=", ".join(f"class {c + 1}" for c in range(episode.classes)),
+                      help=f"Up to {episode.classes} names of at most {MAX_NAME_LENGTH} characters, in label order.")
+
+
+def set_class_names():
+    """Callback of the names box: its text -> the episode's class names (extra names are ignored)."""
+    episode = st.session_state["episode"]
+    names = [n.strip()[:MAX_NAME_LENGTH] for n in st.session_state["class_names_text"].split(",")]
+    episode.class_names = (names + [""] * episode.classes)[: episode.classes]
 
 
 def commit_label(label):
@@ -132,7 +137,7 @@ def episode_ui(episode):
         st.markdown("**Running accuracy by instance** (the 1st showing of a label is a guess; the 2nd is one-shot):")
         st.markdown(app_common.accuracy_table_md(episode))
     undo, reset, _ = st.columns([1, 1, 4])
-    undo.button("Undo last step", on_click=undo_step, disabled=not len(episode), icon=":material/undo:")
+    undo.button("Undo last step", on_click=undo_step, disabled=not len(episode), icon=":material/undo:", key="undo")
     with reset.popover("Reset…", disabled=not len(episode), icon=":material/restart_alt:"):
         st.write("Forget the whole episode and start with empty memories?")
         st.button("Yes, start again", on_click=reset_episode, key="reset-confirm")

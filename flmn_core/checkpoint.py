@@ -6,12 +6,12 @@ A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read
     config          the model's config as a plain dict: build_model(model, **config) rebuilds it
     state_dict      the weights
     step            training episodes seen
-    metrics         a dict of plain values (accuracies, CPU time, ...)
+    metrics         a dict of plain values (accuracies, CPU time; shipped files also hold train_args, the
+                    run's arguments, written by flmn_core.publish)
     training        optional: what `--resume` needs (optimizer state, RNG state, the run's arguments)
 """
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -65,7 +65,7 @@ def load_checkpoint(path):
         if detail.startswith("Unsupported global"):
             raise CheckpointError(path, f"refused: it would need to unpickle code or objects that are not plain data ({detail})") from error
         raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {detail}") from error
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - garbage makes the unpickler fail in many ways (IndexError, KeyError, ...)
         raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {error}") from error
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(path, f"not an FLMN project checkpoint (expected a dict with {', '.join(REQUIRED_KEYS)})")

@@ -5,6 +5,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+TEMPORARY_SUFFIX = ".tmp"  # atomic_open writes to .<name>.<random>.tmp beside the final file
+
 
 @contextmanager
 def atomic_open(path, mode="wb"):
@@ -12,7 +14,7 @@ def atomic_open(path, mode="wb"):
     path, on any error delete it (path keeps its old content)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; the final file should read like any other
     try:
         with os.fdopen(fd, mode) as f:
@@ -29,3 +31,10 @@ def atomic_text(path, text):
     """Write text to path atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def remove_temporaries(folder):
+    """Delete the temporary files of atomic writes in folder that a killed process left behind.
+    Only call it when no other process is writing into folder."""
+    for path in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
+        path.unlink(missing_ok=True)

@@ -29,7 +29,8 @@ from .checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, loa
 from .data import MINI_MNIST_PER_DIGIT, TEST_CHARACTERS
 from .files import atomic_text
 
-# Run arguments that do not change what is trained, so the reproduce command leaves them out.
+# Run arguments the reproduce command leaves out: they do not change what is trained (what --dry-run
+# changes is in the other values it set, which the command writes out).
 LEFT_OUT = ("resume", "dry_run", "threads", "data_dir", "out")
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
 LOG_BUDGET = 200_000  # bytes of a shipped training log
@@ -146,8 +147,15 @@ def read_run_config(run):
 
 
 def publish_weights(run, name, root=None):
-    """Copy RUN/best.pt to NAME.pt, without training state and with the run's arguments, atomically and only
-    once the copy loads with load_model and holds the same weights -> the shipped payload."""
+    """Copy RUN/best.pt to NAME.pt, without training state and with the run's arguments -> the shipped payload."""
+    payload = shippable_payload(run, name)
+    write_weights(payload, name, root)
+    return payload
+
+
+def shippable_payload(run, name):
+    """RUN/best.pt as NAME ships it: checked against zoo's entry and the run's config, without training
+    state (no optimizer), with the run's arguments in its metrics -> checkpoint dict."""
     entry = shipped(name)
     source = Path(run) / "best.pt"
     try:
@@ -162,18 +170,23 @@ def publish_weights(run, name, root=None):
         raise PublishError(f"{name} is for Experiment {entry.experiment}, but {run} ran Experiment "
                            f"{train_args.get('experiment')}")
     check_reproduces(train_args, reproduce_argv(train_args, name))
-    shipped_payload = {key: value for key, value in payload.items() if key != "training"}  # no optimizer state
+    shipped_payload = {key: value for key, value in payload.items() if key != "training"}
     shipped_payload["metrics"] = {**payload["metrics"], "train_args": train_args}
+    return shipped_payload
+
+
+def write_weights(payload, name, root=None):
+    """Write payload to NAME.pt atomically, and only once the written file loads with load_model and holds
+    payload's weights: it is staged beside NAME.pt, checked, then renamed over it."""
     destination = path_of(zoo.weights_path(name), root)
     staged = destination.with_name(f".{destination.name}.staged")
-    atomic_torch_save(shipped_payload, staged)
+    atomic_torch_save(payload, staged)
     try:
         check_staged_weights(staged, payload)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
     os.replace(staged, destination)
-    return shipped_payload
 
 
 def check_staged_weights(path, payload):
@@ -211,7 +224,12 @@ def latest_timeline(records):
     records it writes again replace the earlier ones of the same kind (from that episode on)."""
     kept = []
     for record in records:
-        kept = [r for r in kept if r.get("kind") != record.get("kind") or r["episode"] < record["episode"]]
+        # Look back only to this kind's latest record before the episode: in a run never rewound, one step.
+        for i in range(len(kept) - 1, -1, -1):
+            if kept[i].get("kind") == record.get("kind"):
+                if kept[i]["episode"] < record["episode"]:
+                    break
+                del kept[i]
         kept.append(record)
     return kept
 
@@ -237,8 +255,8 @@ def log_text(records):
     return "".join(json.dumps(record) + "\n" for record in records)
 
 
-def publish_log(run, name, root=None):
-    """Write NAME's shipped log from RUN/log.jsonl -> (records written, records read, bytes)."""
+def trimmed_run_log(run):
+    """RUN/log.jsonl cut for shipping -> (JSON Lines text, records read)."""
     source = Path(run) / "log.jsonl"
     if not source.is_file():
         raise PublishError(f"{source}: no such file (the run has not logged yet)")
@@ -246,9 +264,7 @@ def publish_log(run, name, root=None):
         records = report.read_log(source)
     except report.ReportError as error:
         raise PublishError(str(error)) from None
-    text = log_text(trim_log(records))
-    atomic_text(path_of(zoo.log_path(name), root), text)
-    return text.count("\n"), len(records), len(text.encode())
+    return log_text(trim_log(records)), len(records)
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------
@@ -431,14 +447,17 @@ def write_card(name, root=None):
 
 def write_all_cards(root=None):
     """Regenerate the card of every shipped checkpoint whose weights are in root -> [error messages]."""
-    errors = []
+    errors, found = [], False
     for entry in zoo.CHECKPOINTS:
         if not path_of(zoo.weights_path(entry.name), root).is_file():
             continue
+        found = True
         try:
             say(f"wrote {write_card(entry.name, root)}")
         except PublishError as error:
             errors.append(f"{entry.name}: {error}")
+    if not found:
+        say(f"no shipped weights in {path_of(zoo.checkpoint_dir(), root)}: no card to write")
     return errors
 
 
@@ -455,7 +474,7 @@ def parse_args(argv=None):
     parser.add_argument("--readme", default=None, help="then rewrite this README's results section (flmn_core.report)")
     parser.add_argument("--episodes", type=int, default=10000, help="evaluation episodes per dataset")
     parser.add_argument("--seed", type=int, default=0, help="evaluation seed")
-    parser.add_argument("--skip-eval", action="store_true", help="reuse the existing result files")
+    parser.add_argument("--skip-eval", action="store_true", help="reuse the existing result files (not checked to be of these weights)")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: zoo's, checkpoints/)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -472,14 +491,19 @@ def parse_args(argv=None):
 def publish(args, root):
     """Weights, log, evaluation (or the existing results) and card of one run, with progress."""
     say(f"publishing {args.run} as {args.name}")
-    payload = publish_weights(args.run, args.name, root)
-    weights = path_of(zoo.weights_path(args.name), root)
-    say(f"wrote {weights}: {weights.stat().st_size / 2**20:.1f} MB, episode {payload['step']:,}, loads")
-    written, read, size = publish_log(args.run, args.name, root)
-    say(f"wrote {path_of(zoo.log_path(args.name), root)}: {written} of {read} records, {size / 1000:.1f} KB")
+    # Everything that can refuse the run is read first, so a refused publish leaves the folder as it was.
     if args.skip_eval:
         existing_results(args.name, root)
-    else:
+    payload = shippable_payload(args.run, args.name)
+    log, read = trimmed_run_log(args.run)
+    write_weights(payload, args.name, root)
+    weights = path_of(zoo.weights_path(args.name), root)
+    say(f"wrote {weights}: {weights.stat().st_size / 2**20:.1f} MB, episode {payload['step']:,}, loads")
+    log_file = path_of(zoo.log_path(args.name), root)
+    atomic_text(log_file, log)
+    written = log.count("\n")
+    say(f"wrote {log_file}: {written} of {read} records, {len(log.encode()) / 1000:.1f} KB")
+    if not args.skip_eval:
         evaluate_shipped(args.name, root, args.episodes, args.seed, args.threads, args.data_dir)
     say(f"wrote {write_card(args.name, root)}")
 

@@ -29,10 +29,13 @@ from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint,
 from .data import DataError, augmentation_images, load_omniglot, split_indices
 from .episodes import sample_episodes
 from .evaluate import INSTANCES, evaluate_model, instance_hits
-from .files import atomic_text
+from .files import atomic_text, remove_temporaries
 from .models import MODELS, build_model
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
+# Options of this process rather than of the run: on --resume they come from the command line, so that a
+# moved run folder, another data folder or machine, or a new save interval just work.
+PROCESS_OPTIONS = ("out", "data_dir", "threads", "save_minutes", "rank_checkpoints")
 
 
 def parse_args(argv=None):
@@ -70,6 +73,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
     p.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
+    p.add_argument("--rank-checkpoints", action="store_true",
+                   help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
     args = p.parse_args(argv)
     if args.dry_run:
         args.episodes, args.batch_size, args.log_every, args.val_every, args.val_episodes = 16, 4, 8, 8, 8
@@ -177,8 +182,9 @@ def main(argv=None):
     payload = None
     if args.resume:  # the run's own arguments, but a new --episodes extends it
         payload = resume_payload(args)
-        args = argparse.Namespace(**{**payload["training"]["args"], "resume": True,
-                                     "episodes": args.episodes or payload["training"]["args"]["episodes"]})
+        saved, given = payload["training"]["args"], vars(args)
+        args = argparse.Namespace(**{**vars(parse_args([])), **saved, **{k: given[k] for k in PROCESS_OPTIONS},
+                                     "resume": True, "episodes": given["episodes"] or saved["episodes"]})
     args.episodes = args.episodes or 100_000
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -202,9 +208,14 @@ def main(argv=None):
     train_chars, val_chars = split_indices("train"), split_indices("validation")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out)  # half-written files of a killed run
+        if payload is not None:
+            drop_log_after(out / "log.jsonl", run.episode)
         atomic_text(out / "config.json", json.dumps({"args": vars(args), "model_config": model_config(args)}, indent=2) + "\n")
     stop = Stop()
     train(run, omniglot, raw, train_chars, val_chars, stop, rank, world)
+    if args.rank_checkpoints:
+        run.save(f"rank{rank}.pt", {"rank": rank}, with_training=True)
     if world > 1:
         dist.destroy_process_group()
 
@@ -228,8 +239,7 @@ def train(run, omniglot, raw, train_chars, val_chars, stop, rank, world):
         logits = model(batch.images, batch.prev_labels)
         loss = F.cross_entropy(logits.flatten(0, 1), batch.labels.flatten())
         if not torch.isfinite(loss):
-            sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. "
-                     f"{Path(args.out) / 'last.pt'} keeps the last good state (try a lower --lr or --clip).")
+            sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(args)}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -264,12 +274,35 @@ def train(run, omniglot, raw, train_chars, val_chars, stop, rank, world):
         if run.episode % args.val_every < per_step or run.episode >= args.episodes:
             validate(run, omniglot, val_chars, log_path)
         if time.monotonic() - last_save > args.save_minutes * 60 or stop_now or run.episode >= args.episodes:
+            if not all(torch.isfinite(p).all() for p in model.parameters()):  # never save weights a step broke
+                sys.exit(f"error: the weights became inf or nan at episode {run.episode}; stopping. {kept(args)}")
             run.save("last.pt", {"cpu_seconds": run.cpu_seconds}, with_training=True)
             last_save = time.monotonic()
         if stop_now:
             print(f"stopped at episode {run.episode}; saved {Path(args.out) / 'last.pt'} (continue with --resume)", file=sys.stderr)
             break
     bar.close()
+
+
+def kept(args):
+    """What a run stopped by a NaN leaves to continue from, for its error message."""
+    last = Path(args.out) / "last.pt"
+    where = f"{last} keeps the last good state" if last.exists() else "no checkpoint was saved yet"
+    return f"{where} (try a lower --lr or --clip)."
+
+
+def drop_log_after(path, episode):
+    """Keep the log records up to the episode a run resumes from: the resumed run redoes and logs the rest."""
+    if not path.exists():
+        return
+    kept_lines = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["episode"] <= episode:
+                kept_lines.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            continue
+    atomic_text(path, "".join(kept_lines))
 
 
 def stop_everywhere(requested, world):

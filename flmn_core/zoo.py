@@ -30,7 +30,7 @@ CHECKPOINTS = (
     Shipped("flmn-exp2", "flmn", "II", "FLMN as the paper writes it, Experiment II (rotation and translation)"),
     Shipped("mann-exp2", "mann", "II", "MANN with one read head, Experiment II"),
     Shipped("mann4-exp1", "mann", "I", "MANN with four read heads, as Santoro et al. configured it, Experiment I"),
-    Shipped("flmn-best", "flmn", "I", "FLMN variant beyond the paper: learned key strength (the best we made)"),
+    Shipped("flmn-best", "flmn", "I", "FLMN variant beyond the paper: learned key strength and reading before the write (the best we made)"),
 )
 
 

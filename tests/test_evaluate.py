@@ -6,6 +6,7 @@ The counting functions are checked against plain loops written here; the command
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def damaged_checkpoint(kind, good, folder):
     if kind == "empty":
         path.write_bytes(b"")
     elif kind == "random bytes":
-        path.write_bytes(os.urandom(5000))
+        path.write_bytes(random.Random(0).randbytes(5000))
     elif kind == "truncated":
         data = good.read_bytes()
         path.write_bytes(data[: len(data) // 2])
@@ -165,6 +166,22 @@ def test_a_bad_checkpoint_stops_with_a_message_naming_it(checkpoints, tmp_path, 
         evaluate.main(["--checkpoint", str(path), "--episodes", "5"])
     message = stopped.value.code
     assert isinstance(message, str) and message.startswith("error:") and str(path) in message
+
+
+def test_no_random_file_escapes_as_a_traceback(tmp_path):
+    """Random bytes drive torch's unpickler into many different failures; each must become the message."""
+    path = tmp_path / "random.pt"
+    escaped = {}
+    for seed in range(100):
+        path.write_bytes(random.Random(seed).randbytes(4096))
+        try:
+            evaluate.main(["--checkpoint", str(path), "--episodes", "5"])
+        except SystemExit as stopped:
+            if not (isinstance(stopped.code, str) and str(path) in stopped.code):
+                escaped[seed] = repr(stopped.code)
+        except Exception as error:  # noqa: BLE001 - the point is to catch whatever escapes
+            escaped[seed] = repr(error)
+    assert not escaped, f"seeds whose bytes were not reported as a bad checkpoint: {escaped}"
 
 
 def test_a_corrupt_checkpoint_exits_non_zero_without_a_traceback(data_dir, checkpoints, tmp_path):

@@ -127,7 +127,8 @@ def saved_step(path):
 
 def resume(data_dir, out, episodes):
     """`train --resume --episodes N` to completion; asserts it succeeded -> CompletedProcess."""
-    result = run_python(data_dir, "-m", "flmn_core.train", "--resume", "--episodes", episodes, "--out", out)
+    result = run_python(data_dir, "-m", "flmn_core.train", "--resume", "--episodes", episodes, "--threads", 1,
+                        "--out", out)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -157,9 +158,9 @@ def test_a_stop_signal_saves_and_exits_cleanly(data_dir, tmp_path, signum):
 
 @pytest.fixture(scope="module")
 def killed_mid_training(data_dir, tmp_path_factory):
-    """A run saving every 0.6 s, killed with SIGKILL after it saved at least twice and logged a step past
-    its last save, then resumed for 8 episodes -> dict of what was seen: folder, step seen before the kill, seconds since the last save
-    at the kill, last.pt's step after the kill, episodes logged before the resume, the resume's result."""
+    """A run saving every 0.6 s, killed with SIGKILL once it has saved twice and logged a step past its last
+    save, then resumed for 8 episodes -> dict: folder, newest step seen before the kill, seconds from the
+    last save to the kill, last.pt's step after the kill, episodes logged before the resume, the resume."""
     workdir = tmp_path_factory.mktemp("sigkill")
     out = workdir / "run"
     seen = set()
@@ -202,8 +203,8 @@ def test_the_log_after_sigkill_and_resume_has_each_episode_once(killed_mid_train
 @pytest.fixture(scope="module")
 def killed_mid_write(data_dir, tmp_path_factory):
     """A run saving last.pt after every step, killed with SIGKILL while half of its 2nd last.pt (episode 8)
-    is written, then resumed for 8 episodes -> dict: folder, last.pt's step and the temporary files after
-    the kill, and the resume's result."""
+    is written, then resumed to episode 16 -> dict: folder, last.pt's step, the temporary files and their
+    sizes after the kill, and the resume's result."""
     workdir = tmp_path_factory.mktemp("sigkill-write")
     out, marker = workdir / "run", workdir / "writing"
     with running(data_dir, workdir, "-c", HANG_IN_SECOND_WRITE, marker, *TINY, *FOREVER, "--save-minutes", 0,

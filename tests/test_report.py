@@ -150,3 +150,17 @@ def test_command_line_writes_markdown_readme_and_figures(tmp_path, capsys):
     assert capsys.readouterr().out == ""  # with a file to write, nothing is printed
     with pytest.raises(SystemExit, match="not a folder"):
         report.main(["--checkpoint-dir", str(tmp_path / "missing")])
+
+
+def test_legend_links_the_model_cards_that_exist(tmp_path):
+    (tmp_path / "flmn-exp1.md").write_text("a card")
+    lines = report.checkpoint_legend(tmp_path, link_cards=True).splitlines()
+    assert lines[0].endswith(f"([model card]({report.SHIPPED_FOLDER}/flmn-exp1.md))")
+    assert "model card" not in "\n".join(lines[1:])  # the others have no card
+    assert "model card" not in report.checkpoint_legend(tmp_path)  # the app's legend links nothing
+    assert "([model card](checkpoints/flmn-exp1.md))" in report.results_markdown(tmp_path)
+
+
+def test_an_unreadable_log_is_named(tmp_path):
+    with pytest.raises(report.ReportError, match="cannot read"):
+        report.read_log(tmp_path)  # a folder, not a file

@@ -7,6 +7,7 @@ binds labels in memory (its 2nd-instance accuracy clearly above chance).
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def split_and_straight(data_dir, tmp_path_factory):
     base = tmp_path_factory.mktemp("resume")
     resumed, straight = base / "resumed", base / "straight"
     succeeded(run_train(data_dir, *TINY, "--episodes", 24, "--seed", 3, "--out", resumed))
-    succeeded(run_train(data_dir, "--resume", "--episodes", 48, "--out", resumed))
+    succeeded(run_train(data_dir, "--resume", "--episodes", 48, "--threads", 1, "--out", resumed))
     succeeded(run_train(data_dir, *TINY, "--episodes", 48, "--seed", 3, "--out", straight))
     return resumed, straight
 
@@ -95,11 +96,11 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(split_and_straigh
     for name, weight in resumed["state_dict"].items():
         assert torch.equal(weight, straight["state_dict"][name]), f"{name} differs after resuming"
     # The optimizer's moments and the episode sampler continue bit for bit as well.
-    resumed_state, straight_state = resumed["training"]["optimizer"]["state"], straight["training"]["optimizer"]["state"]
-    assert resumed_state.keys() == straight_state.keys()
-    for key, moments in resumed_state.items():
+    resumed_moments, straight_moments = (run["training"]["optimizer"]["state"] for run in (resumed, straight))
+    assert resumed_moments.keys() == straight_moments.keys()
+    for key, moments in resumed_moments.items():
         for name, value in moments.items():
-            assert torch.equal(value, straight_state[key][name]), f"optimizer {name} of parameter {key} differs"
+            assert torch.equal(value, straight_moments[key][name]), f"optimizer {name} of parameter {key} differs"
     assert torch.equal(resumed["training"]["generator"], straight["training"]["generator"])
 
 
@@ -108,7 +109,7 @@ def test_resume_of_a_moved_run_folder_writes_into_that_folder(data_dir, tmp_path
     first, moved = tmp_path / "first", tmp_path / "moved"
     succeeded(run_train(data_dir, *TINY, "--episodes", 8, "--out", first))
     shutil.move(first, moved)
-    succeeded(run_train(data_dir, "--resume", "--episodes", 16, "--out", moved))
+    succeeded(run_train(data_dir, "--resume", "--episodes", 16, "--threads", 1, "--out", moved))
     assert not first.exists(), "resuming wrote into the folder the run was moved away from"
     assert flmn_core.load_checkpoint(moved / "last.pt")["step"] == 16
 
@@ -118,7 +119,7 @@ def test_resume_without_a_usable_last_pt_names_the_file(data_dir, tmp_path, last
     out = tmp_path / "run"
     out.mkdir()
     if last_pt == "random bytes":
-        (out / "last.pt").write_bytes(os.urandom(4096))
+        (out / "last.pt").write_bytes(random.Random(0).randbytes(4096))
     elif last_pt == "weights only":  # best.pt copied over last.pt: a model without optimizer or RNG state
         model = flmn_core.build_model("flmn", controller_size=16, memory_rows=8, word_size=8, label_word_size=8)
         flmn_core.save_checkpoint(out / "last.pt", model, 8)

@@ -1,0 +1,58 @@
+"""CPU minutes until a training run first reaches a validation accuracy, read from its training log.
+
+    python bench/time_to_accuracy.py                                # the shipped logs in checkpoints/logs/
+    python bench/time_to_accuracy.py runs/flmn-exp1/log.jsonl --instance 2 --target 0.856
+
+The figure that matters most for training on a CPU: the FLMN paper reports 85.6% 2nd-instance accuracy
+after 100,000 episodes; how much CPU time does our engine need to reach it on the validation characters?
+CPU time is the training process's own (all processes, for data-parallel runs), as logged by
+flmn_core.train at each validation.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flmn_core import paper, zoo  # noqa: E402
+from flmn_core.report import read_log  # noqa: E402
+
+
+def first_reaching(records, instance, target):
+    """The first validation record whose accuracy at `instance` is >= target, or None."""
+    for record in records:
+        if record.get("kind") == "validation" and record["accuracy"][instance - 1] >= target:
+            return record
+    return None
+
+
+def best_validation(records, instance):
+    """The validation record with the highest accuracy at `instance`, or None."""
+    validations = [r for r in records if r.get("kind") == "validation"]
+    return max(validations, key=lambda r: r["accuracy"][instance - 1], default=None)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("logs", nargs="*", help="log files (default: every shipped log in checkpoints/logs/)")
+    p.add_argument("--instance", type=int, default=2)
+    p.add_argument("--target", type=float, default=paper.TABLE1[0].accuracy[2] / 100, help="default: the FLMN paper's 2nd instance")
+    args = p.parse_args(argv)
+    paths = [Path(x) for x in args.logs] or [zoo.log_path(c.name) for c in zoo.CHECKPOINTS if zoo.log_path(c.name).is_file()]
+    print(f"target: {100 * args.target:.1f}% accuracy at instance {args.instance} on the validation characters")
+    for path in paths:
+        records = read_log(path)
+        hit = first_reaching(records, args.instance, args.target)
+        if hit is not None:
+            print(f"{path}: reached at episode {hit['episode']}, after {hit['cpu_seconds'] / 60:.1f} CPU minutes")
+            continue
+        best = best_validation(records, args.instance)
+        if best is None:
+            print(f"{path}: no validation records")
+        else:
+            print(f"{path}: not reached; best {100 * best['accuracy'][args.instance - 1]:.1f}% at episode "
+                  f"{best['episode']} ({best['cpu_seconds'] / 60:.1f} CPU minutes)")
+
+
+if __name__ == "__main__":
+    main()
