@@ -92,13 +92,20 @@ def session_episode():
 
 
 def sync_episode(episode, models):
-    """Bring the episode to the chosen models; show why when it cannot. -> the models it runs with."""
+    """Bring the episode to the chosen models; show why when it cannot. -> the models it runs with.
+
+    For an episode loaded from a file, also say which models now predict differently than when it was
+    saved (another checkpoint under the same name, e.g. retrained)."""
     try:
         episode.sync(models)
-        return models
     except EpisodeError as error:
         st.error(f"{error}.")
         return {}
+    for name, changed in episode.changed_predictions().items():
+        if changed:
+            st.info(f"{name} now predicts {changed} of the {len(episode)} steps of this episode differently "
+                    "from when it was saved: the checkpoint has changed since.")
+    return models
 
 
 def episode_file_ui(episode):

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import load_model, zoo
+from flmn_core import build_model, load_model, save_checkpoint, zoo
 from flmn_core.episodes import offset_labels
 from flmn_core.glyphs import make_alphabet, render
 from flmn_core.interactive import InteractiveEpisode
@@ -294,3 +294,18 @@ def test_response_time_of_a_drawing_is_within_300_ms():
     print(f"\nTeach page, drawing -> predictions and memories: median server time {statistics.median(server):.0f} ms, "
           f"max {max(server):.0f} ms; AppTest rerun wall time median {statistics.median(wall):.0f} ms")
     assert statistics.median(server) <= 300
+
+
+def test_a_replaced_checkpoint_is_reloaded_and_a_loaded_episode_says_it_changed(checkpoint_copy):
+    at = start()
+    for picture, value in ((drawing(0, 1), 1), (drawing(1, 1), 2), (drawing(0, 2), 1)):
+        show(at, picture)
+        label(at, value)
+    saved = at.session_state["episode"].to_bytes()
+    torch.manual_seed(0)
+    save_checkpoint(checkpoint_copy / "flmn-exp1.pt", build_model("flmn"), step=0)  # retrained, say
+    at.file_uploader(key="episode_upload_0").set_value(("old.npz", saved, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert "flmn-exp1 now predicts" in texts(at.info) and "mann-exp1 now predicts" not in texts(at.info)
+    episode = at.session_state["episode"]
+    assert episode.changed_predictions()["flmn-exp1"] > 0 and episode.changed_predictions()["mann-exp1"] == 0
