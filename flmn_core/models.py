@@ -114,11 +114,13 @@ class MemoryNetwork(nn.Module):
         """Run whole episodes. images: [B, T, 20, 20] (ink 1), prev_labels: [B, T, C] -> logits [B, T, C]."""
         gates_in = self.project_inputs(images, prev_labels)  # [B, T, 4H]
         state = self.initial_state(images.shape[0], dtype=gates_in.dtype)
-        outputs = []
+        hiddens, reads = [], []
         for gates_t in gates_in.unbind(1):  # unbind, not gates_in[:, t]: its backward is one stack, not T fills
             state = self.advance(gates_t, state, with_trace=False)[0]
-            outputs.append(torch.cat([state.hidden, state.read], dim=1))
-        return self.classifier(torch.stack(outputs, dim=1))
+            hiddens.append(state.hidden)
+            reads.append(state.read)
+        # The classifier runs once on all T steps: one large matmul instead of T small ones.
+        return self.classifier(torch.cat([torch.stack(hiddens, dim=1), torch.stack(reads, dim=1)], dim=2))
 
     def step(self, image, prev_label, state=None):
         """One step, for interactive use. image: [B, 20, 20], prev_label: [B, C], state from the last

@@ -8,30 +8,22 @@ FLMN_DATA_DIR; without them the test is skipped on a developer's machine and fai
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # the test then skips, or fails under CI
-    expect = sync_playwright = None
+    from playwright.sync_api import expect
+except ImportError:  # browser_harness.chromium then skips, or fails under CI
+    expect = None
 
+from browser_harness import chromium, figures, need, snapshot, streamlit_server, wait_until
 from flmn_core.interactive import InteractiveEpisode
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 STROKES_ZIP = "omniglot-strokes/strokes_background_small1.zip"
 MOTOR_SIZE = 105  # Omniglot's motor space: x in [0, 105], y in [-105, 0]
 CANVAS_SIDE = 280  # app_pages/teach.py's canvas
@@ -40,22 +32,7 @@ CANVAS_SIDE = 280  # app_pages/teach.py's canvas
 DRAWINGS = (("Korean/character01", "_01", 1), ("Greek/character05", "_03", 2),
             ("Korean/character01", "_07", 1), ("Greek/character05", "_12", 2))
 RENDER_TIMEOUT_MS = 60_000
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 FIRST_RENDER_SECONDS = 8  # the issue's limit from opening the page to the Teach page drawn
-
-
-def need(condition, why):
-    """Skip when something this test needs is missing; fail instead under CI, which must run it."""
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (CI must run the browser test)", pytrace=False)
-        pytest.skip(why)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_strokes(archive, folder, suffix):
@@ -87,50 +64,14 @@ def drawings():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real `streamlit run app.py` on a free port, its output in a log file; stopped (only this
-    process) at the end."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-               "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_health(url, process, log_path)
+    """A real `streamlit run app.py` on a free port (browser_harness.streamlit_server)."""
+    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as (url, _):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for_health(url, process, log_path, seconds=60):
-    """Poll the server's health endpoint until it answers ok; fail with its log if it exits or hangs."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    need(sync_playwright is not None, "playwright is not installed (pip install -r requirements-dev.txt)")
-    need(CHROMIUM.is_file(), f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(RENDER_TIMEOUT_MS)
         started = time.perf_counter()
@@ -138,15 +79,6 @@ def page(server):
         wait_until(page, "Teach the models")
         page.first_render_seconds = time.perf_counter() - started
         yield page
-        browser.close()
-
-
-def wait_until(page, text):
-    """Wait until the script has finished and the page shows text (a rerun's visible result), never a
-    fixed sleep: right after an action the state may still read notRunning from the previous run."""
-    page.wait_for_function(
-        """([idle, text]) => document.querySelector(idle) !== null && document.body.innerText.includes(text)""",
-        arg=[IDLE, text])
 
 
 def draw(page, strokes):
@@ -163,26 +95,6 @@ def draw(page, strokes):
             page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
         page.mouse.up()
         wait_until(page, f"From {count} stroke{'s' * (count != 1)} on the canvas")
-
-
-def figures(page):
-    """{title: the z (or y) values of its first trace, as JSON} of every Plotly chart on the page (the
-    theme wraps titles in <b>, which is dropped)."""
-    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')]
-        .filter(p => p.layout && p.data && p.data.length)
-        .map(p => [((p.layout.title && p.layout.title.text) || '').replace(/<[^>]*>/g, ''),
-                     JSON.stringify(p.data[0].z || p.data[0].y)]))""")
-
-
-def snapshot(page, name):
-    """A screenshot of the whole page in test-artifacts/. Streamlit scrolls its main section, not the
-    document, so the viewport is made as tall as the content for the shot, then restored."""
-    size = page.viewport_size
-    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section')]
-        .map(e => e.scrollHeight), document.body.scrollHeight)""")
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 12000)})
-    page.screenshot(path=ARTIFACTS / f"{name}.png")
-    page.set_viewport_size(size)
 
 
 def server_ms(page):
