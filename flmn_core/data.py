@@ -160,10 +160,6 @@ class Omniglot:
     characters: list
     images: torch.Tensor
 
-    def split(self, name):
-        """The character indices of a split: "train" (1109), "validation" (100), "test" (414)."""
-        return split_indices(name)
-
 
 def split_indices(name):
     """Character indices (into the sorted 1623) of "train", "validation" or "test" (the paper's split:
@@ -213,10 +209,7 @@ def _omniglot_source(folder, name, download):
     if (folder / name).is_dir():
         return folder / name
     path = folder / f"{name}.zip"
-    if not path.exists():
-        if not download:
-            raise DataError(_missing_message(path, OMNIGLOT_URL.format(name=name)))
-        _download(OMNIGLOT_URL.format(name=name), path)
+    _fetch_if_missing(path, OMNIGLOT_URL.format(name=name), download)
     return path
 
 
@@ -272,10 +265,7 @@ def load_mini_mnist(data_dir_=None, cache=None, download=True):
     folder = data_dir(data_dir_) / "mnist"
     paths = [folder / name for name in MNIST_FILES]
     for path, name in zip(paths, MNIST_FILES):
-        if not path.exists():
-            if not download:
-                raise DataError(_missing_message(path, MNIST_URL.format(name=name)))
-            _download(MNIST_URL.format(name=name), path)
+        _fetch_if_missing(path, MNIST_URL.format(name=name), download)
     key = _cache_key("minimnist", paths)
     cached = _cache_load(cache, key, ("images",))
     if cached is None:
@@ -309,6 +299,15 @@ def _read_idx(path, dims):
 def _missing_message(path, url):
     return (f"{path} is missing. Download {url} and put it there, or point FLMN_DATA_DIR (or --data-dir) at a "
             f"folder with omniglot/ and mnist/ subfolders holding the official files.")
+
+
+def _fetch_if_missing(path, url, download):
+    """Download url to path when path is missing (and download is allowed), else say what to do."""
+    if path.exists():
+        return
+    if not download:
+        raise DataError(_missing_message(path, url))
+    _download(url, path)
 
 
 def _download(url, path):

@@ -204,11 +204,11 @@ class FLMN(MemoryNetwork):
         label_memory = state.label_memory
         if c.clear_label_rows:
             label_memory = addressing.clear_rows(label_memory, state.least_used)
-        read_from = feature_memory if c.read_first else None
+        before_write = feature_memory
         feature_memory = addressing.write_memory(feature_memory, feature_write, feature_add)
         label_memory = addressing.write_memory(label_memory, state.feature_write_weights, label_add)
 
-        similarity = addressing.cosine_similarity(key, feature_memory if read_from is None else read_from)
+        similarity = addressing.cosine_similarity(key, before_write if c.read_first else feature_memory)
         read_weights = addressing.read_weights(similarity, strength)
         read = addressing.read_memory(read_weights, label_memory)
         with torch.no_grad():  # usage only feeds the hard least-used choice: no gradient flows through it
