@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from flmn_core import CheckpointError, load_model, zoo
-from flmn_core.evaluate import INSTANCES
+from flmn_core.metrics import INSTANCES
 from flmn_core.interactive import EpisodeError, InteractiveEpisode
 
 DEFAULT_CLASSES = 5  # the shipped checkpoints' C; an episode takes the models' C when there are models

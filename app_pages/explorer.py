@@ -12,7 +12,6 @@ import app_common
 from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices, viz
 from flmn_core.glyphs import sample_glyph_pool
 from flmn_core.interactive import EpisodeError, episode_from_pool
-from flmn_core.models import model_name
 
 SESSION, GLYPHS, OMNIGLOT, MNIST = ("This session's episode", "Generated characters", "Omniglot test characters",
                                     "miniMNIST digits")
@@ -149,7 +148,7 @@ def step_view_ui(episode, models):
         for column, (name, model) in zip(columns, models.items()):
             with column:
                 st.markdown(f"#### {name}")
-                for key, figure in viz.trace_figures(model_name(model), episode.runs[name][t].trace).items():
+                for key, figure in viz.trace_figures(episode.runs[name][t].state, episode.runs[name][t].trace).items():
                     st.plotly_chart(figure, key=f"explorer-{name}-{key}", config={"displayModeBar": False})
 
     st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,), key="explorer_play",

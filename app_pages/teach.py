@@ -13,7 +13,6 @@ import app_common
 from flmn_core import viz
 from flmn_core.images import EMPTY_MESSAGE, ImageInputError, image_from_canvas, prepare, read_upload
 from flmn_core.interactive import MAX_NAME_LENGTH, EpisodeError
-from flmn_core.models import model_name
 
 CANVAS_SIDE = 280  # px, as drawing pads for single characters usually are
 INKS = {"Black on white": ("#000000", "#ffffff"), "White on black": ("#ffffff", "#000000")}
@@ -120,7 +119,7 @@ def memories_ui(models, steps, caption):
     columns = st.columns(len(steps))
     for column, (name, step) in zip(columns, steps.items()):
         with column:
-            for key, figure in viz.trace_figures(model_name(models[name]), step.trace).items():
+            for key, figure in viz.trace_figures(step.state, step.trace).items():
                 st.plotly_chart(figure, key=f"teach-{name}-{key}", config={"displayModeBar": False})
 
 

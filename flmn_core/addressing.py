@@ -24,16 +24,42 @@ def cosine_similarity(keys, memory):
     return dots / (norms + COSINE_EPS)
 
 
-def read_weights(similarity, strength=None):
+def read_weights(similarity, strength=None, readable=None):
     """Eq. (2): w^r(i) = exp(K(i)) / sum_j exp(K(j)), a softmax over the rows.
 
     similarity: [B, R, N]; strength: None (the papers' unscaled softmax) or [B, R, 1], a key strength
-    beta >= 0 that sharpens the softmax to exp(beta K(i)) (a variant, as in the NTM's content addressing).
-    -> read_weights: [B, R, N], non-negative, each head's weights summing to 1.
+    beta >= 0 that sharpens the softmax to exp(beta K(i)) (a variant, as in the NTM's content addressing);
+    readable: None (every row) or bool [B, N], the rows that may take weight (a variant: the softmax runs
+    over these rows only, and a memory with none reads nothing).
+    -> read_weights: [B, R, N], non-negative, each head's weights summing to 1 (0 where nothing is readable).
     """
     if strength is not None:
         similarity = similarity * strength
-    return F.softmax(similarity, dim=-1)
+    if readable is None:
+        return F.softmax(similarity, dim=-1)
+    readable = readable.unsqueeze(1)
+    # A large negative, not -inf: a memory with no readable row gives a finite uniform softmax, zeroed here.
+    return F.softmax(similarity.masked_fill(~readable, -1e4), dim=-1) * readable
+
+
+def read_weights_with_null(similarity, null_similarity, strength=None, readable=None):
+    """Eq. (2) with one more, always-empty row whose similarity is null_similarity (a variant): the softmax
+    runs over the N rows and the null row, and the null row's share is dropped (it reads zeros), so the
+    weights sum to less than 1 when no row matches the key better than the threshold.
+
+    similarity: [B, R, N]; null_similarity: [R]; strength, readable: as in read_weights.
+    -> read_weights: [B, R, N], non-negative, each head's weights summing to at most 1.
+    """
+    null = null_similarity.view(1, -1, 1).expand(similarity.shape[0], -1, 1)
+    scores = torch.cat([similarity, null], dim=-1)
+    if readable is not None:
+        readable = torch.cat([readable, torch.ones_like(readable[:, :1])], dim=-1)
+    return read_weights(scores, strength, readable)[..., :-1]
+
+
+def holds_something(memory):
+    """The rows of memory [B, N, W] that hold anything (not all zero: written and not cleared) -> bool [B, N]."""
+    return memory.detach().abs().amax(-1) > 0
 
 
 def read_memory(weights, memory):

@@ -8,7 +8,8 @@ A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read
     step            training episodes seen
     metrics         a dict of plain values (accuracies, CPU time; shipped files also hold train_args, the
                     run's arguments, written by flmn_core.publish)
-    training        optional: what `--resume` needs (optimizer state, RNG state, the run's arguments)
+    training        optional: what `--resume` needs (optimizer state, RNG state, the run's TrainConfig)
+    train_config    optional: the TrainConfig that trained it, as a plain dict (`train --config` reads it)
 """
 
 import pickle
@@ -31,7 +32,7 @@ class CheckpointError(Exception):
         self.path, self.reason = path, reason
 
 
-def save_checkpoint(path, model, step, metrics=None, training=None):
+def save_checkpoint(path, model, step, metrics=None, training=None, train_config=None):
     """Write the model (and optional training state) to path atomically: a temporary file in the same
     folder, flushed to disk, then renamed over path, so a crash never leaves a half-written checkpoint."""
     payload = {
@@ -41,6 +42,8 @@ def save_checkpoint(path, model, step, metrics=None, training=None):
     }
     if training is not None:
         payload["training"] = training
+    if train_config is not None:
+        payload["train_config"] = train_config
     atomic_torch_save(payload, path)
 
 

@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .files import atomic_open
 
-IMAGE_SIZE = 20  # the paper's input: images downscaled to 20 x 20
+from .models import IMAGE_SIZE  # noqa: E402 - the models' input size, 20 x 20
 OMNIGLOT_SIZE = 105  # Omniglot's original images are 105 x 105
 AUGMENT_SIZE = 42  # Experiment II rotates and shifts images at this size: 1/6 of the pixels of 105
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
@@ -37,8 +37,11 @@ MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/{name}"
 # The paper's split: sort the 1623 character folders by path; the first 1209 train, the last 414 test.
 TRAIN_CHARACTERS = 1209
 TEST_CHARACTERS = 414
-# Validation (model selection) is carved from the training characters: every 12th one (100 characters).
-VALIDATION_EVERY = 12
+# Validation (model selection) holds out whole alphabets of the first 1209 characters (the 8th, 16th, 24th
+# and 32nd of their 39 alphabets, 129 characters), so that it measures what the test measures: characters
+# of alphabets never seen in training. Characters of the training alphabets would overstate test accuracy.
+VALIDATION_ALPHABETS = ("images_background/Blackfoot_(Canadian_Aboriginal_Syllabics)", "images_background/Gujarati",
+                        "images_background/Mkhedruli_(Georgian)", "images_evaluation/Atemayar_Qelisayer")
 MINI_MNIST_PER_DIGIT = 20  # miniMNIST of the paper's Table 2: 20 images per digit,
 MINI_MNIST_SEED = 0  # drawn once with this seed
 CACHE_VERSION = 1  # bump when preprocessing changes, so old caches are not reused
@@ -161,18 +164,22 @@ class Omniglot:
     images: torch.Tensor
 
 
-def split_indices(name):
-    """Character indices (into the sorted 1623) of "train", "validation" or "test" (the paper's split:
-    the first 1209 train and validation, the last 414 test; every 12th training character validates)."""
-    train_all = torch.arange(TRAIN_CHARACTERS)
-    is_validation = train_all % VALIDATION_EVERY == VALIDATION_EVERY - 1
-    if name == "train":
-        return train_all[~is_validation]
-    if name == "validation":
-        return train_all[is_validation]
+def split_indices(name, characters=None):
+    """Character indices (into the sorted 1623) of "train", "validation" or "test".
+
+    The paper's split: the first 1209 characters train, the last 414 test. Validation is carved out of the
+    first 1209 as whole alphabets (VALIDATION_ALPHABETS), which is why "train" and "validation" need
+    `characters`, the sorted character paths of `Omniglot.characters`.
+    """
     if name == "test":
         return torch.arange(TRAIN_CHARACTERS, TRAIN_CHARACTERS + TEST_CHARACTERS)
-    raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
+    if name not in ("train", "validation"):
+        raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
+    if characters is None:
+        raise ValueError(f"the {name!r} split needs the character paths (Omniglot.characters)")
+    is_validation = torch.tensor([str(path).rsplit("/", 1)[0] in VALIDATION_ALPHABETS
+                                  for path in characters[:TRAIN_CHARACTERS]])
+    return torch.arange(TRAIN_CHARACTERS)[is_validation if name == "validation" else ~is_validation]
 
 
 def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):

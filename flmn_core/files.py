@@ -33,8 +33,15 @@ def atomic_text(path, text):
         f.write(text)
 
 
-def remove_temporaries(folder):
-    """Delete the temporary files of atomic writes in folder that a killed process left behind.
-    Only call it when no other process is writing into folder."""
-    for path in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
-        path.unlink(missing_ok=True)
+def remove_temporaries(folder, names):
+    """Delete the temporary files that a killed process left behind while writing these file names into
+    folder (atomic_open's .<name>.<random>.tmp), and no others. Only call it when no other process is
+    writing these files."""
+    for name in names:
+        for path in Path(folder).glob(f".{glob_escape(name)}.*{TEMPORARY_SUFFIX}"):
+            path.unlink(missing_ok=True)
+
+
+def glob_escape(name):
+    """name with the characters glob treats specially made literal."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)

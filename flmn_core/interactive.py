@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .data import IMAGE_SIZE
 from .episodes import instance_numbers, sample_episodes
-from .evaluate import INSTANCES, instance_hits
+from .metrics import INSTANCES, instance_hits
 from .files import atomic_open
 
 FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
@@ -44,12 +44,13 @@ class Step:
     """One model at one step: its prediction for x_t and what its memory looks like afterwards.
 
     probabilities: [C], softmax of the logits.  state: the model's state after the step (batch of 1),
-    from which the next step continues.  trace: model.step's dict of tensors to draw (batch of 1).
+    from which the next step continues.  trace: what model.step computed on the way (FLMNTrace or MANNTrace,
+    batch of 1); state and trace together are what the pages draw.
     """
 
     probabilities: torch.Tensor
     state: tuple
-    trace: dict
+    trace: tuple
 
     @property
     def predicted(self):

@@ -1,16 +1,23 @@
 """MANN (Santoro et al. 2016) and FLMN (Mureja et al. 2017): an LSTM controller with an external memory.
 
 Both models read an episode one step at a time. At step t the controller sees the image x_t, the one-hot
-label of the previous step y_{t-1} and the previous read vector r_{t-1}; it emits a key and add vectors;
-the memory is written and read with the equations of `flmn_core.addressing`; the classifier sees the
-controller output h_t and the read vector r_t.
+label of the previous step y_{t-1} and the previous read vector r_{t-1}; its interface layer emits a key and
+add vectors; the memory is written and read with the equations of `flmn_core.addressing`; the classifier
+sees the controller output h_t and the read vector r_t.
 
 Shapes: B batch, T steps, C classes, H controller units, R heads, N rows, W word size.
 
     model(images [B, T, 20, 20], prev_labels [B, T, C]) -> logits [B, T, C]
+    model(images, prev_labels, record=True) -> (logits, Recording): also every step's addressing weights
     model.step(image [B, 20, 20], prev_label [B, C], state=None) -> (logits [B, C], state, trace)
+
+The state (a named tuple) is what the next step needs; the trace (another named tuple) is what the step
+computed on the way and the state does not keep: the key, the add vectors, the similarities, the rows
+cleared. Together they are everything the app draws.
 """
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -18,41 +25,95 @@ import torch
 from torch import nn
 
 from . import addressing
-from .data import IMAGE_SIZE
+
+IMAGE_SIZE = 20  # the papers' input: images downscaled to 20 x 20 (data.py produces them)
+
+# Upper bounds of the sizes a config may ask for: far above any sensible model, far below one that would
+# make a loaded checkpoint allocate gigabytes.
+LIMITS = dict(classes=100, controller_size=4096, memory_rows=4096, word_size=1024, label_word_size=1024,
+              read_heads=16)
+
+
+def setting(default, help):
+    """A config field with its help text (shown by `python -m flmn_core.train --help`)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def check_fields(config, skip=()):
+    """Refuse a config whose values have the wrong type or size, with a message naming the field."""
+    for field in dataclasses.fields(config):
+        if field.name in skip:
+            continue
+        value, kind = getattr(config, field.name), field.type
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError(f"{field.name} must be true or false, not {value!r}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{field.name} must be a whole number, not {value!r}")
+        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{field.name} must be a number, not {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise ValueError(f"{field.name} must be text, not {value!r}")
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"{field.name} must be a finite number, not {value!r}")
+        if field.name in LIMITS and not 1 <= value <= LIMITS[field.name]:
+            raise ValueError(f"{field.name} must be between 1 and {LIMITS[field.name]}, not {value}")
+
+
+def check_model_fields(config):
+    """check_fields, and what every model config shares: at least 2 classes, a usage decay in [0, 1]."""
+    check_fields(config)
+    if config.classes < 2:
+        raise ValueError(f"classes must be at least 2 (one class is no classification), not {config.classes}")
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ValueError(f"gamma (the usage decay) must be between 0 and 1, not {config.gamma}")
 
 
 @dataclass(frozen=True)
 class FLMNConfig:
     """FLMN's settings; the defaults are the paper's."""
 
-    classes: int = 5  # C: labels per episode, the one-hot input y_{t-1} and the classifier's outputs
-    controller_size: int = 200  # H: LSTM units
-    memory_rows: int = 128  # N: rows in all, split into N/2 feature rows and N/2 label rows
-    word_size: int = 40  # M: width of a feature-memory row
-    label_word_size: int = 40  # width of a label-memory row (the paper uses N/2 x M for both memories)
-    gamma: float = 0.95  # usage decay of Eq. (4)
-    key_strength: bool = False  # variant: a learned strength beta_t >= 1 sharpens the read softmax
-    clear_label_rows: bool = True  # Eq. (7) also clears the label row of a cleared feature row
-    read_first: bool = False  # variant: read the feature memory before this step's feature write
+    classes: int = setting(5, "C: labels per episode (the one-hot input y_{t-1} and the classifier's outputs)")
+    controller_size: int = setting(200, "H: LSTM units")
+    memory_rows: int = setting(128, "N: memory rows in all, split into N/2 feature and N/2 label rows")
+    word_size: int = setting(40, "M: width of a feature-memory row")
+    label_word_size: int = setting(40, "width of a label-memory row (the paper: N/2 x M for both memories)")
+    gamma: float = setting(0.95, "usage decay of Eq. (4)")
+    key_strength: bool = setting(False, "variant: a learned strength beta_t >= 1 sharpens the read softmax")
+    clear_label_rows: bool = setting(True, "Eq. (7) also clears the label row of a cleared feature row")
+    read_first: bool = setting(False, "variant: address the feature memory before this step's feature write")
+    mask_empty_rows: bool = setting(False, "variant: rows that hold nothing take no read weight")
+    null_row: bool = setting(False, "variant: a read may land on nothing: an always-empty row whose similarity "
+                                    "is a learned threshold")
+
+    def __post_init__(self):
+        check_model_fields(self)
+        if self.memory_rows % 2 or self.memory_rows < 2:
+            raise ValueError(f"memory_rows must be even (N/2 feature + N/2 label rows), got {self.memory_rows}")
 
 
 @dataclass(frozen=True)
 class MANNConfig:
     """MANN's settings; the defaults are Santoro et al.'s with one read head (the FLMN paper's baseline)."""
 
-    classes: int = 5  # C
-    controller_size: int = 200  # H
-    memory_rows: int = 128  # N
-    word_size: int = 40  # M
-    read_heads: int = 1  # R: 1 for the FLMN paper's comparison, 4 as Santoro et al.
-    gamma: float = 0.95  # usage decay of Eq. (4)
-    write_content: str = "key"  # "key": write k_t as the paper; "add": a separate add vector a_t
-    key_strength: bool = False  # variant: a learned strength beta_t >= 1 sharpens the read softmax
-    read_first: bool = False  # variant: read M_{t-1} before this step's write (the paper reads M_t)
+    classes: int = setting(5, "C: labels per episode")
+    controller_size: int = setting(200, "H: LSTM units")
+    memory_rows: int = setting(128, "N: memory rows")
+    word_size: int = setting(40, "M: width of a memory row")
+    read_heads: int = setting(1, "R: 1 as the FLMN paper's baseline, 4 as Santoro et al.")
+    gamma: float = setting(0.95, "usage decay of Eq. (4)")
+    write_content: str = setting("key", "'key': write k_t, as the paper; 'add': a separate add vector a_t")
+    key_strength: bool = setting(False, "variant: a learned strength beta_t >= 1 sharpens the read softmax")
+    read_first: bool = setting(False, "variant: address and read M_{t-1}, before this step's write")
+    mask_empty_rows: bool = setting(False, "variant: rows that hold nothing take no read weight")
+    null_row: bool = setting(False, "variant: a read may land on nothing: an always-empty row whose similarity "
+                                    "is a learned threshold")
 
     def __post_init__(self):
+        check_model_fields(self)
         if self.write_content not in ("key", "add"):
             raise ValueError(f"write_content must be 'key' or 'add', not {self.write_content!r}")
+        if self.read_heads > self.memory_rows:
+            raise ValueError(f"read_heads ({self.read_heads}) cannot exceed memory_rows ({self.memory_rows})")
 
 
 class FLMNState(NamedTuple):
@@ -69,6 +130,20 @@ class FLMNState(NamedTuple):
     label_memory: torch.Tensor  # [B, N/2, W_label] M^l
 
 
+class FLMNTrace(NamedTuple):
+    """What an FLMN step computed and its state does not keep (batch first, one head)."""
+
+    key: torch.Tensor  # [B, W] k_t
+    feature_add: torch.Tensor  # [B, W] a^f_t
+    label_add: torch.Tensor  # [B, W_label] a^l_t
+    strength: torch.Tensor | None  # [B] the key strength beta_t; None: the paper's unscaled softmax (beta 1)
+    similarity: torch.Tensor  # [B, N/2] K(k_t, M^f(i)) of Eq. (1)
+    readable: torch.Tensor | None  # [B, N/2] bool, the rows that may take read weight; None: every row
+    cleared: torch.Tensor  # [B, N/2] the rows Eq. (7) cleared this step (w^lu_{t-1})
+    label_write_weights: torch.Tensor  # [B, N/2] w^wl_t = w^wf_{t-1} (Eq. 9)
+    write_gate: torch.Tensor  # [1] sigma(alpha) of Eq. (6)
+
+
 class MANNState(NamedTuple):
     """MANN's recurrent state after a step."""
 
@@ -81,10 +156,36 @@ class MANNState(NamedTuple):
     memory: torch.Tensor  # [B, N, W]
 
 
+class MANNTrace(NamedTuple):
+    """What a MANN step computed and its state does not keep (batch first, R heads)."""
+
+    keys: torch.Tensor  # [B, R, W] k_t
+    written: torch.Tensor  # [B, R, W] what each head wrote: k_t, or a_t when write_content="add"
+    strength: torch.Tensor | None  # [B, R] beta_t; None: the paper's unscaled softmax (beta 1)
+    similarity: torch.Tensor  # [B, R, N] Eq. (1)
+    readable: torch.Tensor | None  # [B, N] bool, the rows that may take read weight; None: every row
+    cleared: torch.Tensor  # [B, N] the rows Eq. (7) cleared this step
+    write_weights: torch.Tensor  # [B, R, N] w^w_t of Eq. (6)
+    write_gate: torch.Tensor  # [R] sigma(alpha), one per head
+
+
+class Recording(NamedTuple):
+    """The addressing of every step of a batch of episodes (`model(..., record=True)`), to measure retrieval.
+
+    read_weights: [B, T, R, N].  write_weights: [B, T, R, N] (FLMN: its feature memory).
+    cleared: [B, T, N], the rows Eq. (7) cleared at each step, before that step's write.
+    """
+
+    read_weights: torch.Tensor
+    write_weights: torch.Tensor
+    cleared: torch.Tensor
+
+
 class MemoryNetwork(nn.Module):
     """What MANN and FLMN share: the LSTM controller, the classifier and the loop over steps.
 
-    Subclasses define `memory_step(controller_output, state) -> (state, trace)` and `initial_state`.
+    Subclasses define `interface_size`, `initial_state` and
+    `memory_step(hidden, cell, state) -> (state, trace)`.
     The image and label part of the controller's input is projected for all T steps in one matmul
     before the loop, since it does not depend on the recurrence.
     """
@@ -95,7 +196,11 @@ class MemoryNetwork(nn.Module):
         hidden = config.controller_size
         self.input_gates = nn.Linear(IMAGE_SIZE * IMAGE_SIZE + config.classes, 4 * hidden)
         self.recurrent_gates = nn.Linear(read_size + hidden, 4 * hidden, bias=False)
+        # The interface layer: h_t -> keys, add vectors (and key strengths), as in the NTM's "heads".
+        self.interface = nn.Linear(hidden, self.interface_size())
         self.classifier = nn.Linear(hidden + read_size, config.classes)
+        # The null row's similarity (a threshold a stored row must beat to take the read), per head.
+        self.null_similarity = nn.Parameter(torch.zeros(self.heads)) if config.null_row else None
         with torch.no_grad():  # forget-gate bias 1: remember by default early in training
             self.input_gates.bias[hidden : 2 * hidden].fill_(1.0)
 
@@ -110,35 +215,50 @@ class MemoryNetwork(nn.Module):
         """images: [B, T, 20, 20], prev_labels: [B, T, C] -> controller input gates [B, T, 4H]."""
         return self.input_gates(torch.cat([images.flatten(2), prev_labels], dim=2))
 
-    def forward(self, images, prev_labels):
-        """Run whole episodes. images: [B, T, 20, 20] (ink 1), prev_labels: [B, T, C] -> logits [B, T, C]."""
+    def forward(self, images, prev_labels, record=False):
+        """Run whole episodes. images: [B, T, 20, 20] (ink 1), prev_labels: [B, T, C] -> logits [B, T, C];
+        with record=True -> (logits, Recording), every step's addressing weights too."""
         gates_in = self.project_inputs(images, prev_labels)  # [B, T, 4H]
         state = self.initial_state(images.shape[0], dtype=gates_in.dtype)
-        hiddens, reads = [], []
+        hiddens, reads, steps = [], [], []
         for gates_t in gates_in.unbind(1):  # unbind, not gates_in[:, t]: its backward is one stack, not T fills
-            state = self.advance(gates_t, state, with_trace=False)[0]
+            state, trace = self.advance(gates_t, state)
             hiddens.append(state.hidden)
             reads.append(state.read)
+            if record:
+                steps.append(self.addressing_of(state, trace))
         # The classifier runs once on all T steps: one large matmul instead of T small ones.
-        return self.classifier(torch.cat([torch.stack(hiddens, dim=1), torch.stack(reads, dim=1)], dim=2))
+        logits = self.classifier(torch.cat([torch.stack(hiddens, dim=1), torch.stack(reads, dim=1)], dim=2))
+        if not record:
+            return logits
+        return logits, Recording(*(torch.stack(parts, dim=1) for parts in zip(*steps)))
 
     def step(self, image, prev_label, state=None):
         """One step, for interactive use. image: [B, 20, 20], prev_label: [B, C], state from the last
-        step or None to start an episode -> (logits [B, C], state, trace: dict of tensors to show)."""
+        step or None to start an episode -> (logits [B, C], state, trace)."""
         if state is None:
             state = self.initial_state(image.shape[0], dtype=image.dtype)
         gates_in = self.project_inputs(image.unsqueeze(1), prev_label.unsqueeze(1))[:, 0]
-        state, trace = self.advance(gates_in, state, with_trace=True)
+        state, trace = self.advance(gates_in, state)
         return self.classifier(torch.cat([state.hidden, state.read], dim=1)), state, trace
 
-    def advance(self, gates_in, state, with_trace):
-        """Controller then memory for one step -> (state, trace or None)."""
+    def advance(self, gates_in, state):
+        """Controller then memory for one step -> (state, trace)."""
         hidden, cell = self.lstm_cell(gates_in, state.hidden, state.cell, state.read)
-        return self.memory_step(hidden, cell, state, with_trace)
+        return self.memory_step(hidden, cell, state)
 
-    def key_strength(self, raw):
-        """beta = 1 + softplus(raw) >= 1, or None (the papers' unscaled softmax). raw: [B, R] -> [B, R, 1]."""
-        return None if raw is None else (1.0 + nn.functional.softplus(raw)).unsqueeze(-1)
+    def read_weights(self, keys, memory, raw_strength):
+        """Eqs. (1)-(2) with the variants: keys [B, R, W], memory [B, N, W], raw_strength [B, R] or None
+        -> (read_weights [B, R, N], similarity [B, R, N], strength [B, R] or None, readable [B, N] or None)."""
+        similarity = addressing.cosine_similarity(keys, memory)
+        strength = None if raw_strength is None else 1.0 + nn.functional.softplus(raw_strength)  # beta >= 1
+        readable = addressing.holds_something(memory) if self.config.mask_empty_rows else None
+        strength_ = None if strength is None else strength.unsqueeze(-1)
+        if self.null_similarity is None:
+            weights = addressing.read_weights(similarity, strength_, readable)
+        else:
+            weights = addressing.read_weights_with_null(similarity, self.null_similarity, strength_, readable)
+        return weights, similarity, strength, readable
 
     def config_dict(self):
         """The config as a plain dict, as stored in checkpoints."""
@@ -151,7 +271,7 @@ class FLMN(MemoryNetwork):
     Two memories of N/2 rows: the feature memory M^f stores what the controller writes about an image;
     the label memory M^l stores, in the same row, the label that arrives one step later. Per step t:
 
-        k_t, a^f_t, a^l_t = tanh(heads(h_t))
+        k_t, a^f_t, a^l_t = tanh(interface(h_t))
         w^wf_t = sigma(alpha) w^r_{t-1} + (1 - sigma(alpha)) w^lu_{t-1}          Eq. (6)
         clear the rows of w^lu_{t-1} in M^f (and in M^l, see below)             Eq. (7)
         M^f_t = M^f_{t-1} + w^wf_t a^f_t                                        Eq. (8)
@@ -163,21 +283,27 @@ class FLMN(MemoryNetwork):
     - clear_label_rows=True: a cleared feature row also clears its label row, so a fresh feature is never
       paired with a stale label. False clears the feature memory only, as Eq. (7) is written.
     - label_word_size = word_size (the paper's N/2 x M for both memories).
-    - Reads use M_t, after this step's writes, as the equations index them; read_first=True reads the
-      feature memory before this step's feature write (the label memory is read after its write, which
-      brings in the label of x_{t-1}), so the row holding x_t itself, whose label is not known yet, does not
-      take read weight.
+    - Reads use M_t, after this step's writes, as the equations index them; read_first=True addresses the
+      feature memory before this step's feature write (the label memory is still read after its write,
+      which brings in the label of x_{t-1}), so the row holding x_t itself, whose label is not known yet,
+      takes no read weight.
     - The classifier sees [h_t, r_t], as in MANN; the key, add vectors and gate alpha are a tanh layer on
       h_t and one learned scalar.
+    Variants beyond the paper: key_strength (the NTM's beta), mask_empty_rows (reads only rows that hold
+    something; an empty memory reads zeros), null_row (a read may land on nothing: what it takes from the
+    null row reads zeros, so a new class reads little and a known one its row).
     """
 
+    heads = 1
+
     def __init__(self, config=FLMNConfig()):
-        if config.memory_rows % 2:
-            raise ValueError(f"memory_rows must be even (N/2 feature + N/2 label rows), got {config.memory_rows}")
         super().__init__(config, read_size=config.label_word_size)
         self.rows = config.memory_rows // 2
-        self.heads = nn.Linear(config.controller_size, 2 * config.word_size + config.label_word_size + config.key_strength)
         self.gate = nn.Parameter(torch.zeros(1))  # alpha of Eq. (6), one head
+
+    def interface_size(self):
+        c = self.config
+        return 2 * c.word_size + c.label_word_size + c.key_strength
 
     def initial_state(self, batch_size, dtype=torch.float32):
         """Empty memories, zero usage; the first least-used row is row 0."""
@@ -191,13 +317,12 @@ class FLMN(MemoryNetwork):
             feature_memory=zeros(B, N, c.word_size), label_memory=zeros(B, N, c.label_word_size),
         )
 
-    def memory_step(self, hidden, cell, state, with_trace):
+    def memory_step(self, hidden, cell, state):
         c = self.config
         W, WL = c.word_size, c.label_word_size
-        out = self.heads(hidden)
+        out = self.interface(hidden)
         vectors = torch.tanh(out[:, : 2 * W + WL]).unsqueeze(1)  # [B, 1, 2W + WL]
         key, feature_add, label_add = vectors[..., :W], vectors[..., W : 2 * W], vectors[..., 2 * W :]
-        strength = self.key_strength(out[:, 2 * W + WL :] if c.key_strength else None)
 
         feature_write = addressing.write_weights(self.gate, state.read_weights, state.least_used)
         feature_memory = addressing.clear_rows(state.feature_memory, state.least_used)
@@ -208,8 +333,8 @@ class FLMN(MemoryNetwork):
         feature_memory = addressing.write_memory(feature_memory, feature_write, feature_add)
         label_memory = addressing.write_memory(label_memory, state.feature_write_weights, label_add)
 
-        similarity = addressing.cosine_similarity(key, before_write if c.read_first else feature_memory)
-        read_weights = addressing.read_weights(similarity, strength)
+        read_weights, similarity, strength, readable = self.read_weights(
+            key, before_write if c.read_first else feature_memory, out[:, 2 * W + WL :] if c.key_strength else None)
         read = addressing.read_memory(read_weights, label_memory)
         with torch.no_grad():  # usage only feeds the hard least-used choice: no gradient flows through it
             usage = addressing.update_usage(state.usage, read_weights, feature_write, c.gamma)
@@ -217,14 +342,15 @@ class FLMN(MemoryNetwork):
 
         new_state = FLMNState(hidden, cell, read.flatten(1), read_weights, usage, least_used, feature_write,
                               feature_memory, label_memory)
-        trace = None
-        if with_trace:
-            trace = {
-                "read_weights": read_weights[:, 0], "usage": usage, "least_used": least_used[:, 0],
-                "feature_write_weights": feature_write[:, 0], "label_write_weights": state.feature_write_weights[:, 0],
-                "feature_memory": feature_memory, "label_memory": label_memory, "write_gate": torch.sigmoid(self.gate),
-            }
+        trace = FLMNTrace(key[:, 0], feature_add[:, 0], label_add[:, 0], None if strength is None else strength[:, 0],
+                          similarity[:, 0], readable,
+                          state.least_used[:, 0], state.feature_write_weights[:, 0], torch.sigmoid(self.gate))
         return new_state, trace
+
+    @staticmethod
+    def addressing_of(state, trace):
+        """(read weights [B, 1, N], write weights [B, 1, N], cleared [B, N]) of a step, for a Recording."""
+        return state.read_weights, state.feature_write_weights, trace.cleared
 
 
 class MANN(MemoryNetwork):
@@ -232,7 +358,7 @@ class MANN(MemoryNetwork):
 
     One N x M memory and R read heads. Per step t, for each head h:
 
-        k_t = tanh(heads(h_t))  (and a_t, if write_content="add")
+        k_t = tanh(interface(h_t))  (and a_t, if write_content="add")
         w^w_t = sigma(alpha) w^r_{t-1} + (1 - sigma(alpha)) w^lu_{t-1}          Eq. (6)
         clear the rows of w^lu_{t-1}                                            Eq. (7)
         M_t = M_{t-1} + w^w_t k_t                                               Eq. (8)
@@ -241,16 +367,21 @@ class MANN(MemoryNetwork):
         w^lu_t: the R rows of smallest usage, one per head                      Eq. (5)
 
     Santoro et al. write the key k_t and read M_t after the write; public implementations differ, so
-    write_content="add" writes a separate add vector and read_first=True reads M_{t-1}. Each head has its
-    own gate alpha and its own least-used row (see `addressing.least_used`).
+    write_content="add" writes a separate add vector and read_first=True addresses and reads M_{t-1}, the
+    memory before this step's write (in FLMN, read_first concerns the feature memory only, because its
+    label memory must be read after the write that brings in y_{t-1}). Each head has its own gate alpha and
+    its own least-used row (see `addressing.least_used`).
     """
 
     def __init__(self, config=MANNConfig()):
-        R, W = config.read_heads, config.word_size
-        super().__init__(config, read_size=R * W)
-        adds = R * W if config.write_content == "add" else 0
-        self.heads = nn.Linear(config.controller_size, R * W + adds + (R if config.key_strength else 0))
-        self.gate = nn.Parameter(torch.zeros(R))  # alpha of Eq. (6), one per head
+        self.heads = config.read_heads
+        super().__init__(config, read_size=config.read_heads * config.word_size)
+        self.gate = nn.Parameter(torch.zeros(config.read_heads))  # alpha of Eq. (6), one per head
+
+    def interface_size(self):
+        c = self.config
+        R, W = c.read_heads, c.word_size
+        return R * W + (R * W if c.write_content == "add" else 0) + (R if c.key_strength else 0)
 
     def initial_state(self, batch_size, dtype=torch.float32):
         c, B, N, R = self.config, batch_size, self.config.memory_rows, self.config.read_heads
@@ -262,34 +393,35 @@ class MANN(MemoryNetwork):
             memory=zeros(B, N, c.word_size),
         )
 
-    def memory_step(self, hidden, cell, state, with_trace):
+    def memory_step(self, hidden, cell, state):
         c = self.config
         B, R, W = hidden.shape[0], c.read_heads, c.word_size
-        out = self.heads(hidden)
+        out = self.interface(hidden)
         keys = torch.tanh(out[:, : R * W]).view(B, R, W)
         content = keys
         if c.write_content == "add":
             content = torch.tanh(out[:, R * W : 2 * R * W]).view(B, R, W)
-        strength = self.key_strength(out[:, -R:] if c.key_strength else None)
 
         write = addressing.write_weights(self.gate, state.read_weights, state.least_used)
         memory = addressing.clear_rows(state.memory, state.least_used)
         memory = addressing.write_memory(memory, write, content)
-        similarity = addressing.cosine_similarity(keys, state.memory if c.read_first else memory)
-        read_weights = addressing.read_weights(similarity, strength)
-        read = addressing.read_memory(read_weights, state.memory if c.read_first else memory)
+        source = state.memory if c.read_first else memory
+        read_weights, similarity, strength, readable = self.read_weights(
+            keys, source, out[:, -R:] if c.key_strength else None)
+        read = addressing.read_memory(read_weights, source)
         with torch.no_grad():  # usage only feeds the hard least-used choice: no gradient flows through it
             usage = addressing.update_usage(state.usage, read_weights, write, c.gamma)
             least_used = addressing.least_used(usage, R)
 
         new_state = MANNState(hidden, cell, read.flatten(1), read_weights, usage, least_used, memory)
-        trace = None
-        if with_trace:
-            trace = {
-                "read_weights": read_weights, "usage": usage, "least_used": least_used, "write_weights": write,
-                "memory": memory, "write_gate": torch.sigmoid(self.gate),
-            }
+        trace = MANNTrace(keys, content, strength, similarity, readable, state.least_used.sum(1).clamp(max=1.0),
+                          write, torch.sigmoid(self.gate))
         return new_state, trace
+
+    @staticmethod
+    def addressing_of(state, trace):
+        """(read weights [B, R, N], write weights [B, R, N], cleared [B, N]) of a step, for a Recording."""
+        return state.read_weights, trace.write_weights, trace.cleared
 
 
 # Model name -> (class, config class); the name is what checkpoints and the command line use.
@@ -306,4 +438,9 @@ def build_model(name, **config):
 
 def model_name(model):
     """The registry name of a model instance ("flmn" or "mann")."""
-    return next(name for name, (cls, _) in MODELS.items() if type(model) is cls)
+    return model_name_of_config(model.config)
+
+
+def model_name_of_config(config):
+    """The registry name of a model config ("flmn" or "mann")."""
+    return next(name for name, (_, config_class) in MODELS.items() if type(config) is config_class)

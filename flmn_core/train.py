@@ -1,19 +1,20 @@
 """Train FLMN or MANN on Omniglot episodes (the paper's Experiments I and II).
 
-    python -m flmn_core.train --model flmn --experiment I --episodes 100000 --out runs/flmn-exp1
+    python -m flmn_core.train --model flmn --experiment I --out runs/flmn-exp1
     python -m flmn_core.train --out runs/flmn-exp1 --resume           # continue where it stopped
-    python -m flmn_core.train --dry-run                                # a few tiny steps, for CI
+    python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
+    python -m flmn_core.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
     torchrun --nproc_per_node 2 -m flmn_core.train ...                 # data-parallel (gloo on CPU)
 
-A run folder holds: last.pt (everything --resume needs, written every --save-minutes and at the end),
-best.pt (the weights with the best validation accuracy, no optimizer state: the file to ship),
-config.json (the run's arguments) and log.jsonl (training and validation metrics).
+The settings are `flmn_core.config.TrainConfig` and the model configs of `flmn_core.models`; every field is
+an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
+--resume needs, written every --save-minutes and at the end), best.pt (the weights with the best
+validation accuracy: the file to ship), config.json (the TrainConfig) and log.jsonl (see runlog).
 Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 """
 
 import argparse
-import json
-import math
+import dataclasses
 import os
 import signal
 import sys
@@ -25,72 +26,126 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import runlog
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
+from .config import TrainConfig, learning_rate, read_config_file
 from .data import DataError, augmentation_images, load_omniglot, split_indices
 from .episodes import sample_episodes
-from .evaluate import INSTANCES, evaluate_model, instance_hits
 from .files import atomic_text, remove_temporaries
+from .metrics import INSTANCES, instance_hits
+from .evaluate import evaluate_model
 from .models import MODELS, build_model
+from .retrieval import retrieval_loss
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
-# Options of this process rather than of the run: on --resume they come from the command line, so that a
-# moved run folder, another data folder or machine, or a new save interval just work.
-PROCESS_OPTIONS = ("out", "data_dir", "threads", "save_minutes", "rank_checkpoints")
+RUN_FILES = ("last.pt", "best.pt", "config.json", "log.jsonl")  # what a run writes into its folder
+# Tiny settings of --dry-run: a few steps of a small model, enough to run every line of the loop.
+DRY_RUN = dict(episodes=16, batch_size=4, log_every=8, val_every=8, val_episodes=8)
+DRY_RUN_MODEL = dict(controller_size=16, memory_rows=8, word_size=8)
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", choices=sorted(MODELS), default="flmn")
-    p.add_argument("--experiment", choices=("I", "II"), default="I", help="II adds rotation and translation")
-    p.add_argument("--rotate-classes", action="store_true", help="also use 90/180/270-degree rotations as classes")
-    model = p.add_argument_group("model (defaults: the papers')")
-    model.add_argument("--controller-size", type=int, default=200)
-    model.add_argument("--memory-rows", type=int, default=128, help="N (FLMN: N/2 feature + N/2 label rows)")
-    model.add_argument("--word-size", type=int, default=40)
-    model.add_argument("--read-heads", type=int, default=1, help="MANN only")
-    model.add_argument("--gamma", type=float, default=0.95)
-    model.add_argument("--write-content", choices=("key", "add"), default="key", help="MANN only")
-    model.add_argument("--key-strength", action="store_true", help="variant: learned key strength")
-    model.add_argument("--read-first", action="store_true", help="variant: read before this step's write")
-    model.add_argument("--keep-label-rows", action="store_true", help="FLMN: Eq. (7) clears feature rows only")
-    p.add_argument("--classes", type=int, default=5)
-    p.add_argument("--samples", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--optimizer", choices=("adam", "rmsprop"), default="adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                   help="cosine decays the rate to 1/20 over --episodes")
-    p.add_argument("--clip", type=float, default=10.0, help="gradient-norm clipping")
-    p.add_argument("--episodes", type=int, default=None,
-                   help="training episodes in all processes together (default 100000; with --resume: the run's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/flmn-exp1", help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
-    p.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often")
-    p.add_argument("--log-every", type=int, default=2000, help="episodes between training log lines")
-    p.add_argument("--val-every", type=int, default=10_000, help="episodes between validations")
-    p.add_argument("--val-episodes", type=int, default=1000)
-    p.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
-    p.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
-    p.add_argument("--rank-checkpoints", action="store_true",
-                   help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
-    args = p.parse_args(argv)
-    if args.dry_run:
-        args.episodes, args.batch_size, args.log_every, args.val_every, args.val_episodes = 16, 4, 8, 8, 8
-        args.controller_size, args.memory_rows, args.word_size = 16, 8, 8
-    return args
+# ---------------------------------------------------------------------------------------------------------
+# The command line, built from the config dataclasses
 
 
-def model_config(args):
-    """The model's config values from the command line (only the ones the model has)."""
-    config = dict(classes=args.classes, controller_size=args.controller_size, memory_rows=args.memory_rows,
-                  word_size=args.word_size, gamma=args.gamma, key_strength=args.key_strength, read_first=args.read_first)
-    if args.model == "mann":
-        config.update(read_heads=args.read_heads, write_content=args.write_content)
+def option(name):
+    return "--" + name.replace("_", "-")
+
+
+def add_setting(group, field, default_text):
+    """One option from a dataclass field: its type, its help text and the default it shows."""
+    help_text = f"{field.metadata.get('help', '')} (default: {default_text})"
+    if field.type is bool:
+        group.add_argument(option(field.name), action=argparse.BooleanOptionalAction, default=None, help=help_text)
     else:
-        config.update(label_word_size=args.word_size, clear_label_rows=not args.keep_label_rows)
-    return config
+        group.add_argument(option(field.name), type=field.type, default=None, metavar=field.name.upper(), help=help_text)
+
+
+def model_fields():
+    """The fields of every model config, each once -> {name: (field, {model name: default})}."""
+    fields = {}
+    for name, (_, config_class) in MODELS.items():
+        for field in dataclasses.fields(config_class):
+            fields.setdefault(field.name, (field, {}))[1][name] = field.default
+    return fields
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = p.add_argument_group("the run (flmn_core.config.TrainConfig; defaults: the papers')")
+    run.add_argument("--model", choices=sorted(MODELS), default=None, help="the model (default: flmn)")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name != "model":
+            add_setting(run, field, field.default)
+    model = p.add_argument_group("the model (flmn_core.models.FLMNConfig / MANNConfig)")
+    for name, (field, defaults) in model_fields().items():
+        shown = ", ".join(f"{model}: {value}" for model, value in defaults.items())
+        add_setting(model, field, shown if len(defaults) > 1 else f"{shown}; {next(iter(defaults))} only")
+    process = p.add_argument_group("this process (not part of the run's config)")
+    process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
+    process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
+    process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
+    process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often")
+    process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
+    process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
+    process.add_argument("--compile", action="store_true",
+                         help="torch.compile the training step: about 2x faster after a few minutes of compiling")
+    process.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
+    process.add_argument("--rank-checkpoints", action="store_true",
+                         help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
+    return p
+
+
+def given_settings(args):
+    """The settings given on the command line -> (model settings, run settings), each {name: value}."""
+    values = {k: v for k, v in vars(args).items() if v is not None}
+    model = {k: values[k] for k in model_fields() if k in values}
+    run = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if f.name != "model" and f.name in values}
+    return model, run
+
+
+def config_from_args(args, base=None):
+    """The TrainConfig: `base` (defaults, or the --config file) with the given settings on top.
+    Raises ValueError with a message for a setting the model lacks or a value out of range."""
+    base = base or TrainConfig()
+    model_values, run_values = given_settings(args)
+    config_class = MODELS[args.model][1] if args.model else type(base.model)
+    known = {f.name for f in dataclasses.fields(config_class)}
+    for name in model_values:
+        if name not in known:
+            raise ValueError(f"{option(name)} is not a setting of the {args.model or base.model_name} model")
+    start = dataclasses.asdict(base.model) if config_class is type(base.model) else {}
+    model = config_class(**{**start, **model_values})
+    return dataclasses.replace(base, model=model, **run_values)
+
+
+def parse(argv=None):
+    """argv -> (args, TrainConfig or None when resuming); exits with a message on a bad option."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, not {args.threads}")
+    if not args.save_minutes > 0:
+        parser.error(f"--save-minutes must be positive, not {args.save_minutes}")
+    if args.resume:
+        model_values, run_values = given_settings(args)
+        changed = sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
+        if changed or args.model:
+            parser.error("a resumed run keeps its settings (only --episodes may extend it); drop "
+                         + ", ".join(option(n) for n in changed or ["model"]))
+        return args, None
+    try:
+        base = read_config_file(args.config) if args.config else None
+        config = config_from_args(args, base)
+        if args.dry_run:
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, **DRY_RUN_MODEL), **DRY_RUN)
+    except (ValueError, CheckpointError) as error:
+        parser.error(str(error))
+    return args, config
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The run
 
 
 class Stop:
@@ -105,153 +160,157 @@ class Stop:
         self.requested = True
 
 
-def learning_rate(args, episode):
-    """The learning rate at an episode count."""
-    if args.lr_schedule == "constant":
-        return args.lr
-    progress = min(episode / args.episodes, 1.0)
-    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def make_optimizer(args, model):
-    if args.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=args.lr)
-    return torch.optim.RMSprop(model.parameters(), lr=args.lr, momentum=0.9)
+def make_optimizer(config, model):
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+    return torch.optim.RMSprop(model.parameters(), lr=config.lr, momentum=0.9)
 
 
 class Run:
     """A training run's mutable state; `save` writes it so that `--resume` continues exactly."""
 
-    def __init__(self, args, model, optimizer, generator):
-        self.args, self.model, self.optimizer, self.generator = args, model, optimizer, generator
+    def __init__(self, config, out, model, optimizer, generator):
+        self.config, self.out, self.model, self.optimizer, self.generator = config, Path(out), model, optimizer, generator
         self.episode = 0  # episodes trained, all processes together
         self.best = -1.0  # best validation accuracy so far
         self.cpu_seconds = 0.0  # CPU time of the training process(es) so far
 
     def training_state(self):
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                "episode": self.episode, "best": self.best, "cpu_seconds": self.cpu_seconds, "args": vars(self.args)}
+                "episode": self.episode, "best": self.best, "cpu_seconds": self.cpu_seconds,
+                "config": self.config.to_dict()}
 
     def save(self, name, metrics, with_training):
-        save_checkpoint(Path(self.args.out) / name, unwrap(self.model), self.episode, metrics,
-                        self.training_state() if with_training else None)
+        """Write a checkpoint into the run folder; a failed write (a full disk) exits, keeping the last good one."""
+        try:
+            save_checkpoint(self.out / name, self.model, self.episode, metrics,
+                            self.training_state() if with_training else None, train_config=self.config.to_dict())
+        except OSError as error:
+            sys.exit(f"error: could not write {self.out / name} ({error}); the previous {name}, if any, is kept. "
+                     "Free some space and continue with --resume.")
 
     def restore(self, payload):
-        unwrap(self.model).load_state_dict(payload["state_dict"])
+        self.model.load_state_dict(payload["state_dict"])
         training = payload["training"]
         self.optimizer.load_state_dict(training["optimizer"])
         self.generator.set_state(training["generator"])
         self.episode, self.best, self.cpu_seconds = training["episode"], training["best"], training["cpu_seconds"]
 
 
-def unwrap(model):
-    """The model inside a DistributedDataParallel wrapper, or the model itself."""
-    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-
-
-def log_line(path, record):
-    """Append one JSON record to the run's log."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def init_distributed():
     """(rank, world_size); joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("gloo")
         return dist.get_rank(), world
     return 0, 1
 
 
-def resume_payload(args):
-    """The last.pt of a run folder, checked, or exit with a message."""
-    path = Path(args.out) / "last.pt"
+def resume_payload(out):
+    """The last.pt of a run folder with its training state -> (payload, TrainConfig), or exit with a message."""
+    path = Path(out) / "last.pt"
     try:
         payload = load_checkpoint(path)
-    except CheckpointError as error:
+        if "training" not in payload or "config" not in payload["training"]:
+            raise ValueError(f"{path} holds no training state to continue from")
+        return payload, TrainConfig.from_dict(payload["training"]["config"])
+    except (CheckpointError, ValueError) as error:
         sys.exit(f"error: cannot resume: {error}")
-    if "training" not in payload:
-        sys.exit(f"error: cannot resume: {path} holds no training state")
-    return payload
+
+
+def check_out_folder(out, resume):
+    """Refuse an --out that is a file, or a fresh run into a folder that already holds one."""
+    if out.exists() and not out.is_dir():
+        sys.exit(f"error: --out {out} is a file; give a folder for the run")
+    if not resume and any((out / name).exists() for name in RUN_FILES):
+        sys.exit(f"error: {out} already holds a run; continue it with --resume, or choose another --out")
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args, config = parse(argv)
+    out = Path(args.out)
+    check_out_folder(out, args.resume)
     rank, world = init_distributed()
     payload = None
-    if args.resume:  # the run's own arguments, but a new --episodes extends it
-        payload = resume_payload(args)
-        saved, given = payload["training"]["args"], vars(args)
-        args = argparse.Namespace(**{**vars(parse_args([])), **saved, **{k: given[k] for k in PROCESS_OPTIONS},
-                                     "resume": True, "episodes": given["episodes"] or saved["episodes"]})
-    args.episodes = args.episodes or 100_000
+    if args.resume:
+        payload, config = resume_payload(out)
+        if args.episodes is not None:
+            config = dataclasses.replace(config, episodes=args.episodes)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    torch.manual_seed(args.seed)
-    model = build_model(args.model, **model_config(args)) if payload is None else model_from_checkpoint(payload)
-    optimizer = make_optimizer(args, model)
-    generator = torch.Generator().manual_seed(args.seed * 1000 + rank)
-    run = Run(args, model, optimizer, generator)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model_name, **dataclasses.asdict(config.model)) if payload is None else model_from_checkpoint(payload)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    run = Run(config, out, model, make_optimizer(config, model), generator)
     if payload is not None:
         run.restore(payload)
         if rank > 0:  # only rank 0's generator is saved: the others start a fresh stream of their own
-            generator.manual_seed(args.seed * 1000 + rank + 7919 * run.episode)
-    if world > 1:
-        run.model = torch.nn.parallel.DistributedDataParallel(model)
+            generator.manual_seed(config.seed * 1000 + rank + 7919 * run.episode)
     try:
-        data = load_omniglot(args.data_dir, raw=args.experiment == "II")
+        data = load_omniglot(args.data_dir, raw=config.experiment == "II")
     except DataError as error:
         sys.exit(f"error: {error}")
-    omniglot, raw = (data[0], augmentation_images(data[1])) if args.experiment == "II" else (data, None)
-    train_chars, val_chars = split_indices("train"), split_indices("validation")
+    omniglot, raw = (data[0], augmentation_images(data[1])) if config.experiment == "II" else (data, None)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(out)  # half-written files of a killed run
-        if payload is not None:
-            drop_log_after(out / "log.jsonl", run.episode)
-        atomic_text(out / "config.json", json.dumps({"args": vars(args), "model_config": model_config(args)}, indent=2) + "\n")
-    stop = Stop()
-    train(run, omniglot, raw, train_chars, val_chars, stop, rank, world)
+        remove_temporaries(out, RUN_FILES)  # half-written files of a killed run
+        runlog.rewind(out / "log.jsonl", run.episode)
+        atomic_text(out / "config.json", config.to_json())
+    step = training_step(model, config, world, args.compile)
+    train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes)
     if args.rank_checkpoints:
         run.save(f"rank{rank}.pt", {"rank": rank}, with_training=True)
     if world > 1:
         dist.destroy_process_group()
 
 
-def train(run, omniglot, raw, train_chars, val_chars, stop, rank, world):
+def training_step(model, config, world, compile_):
+    """The function of one optimizer step's forward pass: episodes -> (logits, loss).
+
+    Data-parallel runs wrap the model so that backward averages the gradients of all processes;
+    --compile compiles this forward and its backward once per process (the first step takes minutes).
+    """
+    network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    classes = config.model.classes
+
+    def forward(images, prev_labels, labels, instances):
+        if not config.retrieval_loss:
+            logits = network(images, prev_labels)
+            return logits, F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        logits, recording = network(images, prev_labels, record=True)
+        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        extra = retrieval_loss(recording, labels, instances, classes, new_reads_nothing=config.model.null_row)
+        return logits, loss + config.retrieval_loss * extra
+
+    return torch.compile(forward, dynamic=False) if compile_ else forward
+
+
+def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
     """The training loop: sample, forward, backward, step; log, validate and save on schedule."""
-    args, model, optimizer = run.args, run.model, run.optimizer
-    log_path = Path(args.out) / "log.jsonl"
-    per_step = args.batch_size * world
-    window = {"loss": 0.0, "batches": 0, "hits": torch.zeros(INSTANCES), "total": torch.zeros(INSTANCES)}
+    config, model, optimizer = run.config, run.model, run.optimizer
+    train_chars = split_indices("train", omniglot.characters)
+    per_step = config.batch_size * world
+    window = Window()
     last_save, cpu_mark = time.monotonic(), time.process_time()
-    bar = tqdm(total=args.episodes, initial=run.episode, unit="ep", disable=rank != 0 or not sys.stderr.isatty(),
+    bar = tqdm(total=config.episodes, initial=run.episode, unit="ep", disable=rank != 0 or not sys.stderr.isatty(),
                dynamic_ncols=True, smoothing=0.05)
     model.train()
-    while run.episode < args.episodes:
+    while run.episode < config.episodes:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(args, run.episode)
-        batch = sample_episodes(omniglot.images, args.batch_size, run.generator, args.classes, args.samples,
-                                characters=train_chars, raw_images=raw, augment=args.experiment == "II",
-                                rotate_classes=args.rotate_classes)
-        logits = model(batch.images, batch.prev_labels)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.labels.flatten())
+            group["lr"] = learning_rate(config, run.episode)
+        batch = sample_episodes(omniglot.images, config.batch_size, run.generator, config.model.classes, config.samples,
+                                characters=train_chars, raw_images=raw, augment=config.experiment == "II",
+                                rotate_classes=config.rotate_classes)
+        logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
-            sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(args)}")
+            sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
         run.episode += per_step
         bar.update(per_step)
-
-        hits, total = instance_hits(logits.detach(), batch.labels, batch.instances)
-        window["loss"] += loss.item()
-        window["batches"] += 1
-        window["hits"] += hits.sum(0)
-        window["total"] += total.sum(0)
+        window.add(loss, logits, batch)
         stop_now = stop_everywhere(stop.requested, world)
         if rank != 0:
             if stop_now:
@@ -260,49 +319,54 @@ def train(run, omniglot, raw, train_chars, val_chars, stop, rank, world):
         now = time.process_time()
         run.cpu_seconds += (now - cpu_mark) * world
         cpu_mark = now
-        if run.episode % args.log_every < per_step:
-            accuracy = (window["hits"] / window["total"].clamp(min=1)).tolist()
-            record = {"episode": run.episode, "loss": window["loss"] / window["batches"], "accuracy": accuracy,
-                      "lr": optimizer.param_groups[0]["lr"], "cpu_seconds": run.cpu_seconds}
-            log_line(log_path, {"kind": "train", **record})
+        if run.episode % config.log_every < per_step:
+            record = window.record(run, optimizer.param_groups[0]["lr"])
+            runlog.append(run.out / "log.jsonl", record)
+            accuracy = record["accuracy"]
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc1=f"{accuracy[0]:.2f}", acc2=f"{accuracy[1]:.2f}",
                             acc10=f"{accuracy[9]:.2f}")
             if not sys.stderr.isatty():
                 print(f"episode {run.episode}: loss {record['loss']:.4f} instance accuracy "
                       + " ".join(f"{a:.3f}" for a in accuracy), flush=True)
-            window = {"loss": 0.0, "batches": 0, "hits": torch.zeros(INSTANCES), "total": torch.zeros(INSTANCES)}
-        if run.episode % args.val_every < per_step or run.episode >= args.episodes:
-            validate(run, omniglot, val_chars, log_path)
-        if time.monotonic() - last_save > args.save_minutes * 60 or stop_now or run.episode >= args.episodes:
+            window = Window()
+        finished = run.episode >= config.episodes
+        if run.episode % config.val_every < per_step or finished:
+            validate(run, omniglot)
+        if time.monotonic() - last_save > save_minutes * 60 or stop_now or finished:
             if not all(torch.isfinite(p).all() for p in model.parameters()):  # never save weights a step broke
-                sys.exit(f"error: the weights became inf or nan at episode {run.episode}; stopping. {kept(args)}")
+                sys.exit(f"error: the weights became inf or nan at episode {run.episode}; stopping. {kept(run.out)}")
             run.save("last.pt", {"cpu_seconds": run.cpu_seconds}, with_training=True)
             last_save = time.monotonic()
         if stop_now:
-            print(f"stopped at episode {run.episode}; saved {Path(args.out) / 'last.pt'} (continue with --resume)", file=sys.stderr)
+            print(f"stopped at episode {run.episode}; saved {run.out / 'last.pt'} (continue with --resume)", file=sys.stderr)
             break
     bar.close()
 
 
-def kept(args):
+class Window:
+    """Training loss and per-instance accuracy summed over the batches since the last log line."""
+
+    def __init__(self):
+        self.loss, self.batches = 0.0, 0
+        self.hits, self.total = torch.zeros(INSTANCES), torch.zeros(INSTANCES)
+
+    def add(self, loss, logits, batch):
+        hits, total = instance_hits(logits.detach(), batch.labels, batch.instances)
+        self.loss += loss.item()
+        self.batches += 1
+        self.hits += hits.sum(0)
+        self.total += total.sum(0)
+
+    def record(self, run, lr):
+        return {"kind": "train", "episode": run.episode, "loss": self.loss / max(self.batches, 1),
+                "accuracy": (self.hits / self.total.clamp(min=1)).tolist(), "lr": lr, "cpu_seconds": run.cpu_seconds}
+
+
+def kept(out):
     """What a run stopped by a NaN leaves to continue from, for its error message."""
-    last = Path(args.out) / "last.pt"
+    last = Path(out) / "last.pt"
     where = f"{last} keeps the last good state" if last.exists() else "no checkpoint was saved yet"
     return f"{where} (try a lower --lr or --clip)."
-
-
-def drop_log_after(path, episode):
-    """Keep the log records up to the episode a run resumes from: the resumed run redoes and logs the rest."""
-    if not path.exists():
-        return
-    kept_lines = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["episode"] <= episode:
-                kept_lines.append(line + "\n")
-        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
-            continue
-    atomic_text(path, "".join(kept_lines))
 
 
 def stop_everywhere(requested, world):
@@ -314,18 +378,19 @@ def stop_everywhere(requested, world):
     return bool(flag.item())
 
 
-def validate(run, omniglot, val_chars, log_path):
-    """Per-instance accuracy on the validation characters; saves best.pt when it improves."""
-    model = unwrap(run.model)
+def validate(run, omniglot):
+    """Per-instance accuracy and retrieval on the validation alphabets; saves best.pt when accuracy improves."""
+    model, config = run.model, run.config
     model.eval()
-    result = evaluate_model(model, omniglot.images, run.args.val_episodes, VALIDATION_SEED, run.args.classes,
-                            run.args.samples, characters=val_chars)
+    result = evaluate_model(model, omniglot.images, config.val_episodes, VALIDATION_SEED, config.model.classes,
+                            config.samples, characters=split_indices("validation", omniglot.characters))
     model.train()
-    record = {"kind": "validation", "episode": run.episode, "accuracy": result["accuracy"],
-              "overall_accuracy": result["overall_accuracy"], "loss": result["loss"], "cpu_seconds": run.cpu_seconds}
-    log_line(log_path, record)
-    print(f"validation at episode {run.episode}: instance accuracy "
-          + " ".join(f"{a:.3f}" for a in result["accuracy"]), file=sys.stderr, flush=True)
+    record = {"kind": "validation", "episode": run.episode, "cpu_seconds": run.cpu_seconds,
+              **{key: result[key] for key in ("accuracy", "overall_accuracy", "loss", "retrieval")}}
+    runlog.append(run.out / "log.jsonl", record)
+    print(f"validation at episode {run.episode}: instance accuracy " + " ".join(f"{a:.3f}" for a in result["accuracy"])
+          + f"; retrieval {result['retrieval']['top_hit']:.3f}, mass {result['retrieval']['mass']:.3f}",
+          file=sys.stderr, flush=True)
     if result["overall_accuracy"] > run.best:
         run.best = result["overall_accuracy"]
         run.save("best.pt", {"validation": record, "cpu_seconds": run.cpu_seconds}, with_training=False)

@@ -16,6 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .glyphs import make_alphabet, render
+from .models import FLMNTrace, MANNTrace
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
@@ -226,41 +227,31 @@ def _colours():
         yield from SERIES_COLOURS
 
 
-def trace_figures(model_kind, trace, batch_index=0):
-    """The explorer's figures for one model at one step, from the trace dict of model.step.
+def trace_figures(state, trace, batch_index=0):
+    """The figures of one model at one step, from the (state, trace) that model.step returned.
 
     FLMN -> {"addressing", "feature_memory", "label_memory"}; MANN -> {"addressing", "memory"}.
     """
     b = batch_index
-    if model_kind == "flmn":
-        _require(trace, ("read_weights", "usage", "least_used", "feature_write_weights", "label_write_weights",
-                         "feature_memory", "label_memory"))
-        read = trace["read_weights"][b]
+    if isinstance(trace, FLMNTrace):
+        read, write = state.read_weights[b, 0], state.feature_write_weights[b, 0]
         return {
             "addressing": addressing_figure({
-                "read": read, "usage": trace["usage"][b], "least used": trace["least_used"][b],
-                "feature write": trace["feature_write_weights"][b], "label write": trace["label_write_weights"][b],
+                "read": read, "usage": state.usage[b], "least used": state.least_used[b, 0],
+                "feature write": write, "label write": trace.label_write_weights[b],
             }, "FLMN addressing"),
-            "feature_memory": memory_heatmap(trace["feature_memory"][b], "FLMN feature memory", read,
-                                             trace["feature_write_weights"][b]),
-            "label_memory": memory_heatmap(trace["label_memory"][b], "FLMN label memory", read,
-                                           trace["label_write_weights"][b]),
+            "feature_memory": memory_heatmap(state.feature_memory[b], "FLMN feature memory", read, write),
+            "label_memory": memory_heatmap(state.label_memory[b], "FLMN label memory", read,
+                                           trace.label_write_weights[b]),
         }
-    if model_kind == "mann":
-        _require(trace, ("read_weights", "usage", "least_used", "write_weights", "memory"))
-        read, write = trace["read_weights"][b], trace["write_weights"][b]
+    if isinstance(trace, MANNTrace):
+        read, write = state.read_weights[b], trace.write_weights[b]
         return {
-            "addressing": addressing_figure({"read": read, "usage": trace["usage"][b],
-                                             "least used": trace["least_used"][b], "write": write}, "MANN addressing"),
-            "memory": memory_heatmap(trace["memory"][b], "MANN memory", read, write),
+            "addressing": addressing_figure({"read": read, "usage": state.usage[b],
+                                             "least used": state.least_used[b], "write": write}, "MANN addressing"),
+            "memory": memory_heatmap(state.memory[b], "MANN memory", read, write),
         }
-    raise ValueError(f"model_kind must be 'flmn' or 'mann', not {model_kind!r}")
-
-
-def _require(trace, keys):
-    missing = [k for k in keys if k not in trace]
-    if missing:
-        raise ValueError(f"the trace lacks {missing}; is it from the other model?")
+    raise TypeError(f"expected the trace of an FLMN or MANN step, not {type(trace).__name__}")
 
 
 def protocol_figure(classes=3, steps=6, seed=0):

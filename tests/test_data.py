@@ -140,14 +140,28 @@ def test_bad_shapes_are_refused_with_a_message(shape):
 # The paper's split, on the real data
 
 
-def test_split_counts_disjoint_and_complete():
-    train, validation, test = (set(flmn_core.split_indices(name).tolist()) for name in ("train", "validation", "test"))
-    assert (len(train), len(validation), len(test)) == (1109, 100, 414)
+def test_split_counts_disjoint_and_complete(omniglot):
+    train, validation, test = (set(flmn_core.split_indices(name, omniglot.characters).tolist())
+                               for name in ("train", "validation", "test"))
+    assert (len(train), len(validation), len(test)) == (1080, 129, 414)
     assert not train & validation and not train & test and not validation & test
     assert train | validation == set(range(1209))  # validation is carved out of the first 1209 ...
     assert test == set(range(1209, 1623))  # ... and the last 414 are test
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         flmn_core.split_indices("dev")
+    with pytest.raises(ValueError, match="needs the character paths"):
+        flmn_core.split_indices("validation")
+
+
+def test_validation_holds_out_whole_alphabets(omniglot):
+    """No alphabet has characters both in training and in validation (or test): validation, like the test,
+    measures alphabets never seen in training."""
+    alphabet = lambda i: str(omniglot.characters[i]).rsplit("/", 1)[0]  # noqa: E731
+    train, validation, test = (flmn_core.split_indices(name, omniglot.characters).tolist()
+                               for name in ("train", "validation", "test"))
+    assert {alphabet(i) for i in validation} == set(flmn_core.data.VALIDATION_ALPHABETS)
+    assert not {alphabet(i) for i in train} & {alphabet(i) for i in validation}
+    assert not {alphabet(i) for i in validation} & {alphabet(i) for i in test}
 
 
 def test_split_follows_the_rule_on_the_real_files(omniglot, data_dir):

@@ -43,7 +43,7 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
         generator = torch.Generator()
         generator.set_state(payload["training"]["generator"])
         next_batches.append(flmn_core.sample_episodes(omniglot.images, 4, generator,
-                                                      characters=flmn_core.split_indices("train")).images)
+                                                      characters=flmn_core.split_indices("train", omniglot.characters)).images)
     assert not torch.equal(*next_batches), "both ranks sample the same episodes"
 
     # One writer: each logged episode appears once, though two processes trained.

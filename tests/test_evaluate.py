@@ -17,7 +17,7 @@ import torch
 
 import flmn_core
 from flmn_core import evaluate
-from flmn_core.evaluate import INSTANCES, instance_hits, summarize
+from flmn_core.metrics import INSTANCES, instance_hits, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"flmn": dict(controller_size=16, memory_rows=8, word_size=8, label_word_size=8),

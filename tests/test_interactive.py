@@ -226,7 +226,8 @@ def test_episodes_from_a_glyph_pool_replay_with_traces():
     episode.sync(models)
     images, labels = torch.stack(episode.images), torch.tensor(episode.labels)
     torch.testing.assert_close(episode.probabilities("flmn"), forward_probabilities(models["flmn"], images, labels, C))
-    trace = episode.runs["mann"][5].trace
-    assert trace["memory"].shape == (1, 8, 6) and trace["read_weights"].shape == (1, 2, 8)
+    step = episode.runs["mann"][5]
+    assert step.state.memory.shape == (1, 8, 6) and step.state.read_weights.shape == (1, 2, 8)
+    assert step.trace.write_weights.shape == (1, 2, 8)
     with pytest.raises(EpisodeError, match="cannot draw"):
         episode_from_pool(pool, C, 5, seed=1)  # only 4 drawings per character

@@ -58,6 +58,15 @@ def run_steps(model, images, prev_labels):
     return torch.stack(logits, 1), befores, afters, traces
 
 
+def drawn(state, trace):
+    """A step's state and trace as one dict of what the app draws, FLMN's single head squeezed out."""
+    values = state._asdict() | trace._asdict()
+    if isinstance(trace, flmn_core.models.FLMNTrace):
+        for key in ("read_weights", "least_used", "feature_write_weights"):
+            values[key] = values[key][:, 0]
+    return values
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The reference: one memory step transcribed from the papers in NumPy, given the controller output h_t.
 
@@ -87,8 +96,8 @@ def smallest_rows(usage, heads):
 
 
 def heads_output(model, hidden):
-    """The linear layer on h_t that gives keys, add vectors and the key strength."""
-    return np64(hidden) @ np64(model.heads.weight).T + np64(model.heads.bias)
+    """The interface layer on h_t that gives keys, add vectors and the key strength."""
+    return np64(hidden) @ np64(model.interface.weight).T + np64(model.interface.bias)
 
 
 def strength_of(raw):
@@ -218,7 +227,7 @@ def test_each_step_follows_the_equations(variant):
         logits, befores, afters, traces = run_steps(model, images, prev_labels)
     for t, (prev, state, trace) in enumerate(zip(befores, afters, traces)):
         expected = reference_step(model, prev, state.hidden)
-        got = dict(trace, read=state.read, logits=logits[:, t])
+        got = drawn(state, trace) | dict(read=state.read, logits=logits[:, t])
         for key, value in expected.items():
             np.testing.assert_allclose(np64(got[key]), value, rtol=1e-9, atol=1e-12, err_msg=f"step {t}: {key}")
         # The state carries the same values to the next step.
@@ -320,7 +329,8 @@ def test_label_write_is_recursive(clear_label_rows):
     model = make_model(("flmn", dict(SMALL_FLMN, clear_label_rows=clear_label_rows)), seed=5, dtype=torch.float64)
     images, prev_labels = random_episode(2, 8, model.config.classes, seed=5, dtype=torch.float64)
     with torch.no_grad():
-        traces = run_steps(model, images, prev_labels)[3]
+        _, _, states, traces = run_steps(model, images, prev_labels)
+    traces = [drawn(state, trace) for state, trace in zip(states, traces)]
     assert not traces[0]["label_write_weights"].any()  # nothing to label at t = 0 ...
     assert not traces[0]["label_memory"].any()  # ... so the label memory stays empty
     for t in range(1, len(traces)):
@@ -346,7 +356,8 @@ def test_label_goes_to_the_row_of_the_previous_feature():
         model.gate.fill_(-40.0)
     images, prev_labels = random_episode(1, 9, model.config.classes, seed=6, dtype=torch.float64)
     with torch.no_grad():
-        traces = run_steps(model, images, prev_labels)[3]
+        _, _, states, traces = run_steps(model, images, prev_labels)
+    traces = [drawn(state, trace) for state, trace in zip(states, traces)]
     rows = model.config.memory_rows // 2
     feature_rows = []
     for t in range(len(traces)):
@@ -365,8 +376,8 @@ def test_flmn_trace_holds_what_the_app_draws():
     model = make_model("flmn")
     images, prev_labels = random_episode(2, 3, model.config.classes)
     with torch.no_grad():
-        _, states, traces = run_steps(model, images, prev_labels)[1:]
-    state, trace = states[-1], traces[-1]
+        _, _, states, traces = run_steps(model, images, prev_labels)
+    state, trace = states[-1], drawn(states[-1], traces[-1])
     N, W, WL = 4, 5, 4
     shapes = {"read_weights": (2, N), "usage": (2, N), "least_used": (2, N), "feature_write_weights": (2, N),
               "label_write_weights": (2, N), "feature_memory": (2, N, W), "label_memory": (2, N, WL),
@@ -386,8 +397,8 @@ def test_mann_trace_holds_what_the_app_draws():
     model = make_model("mann-4-heads-add")
     images, prev_labels = random_episode(2, 3, model.config.classes)
     with torch.no_grad():
-        _, states, traces = run_steps(model, images, prev_labels)[1:]
-    state, trace = states[-1], traces[-1]
+        _, _, states, traces = run_steps(model, images, prev_labels)
+    state, trace = states[-1], drawn(states[-1], traces[-1])
     R, N, W = 4, 8, 5
     shapes = {"read_weights": (2, R, N), "usage": (2, N), "least_used": (2, R, N), "write_weights": (2, R, N),
               "memory": (2, N, W), "write_gate": (R,)}

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import flmn_core
-from flmn_core.evaluate import INSTANCES
+from flmn_core.metrics import INSTANCES
 
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny model and short intervals: each step takes milliseconds, every schedule fires within a few steps.
@@ -53,7 +53,8 @@ def test_dry_run_writes_a_complete_run_folder(data_dir, omniglot, tmp_path):
 
     assert {"last.pt", "best.pt", "config.json", "log.jsonl"} <= {p.name for p in out.iterdir()}
     config = json.loads((out / "config.json").read_text())
-    assert config["args"]["dry_run"] and config["model_config"]["controller_size"] == 16
+    assert config["episodes"] == 16 and config["model"] == {"name": "flmn", "config": config["model"]["config"]}
+    assert config["model"]["config"]["controller_size"] == 16
     records = read_log(out)
     assert episodes_of(records, "train") == [8, 16] and episodes_of(records, "validation") == [8, 16]
     for record in records:
@@ -61,7 +62,8 @@ def test_dry_run_writes_a_complete_run_folder(data_dir, omniglot, tmp_path):
         assert math.isfinite(record["loss"]) and record["cpu_seconds"] >= 0
 
     last = flmn_core.load_checkpoint(out / "last.pt")
-    assert last["step"] == 16 and {"optimizer", "generator", "args"} <= set(last["training"])
+    assert last["step"] == 16 and {"optimizer", "generator", "config"} <= set(last["training"])
+    assert last["train_config"] == last["training"]["config"] == config  # `train --config last.pt` retrains it
     assert "training" not in flmn_core.load_checkpoint(out / "best.pt")  # the file to ship: weights only
     model = flmn_core.load_model(out / "best.pt")
     batch = flmn_core.sample_episodes(omniglot.images, 2, torch.Generator().manual_seed(0))

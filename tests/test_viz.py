@@ -13,7 +13,8 @@ TINY = dict(classes=3, controller_size=8, memory_rows=12, word_size=4)
 
 
 def stepped_trace(kind, steps=4, **config):
-    """A tiny model stepped a few times on random images -> its last trace."""
+    """A tiny model stepped a few times on random images -> (its last state and trace, the two as one dict
+    of what the figures draw, FLMN's single head squeezed out)."""
     torch.manual_seed(0)
     model = build_model(kind, **TINY, **config)
     generator = torch.Generator().manual_seed(1)
@@ -23,7 +24,11 @@ def stepped_trace(kind, steps=4, **config):
             image = torch.rand(2, 20, 20, generator=generator)
             prev_label = torch.nn.functional.one_hot(torch.tensor([t % 3, (t + 1) % 3]), 3).float()
             _, state, trace = model.step(image, prev_label, state)
-    return trace
+    values = state._asdict() | trace._asdict()
+    if kind == "flmn":
+        for key in ("read_weights", "least_used", "feature_write_weights"):
+            values[key] = values[key][:, 0]
+    return (state, trace), values
 
 
 def outlined_rows(fig, colour):
@@ -31,8 +36,8 @@ def outlined_rows(fig, colour):
 
 
 def test_flmn_trace_figures():
-    trace = stepped_trace("flmn")
-    figs = viz.trace_figures("flmn", trace, batch_index=1)
+    step, trace = stepped_trace("flmn")
+    figs = viz.trace_figures(*step, batch_index=1)
     assert set(figs) == {"addressing", "feature_memory", "label_memory"}
     N, W = 6, 4  # FLMN splits the 12 rows into 6 feature and 6 label rows
     for key, write in (("feature_memory", "feature_write_weights"), ("label_memory", "label_write_weights")):
@@ -51,8 +56,8 @@ def test_flmn_trace_figures():
 
 def test_mann_trace_figures_with_several_heads():
     R, N, W = 2, 12, 4
-    trace = stepped_trace("mann", read_heads=R)
-    figs = viz.trace_figures("mann", trace)
+    step, trace = stepped_trace("mann", read_heads=R)
+    figs = viz.trace_figures(*step)
     assert set(figs) == {"addressing", "memory"}
     memory = figs["memory"]
     assert np.shape(memory.data[0].z) == (N, W)
@@ -79,10 +84,8 @@ def test_bad_inputs_get_clear_messages():
         viz.memory_heatmap(torch.zeros(5), "m")
     with pytest.raises(ValueError, match="different numbers of rows"):
         viz.addressing_figure({"a": torch.zeros(3), "b": torch.zeros(4)}, "t")
-    with pytest.raises(ValueError, match="'flmn' or 'mann'"):
-        viz.trace_figures("ntm", {})
-    with pytest.raises(ValueError, match="lacks"):
-        viz.trace_figures("mann", stepped_trace("flmn"))
+    with pytest.raises(TypeError, match="FLMN or MANN step, not dict"):
+        viz.trace_figures(stepped_trace("flmn")[0][0], {})
     with pytest.raises(ValueError, match="3 classes"):
         viz.probabilities_figure({"FLMN": torch.ones(4) / 4}, ["a", "b", "c"])
 

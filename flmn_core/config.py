@@ -1,0 +1,120 @@
+"""TrainConfig: everything that decides what a training run computes, in one frozen dataclass.
+
+A run saves it in its folder (config.json) and in every checkpoint, so that
+
+    python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again
+
+trains the same model again. The command line of `flmn_core.train` is built from these fields (and from
+the model configs' fields), so a setting is declared once, with its default and its help text, here or in
+`flmn_core.models`. What only concerns the process (where to write, threads, compilation) is not here.
+"""
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import MODELS, FLMNConfig, MANNConfig, check_fields, model_name_of_config, setting
+
+# The papers' budget: 100,000 optimizer steps of 16 episodes (Santoro et al.'s "100,000 episodes" counts
+# batches: their code and plots count iterations of a batch of 16).
+PAPER_EPISODES = 100_000 * 16
+MAX_SAMPLES = 20  # an Omniglot character has 20 drawings
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run's settings; the defaults are the papers' (FLMN, Experiment I, Adam 1e-3, batch 16)."""
+
+    model: FLMNConfig | MANNConfig = dataclasses.field(default_factory=FLMNConfig)  # the model and its config
+    experiment: str = setting("I", "'I': the images as they are; 'II': random rotation and translation")
+    rotate_classes: bool = setting(False, "also draw characters turned by 90/180/270 degrees as new classes")
+    samples: int = setting(10, "drawings of each class in an episode (T = classes x samples)")
+    batch_size: int = setting(16, "episodes per optimizer step (per process when data-parallel)")
+    optimizer: str = setting("adam", "'adam' or 'rmsprop' (momentum 0.9)")
+    lr: float = setting(1e-3, "learning rate")
+    lr_schedule: str = setting("constant", "'constant', or 'cosine': decays the rate to 1/20 over the run")
+    clip: float = setting(10.0, "gradient-norm clipping")
+    episodes: int = setting(PAPER_EPISODES, "training episodes in all (the papers': 100,000 steps of 16)")
+    seed: int = setting(0, "seed of the weights and of the training episodes")
+    retrieval_loss: float = setting(0.0, "variant: weight of a loss on read weight off the rows of the class")
+    log_every: int = setting(2000, "episodes between training log lines")
+    val_every: int = setting(20_000, "episodes between validations (which choose best.pt)")
+    val_episodes: int = setting(2000, "episodes per validation")
+
+    def __post_init__(self):
+        check_fields(self, skip=("model",))
+        if not isinstance(self.model, (FLMNConfig, MANNConfig)):
+            raise ValueError(f"model must be an FLMNConfig or a MANNConfig, not {self.model!r}")
+        choices = dict(experiment=("I", "II"), optimizer=("adam", "rmsprop"), lr_schedule=("constant", "cosine"))
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        for name in ("batch_size", "episodes", "log_every", "val_every", "val_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise ValueError(f"samples must be between 1 and {MAX_SAMPLES}, not {self.samples}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, not {self.lr}")
+        if not self.clip > 0:
+            raise ValueError(f"clip must be positive, not {self.clip}")
+        if not 0 <= self.retrieval_loss < math.inf:
+            raise ValueError(f"retrieval_loss must be 0 or positive, not {self.retrieval_loss}")
+
+    @property
+    def model_name(self):
+        """"flmn" or "mann"."""
+        return model_name_of_config(self.model)
+
+    def to_dict(self):
+        """Plain values (JSON and torch.load(weights_only=True) safe); `from_dict` reverses it."""
+        values = dataclasses.asdict(self)
+        values["model"] = {"name": self.model_name, "config": values["model"]}
+        return values
+
+    @classmethod
+    def from_dict(cls, values):
+        """A TrainConfig from `to_dict`'s output; unknown or mistyped settings raise ValueError."""
+        if not isinstance(values, dict) or not isinstance(values.get("model"), dict):
+            raise ValueError("a training config is a dict with a 'model' entry {name, config}")
+        values = dict(values)
+        model = values.pop("model")
+        if model.get("name") not in MODELS or not isinstance(model.get("config"), dict):
+            raise ValueError(f"unknown model {model.get('name')!r}; expected one of {sorted(MODELS)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        try:
+            return cls(model=MODELS[model["name"]][1](**model["config"]), **values)
+        except TypeError as error:  # an unknown model setting
+            raise ValueError(f"{model['name']} model: {error}") from error
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def learning_rate(config, episode):
+    """The learning rate at an episode count."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = min(episode / config.episodes, 1.0)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def read_config_file(path):
+    """The TrainConfig of a run's config.json or of a checkpoint (.pt) -> TrainConfig; ValueError if none."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        from .checkpoint import load_checkpoint  # checkpoint.py imports models only; no cycle at import time
+
+        values = load_checkpoint(path).get("train_config")
+        if values is None:
+            raise ValueError(f"{path} holds no training config (it was written before configs were saved)")
+        return TrainConfig.from_dict(values)
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read a training config ({error})") from error
