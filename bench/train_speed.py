@@ -1,29 +1,34 @@
-"""Training and inference speed of flmn_core's models against a plain per-step PyTorch loop.
+"""Training speed of flmn_core's models against a plain per-step PyTorch loop, on one core and on two.
 
-    python bench/train_speed.py                 # FLMN, batches 16 and 64, 5 rounds
-    python bench/train_speed.py --model mann --rounds 7 --threads 1
+    python -m bench.train_speed                       # FLMN, batches 16 and 64, eager and compiled, 5 rounds
+    python -m bench.train_speed --rounds 3 --no-compile --no-two-cores
 
-Prints medians over rounds (baseline and project measured alternately in the same run, so the ratio holds
-when the machine's speed drifts), the ratio project / baseline, the batch-1 step latency that the app
-pays, and the time of 10,000 evaluation episodes. Figures are episodes per second of process CPU time
-and of wall time; the machine is printed first.
+Prints, for each batch size, episodes per second of process CPU time (one thread) of: the baseline (a plain
+per-step loop, `PlainFLMN`), the project's model run eagerly, and the project's model under torch.compile
+(as `flmn_core.train --compile` runs it); they are measured alternately in the same run, so the ratios hold
+when the machine's speed drifts. Then one run on two cores (two data-parallel processes of batch 8, gloo)
+against the same run on one core (batch 16), in episodes per second of wall time; the batch-1 step latency
+that the app pays; and the time of 10,000 evaluation episodes. The machine is printed first. Pause other
+work (training runs) while it runs: two busy cores make every timing wrong.
 """
 
 import argparse
 import os
 import platform
+import socket
 import statistics
-import sys
+import tempfile
 import time
-from pathlib import Path
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import flmn_core  # noqa: E402
-from flmn_core.evaluate import evaluate_model  # noqa: E402
+import flmn_core
+from flmn_core.episodes import offset_labels
+from flmn_core.evaluate import evaluate_model
 
 STEPS = 50  # T = 5 classes x 10 samples
 
@@ -37,7 +42,7 @@ class PlainFLMN(nn.Module):
         super().__init__()
         self.rows, self.word = rows, word
         self.cell = nn.LSTMCell(400 + classes + word, hidden)
-        self.heads = nn.Linear(hidden, 3 * word)
+        self.interface = nn.Linear(hidden, 3 * word)
         self.gate = nn.Parameter(torch.zeros(1))
         self.out = nn.Linear(hidden + word, classes)
 
@@ -52,7 +57,7 @@ class PlainFLMN(nn.Module):
         logits = []
         for t in range(T):
             h, c = self.cell(torch.cat([images[:, t].reshape(B, -1), prev_labels[:, t], read], 1), (h, c))
-            k, af, al = torch.tanh(self.heads(h)).chunk(3, 1)
+            k, af, al = torch.tanh(self.interface(h)).chunk(3, 1)
             wf = torch.sigmoid(self.gate) * wr + (1 - torch.sigmoid(self.gate)) * lu
             mf = mf * (1 - lu).unsqueeze(2) + wf.unsqueeze(2) * af.unsqueeze(1)
             ml = ml * (1 - lu).unsqueeze(2) + wf_prev.unsqueeze(2) * al.unsqueeze(1)
@@ -66,29 +71,105 @@ class PlainFLMN(nn.Module):
 
 
 def random_batch(batch, classes=5, seed=0):
+    """Random images and labels of a batch of episodes (the cost does not depend on them)."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, classes, (batch, STEPS), generator=g)
-    return torch.rand(batch, STEPS, 20, 20, generator=g), labels
+    return torch.rand(batch, STEPS, 20, 20, generator=g), offset_labels(labels, classes), labels
 
 
-def train_rate(model, batch, steps):
-    """Episodes per second of process CPU time and of wall time over `steps` training steps."""
-    images, labels = random_batch(batch)
-    prev = flmn_core.episodes.offset_labels(labels, 5)
+def step_function(model, network, compiled):
+    """One optimizer step of `network` (the model, or a wrapper of it) on a batch -> a function of the batch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def one_step():
-        loss = F.cross_entropy(model(images, prev).flatten(0, 1), labels.flatten())
+    def loss_of(images, prev, labels):
+        return F.cross_entropy(network(images, prev).flatten(0, 1), labels.flatten())
+
+    loss_of = torch.compile(loss_of, dynamic=False) if compiled else loss_of
+
+    def one_step(batch):
+        loss = loss_of(*batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    one_step()  # warm-up
+    return one_step
+
+
+def rate(one_step, batch, steps):
+    """(episodes per second of process CPU time, of wall time) over `steps` steps after one warm-up step."""
+    one_step(batch)
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(steps):
-        one_step()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return batch * steps / cpu, batch * steps / wall
+        one_step(batch)
+    episodes = batch[0].shape[0] * steps
+    return episodes / (time.process_time() - cpu), episodes / (time.perf_counter() - wall)
+
+
+def single_core_rates(args, batch_size):
+    """{name: [(cpu rate, wall rate) per round]} of the baseline and the project, eager and compiled."""
+    batch = random_batch(batch_size)
+    torch.manual_seed(0)
+    contenders = {"baseline": step_function(*(2 * [PlainFLMN()]), compiled=False)}
+    project = flmn_core.build_model(args.model)
+    contenders["project eager"] = step_function(project, project, compiled=False)
+    if args.compile:
+        compiled = flmn_core.build_model(args.model)
+        contenders["project compiled"] = step_function(compiled, compiled, compiled=True)
+        start = time.perf_counter()
+        contenders["project compiled"](batch)
+        print(f"batch {batch_size:3d}: compiling the training step took {time.perf_counter() - start:.0f} s")
+    rounds = {name: [] for name in contenders}
+    for _ in range(args.rounds):
+        for name, one_step in contenders.items():
+            rounds[name].append(rate(one_step, batch, args.steps))
+    return rounds
+
+
+def print_single_core(batch_size, rounds):
+    for name, values in rounds.items():
+        print(f"batch {batch_size:3d} {name:17s}: {statistics.median(v[0] for v in values):7.1f} episodes/s of CPU "
+              f"time (median of {len(values)})")
+    for name in rounds:
+        if name != "baseline":
+            ratios = [p[0] / b[0] for p, b in zip(rounds[name], rounds["baseline"])]
+            print(f"batch {batch_size:3d} ratio {name} / baseline (CPU time): median {statistics.median(ratios):.2f} "
+                  f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def data_parallel_worker(rank, world, port, args, batch_size, result_file):
+    """One process of a data-parallel run: batch_size episodes per process, gradients averaged by gloo."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = flmn_core.build_model(args.model)
+    network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    one_step = step_function(model, network, compiled=args.compile)
+    batch = random_batch(batch_size, seed=rank)
+    one_step(batch)  # compile and warm up
+    walls = []
+    for _ in range(args.rounds):
+        dist.barrier()
+        walls.append(rate(one_step, batch, args.steps)[1] * world)  # all processes' episodes
+    if rank == 0:
+        with open(result_file, "w") as f:
+            f.write(str(statistics.median(walls)))
+    dist.destroy_process_group()
+
+
+def data_parallel_rate(args, world, batch_size):
+    """Median episodes per second of wall time of a run of `world` processes of `batch_size` episodes."""
+    with tempfile.TemporaryDirectory() as folder:
+        result = os.path.join(folder, "rate")
+        mp.spawn(data_parallel_worker, args=(world, free_port(), args, batch_size, result), nprocs=world)
+        with open(result) as f:
+            return float(f.read())
 
 
 def step_latency(model, repeats=200):
@@ -117,33 +198,35 @@ def main(argv=None):
     p.add_argument("--batches", type=int, nargs="+", default=[16, 64])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=8, help="training steps per round")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also time torch.compile")
+    p.add_argument("--two-cores", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time one run on two data-parallel processes")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{args.threads} thread(s); load average {os.getloadavg()[0]:.1f}")
-    for batch in args.batches:
-        project = flmn_core.build_model(args.model)
-        baseline = PlainFLMN() if args.model == "flmn" else None
-        rounds = {"project": [], "baseline": []}
-        for _ in range(args.rounds):
-            if baseline is not None:
-                rounds["baseline"].append(train_rate(baseline, batch, args.steps))
-            rounds["project"].append(train_rate(project, batch, args.steps))
-        for name, values in rounds.items():
-            if values:
-                cpu = statistics.median(v[0] for v in values)
-                wall = statistics.median(v[1] for v in values)
-                print(f"batch {batch:3d} {name:8s}: {cpu:7.1f} episodes/s of CPU time, {wall:7.1f} of wall time "
-                      f"(median of {len(values)})")
-        if rounds["baseline"]:
-            ratios = [p[0] / b[0] for p, b in zip(rounds["project"], rounds["baseline"])]
-            print(f"batch {batch:3d} ratio project/baseline (CPU time): median {statistics.median(ratios):.2f} "
-                  f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+    torch.set_num_threads(1)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
+          f"({cpu_model()}), torch {torch.__version__}, 1 thread per process; load average {os.getloadavg()[0]:.1f}")
+    if args.model == "mann":
+        print("(the baseline is a plain FLMN: ratios for MANN compare different models)")
+    for batch_size in args.batches:
+        print_single_core(batch_size, single_core_rates(args, batch_size))
+    if args.two_cores:
+        mode = "compiled" if args.compile else "eager"
+        one = data_parallel_rate(args, 1, 16)
+        two = data_parallel_rate(args, 2, 8)
+        print(f"one run, {mode}: 1 process x batch 16: {one:.1f} episodes/s of wall time; 2 processes x batch 8: "
+              f"{two:.1f}; ratio two cores / one core: {two / one:.2f}")
     model = flmn_core.build_model(args.model).eval()
     print(f"step at batch 1 (the app): median {1000 * step_latency(model):.2f} ms")
     print(f"10,000 evaluation episodes: {evaluation_seconds(model):.1f} s wall")
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), or 'unknown CPU'."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
 
 
 if __name__ == "__main__":

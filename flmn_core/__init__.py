@@ -9,9 +9,9 @@
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from .data import (IMAGE_SIZE, DataError, load_mini_mnist, load_omniglot, preprocess, split_indices)
+from .data import DataError, load_mini_mnist, load_omniglot, preprocess, split_indices
 from .episodes import Episodes, sample_episodes
-from .models import FLMN, MANN, FLMNConfig, MANNConfig, build_model
+from .models import FLMN, IMAGE_SIZE, MANN, FLMNConfig, MANNConfig, build_model
 
 __all__ = [
     "CheckpointError", "DataError", "Episodes", "FLMN", "FLMNConfig", "IMAGE_SIZE", "MANN", "MANNConfig",

@@ -10,7 +10,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .data import IMAGE_SIZE, OMNIGLOT_SIZE, downscale
+from .data import OMNIGLOT_SIZE, downscale
+from .models import IMAGE_SIZE
 
 MAX_ROTATION = math.pi / 16  # Experiment II: rotation uniform in [-pi/16, pi/16] ...
 MAX_SHIFT = 10.0  # ... and translation uniform in [-10, 10] pixels of the 105 x 105 image

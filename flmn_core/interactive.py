@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import IMAGE_SIZE
+from .models import IMAGE_SIZE
 from .episodes import instance_numbers, sample_episodes
 from .metrics import INSTANCES, instance_hits
 from .files import atomic_open

@@ -174,11 +174,12 @@ class Run:
         self.episode = 0  # episodes trained, all processes together
         self.best = -1.0  # best validation accuracy so far
         self.cpu_seconds = 0.0  # CPU time of the training process(es) so far
+        self.wall_seconds = 0.0  # wall-clock time of training so far (across resumes; compiling included)
 
     def training_state(self):
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                 "episode": self.episode, "best": self.best, "cpu_seconds": self.cpu_seconds,
-                "config": self.config.to_dict()}
+                "wall_seconds": self.wall_seconds, "config": self.config.to_dict()}
 
     def save(self, name, metrics, with_training):
         """Write a checkpoint into the run folder; a failed write (a full disk) exits, keeping the last good one."""
@@ -195,6 +196,7 @@ class Run:
         self.optimizer.load_state_dict(training["optimizer"])
         self.generator.set_state(training["generator"])
         self.episode, self.best, self.cpu_seconds = training["episode"], training["best"], training["cpu_seconds"]
+        self.wall_seconds = training.get("wall_seconds", 0.0)
 
 
 def init_distributed():
@@ -291,7 +293,7 @@ def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
     train_chars = split_indices("train", omniglot.characters)
     per_step = config.batch_size * world
     window = Window()
-    last_save, cpu_mark = time.monotonic(), time.process_time()
+    last_save, cpu_mark, wall_mark = time.monotonic(), time.process_time(), time.monotonic()
     bar = tqdm(total=config.episodes, initial=run.episode, unit="ep", disable=rank != 0 or not sys.stderr.isatty(),
                dynamic_ncols=True, smoothing=0.05)
     model.train()
@@ -316,9 +318,10 @@ def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
             if stop_now:
                 break
             continue
-        now = time.process_time()
+        now, wall_now = time.process_time(), time.monotonic()
         run.cpu_seconds += (now - cpu_mark) * world
-        cpu_mark = now
+        run.wall_seconds += wall_now - wall_mark
+        cpu_mark, wall_mark = now, wall_now
         if run.episode % config.log_every < per_step:
             record = window.record(run, optimizer.param_groups[0]["lr"])
             runlog.append(run.out / "log.jsonl", record)
@@ -359,7 +362,8 @@ class Window:
 
     def record(self, run, lr):
         return {"kind": "train", "episode": run.episode, "loss": self.loss / max(self.batches, 1),
-                "accuracy": (self.hits / self.total.clamp(min=1)).tolist(), "lr": lr, "cpu_seconds": run.cpu_seconds}
+                "accuracy": (self.hits / self.total.clamp(min=1)).tolist(), "lr": lr, "cpu_seconds": run.cpu_seconds,
+                "wall_seconds": run.wall_seconds}
 
 
 def kept(out):
@@ -385,7 +389,7 @@ def validate(run, omniglot):
     result = evaluate_model(model, omniglot.images, config.val_episodes, VALIDATION_SEED, config.model.classes,
                             config.samples, characters=split_indices("validation", omniglot.characters))
     model.train()
-    record = {"kind": "validation", "episode": run.episode, "cpu_seconds": run.cpu_seconds,
+    record = {"kind": "validation", "episode": run.episode, "cpu_seconds": run.cpu_seconds, "wall_seconds": run.wall_seconds,
               **{key: result[key] for key in ("accuracy", "overall_accuracy", "loss", "retrieval")}}
     runlog.append(run.out / "log.jsonl", record)
     print(f"validation at episode {run.episode}: instance accuracy " + " ".join(f"{a:.3f}" for a in result["accuracy"])

@@ -20,10 +20,14 @@ VARIANTS = {
     "flmn-key-strength": ("flmn", dict(SMALL_FLMN, key_strength=True)),
     "flmn-read-first": ("flmn", dict(SMALL_FLMN, read_first=True)),
     "flmn-keep-label-rows": ("flmn", dict(SMALL_FLMN, clear_label_rows=False)),
+    "flmn-mask-empty-rows": ("flmn", dict(SMALL_FLMN, mask_empty_rows=True)),
+    "flmn-retrieving": ("flmn", dict(SMALL_FLMN, read_first=True, key_strength=True, mask_empty_rows=True,
+                                     null_row=True)),
     "mann": ("mann", SMALL_MANN),
     "mann-4-heads-add": ("mann", dict(SMALL_MANN, read_heads=4, write_content="add")),
     "mann-key-strength": ("mann", dict(SMALL_MANN, key_strength=True)),
     "mann-read-first": ("mann", dict(SMALL_MANN, read_first=True)),
+    "mann-null-row": ("mann", dict(SMALL_MANN, read_heads=2, mask_empty_rows=True, null_row=True)),
 }
 
 
@@ -32,8 +36,11 @@ def make_model(variant, seed=0, dtype=torch.float32):
     name, config = VARIANTS[variant] if isinstance(variant, str) else variant
     torch.manual_seed(seed)
     model = flmn_core.build_model(name, **config).to(dtype)
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        model.gate.copy_(torch.randn(model.gate.shape, generator=torch.Generator().manual_seed(seed), dtype=dtype))
+        model.gate.copy_(torch.randn(model.gate.shape, generator=generator, dtype=dtype))
+        if model.null_similarity is not None:  # a random threshold, not the initial 0
+            model.null_similarity.copy_(torch.randn(model.null_similarity.shape, generator=generator, dtype=dtype) * 0.3)
     return model
 
 
@@ -87,6 +94,27 @@ def softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
+def read_softmax(model, scores, beta, memory):
+    """Eq. (2) with the variants, as written in FLMNConfig/MANNConfig: scores [B, R, N] (cosines), beta
+    [B, R, 1], memory [B, N, W] -> [B, R, N]. mask_empty_rows: the softmax runs over the rows that hold
+    something; null_row: over them and one more row of similarity theta (per head), whose share is dropped."""
+    B, R, N = scores.shape
+    readable = np.ones((B, N), bool)
+    if model.config.mask_empty_rows:
+        readable = np.abs(memory).max(-1) > 0
+    weights = np.zeros((B, R, N))
+    for b in range(B):
+        for r in range(R):
+            logits = [beta[b, r, 0] * scores[b, r, i] for i in range(N) if readable[b, i]]
+            if model.config.null_row:
+                logits.append(beta[b, r, 0] * np64(model.null_similarity)[r])
+            if not logits:
+                continue
+            shares = softmax(np.array(logits))
+            weights[b, r, readable[b]] = shares[: int(readable[b].sum())]
+    return weights
+
+
 def smallest_rows(usage, heads):
     """Eq. (5): [B, N] -> [B, R, N], head h one-hot at the h-th smallest usage (ties to the lower row)."""
     out = np.zeros((usage.shape[0], heads, usage.shape[1]))
@@ -127,7 +155,7 @@ def reference_flmn_step(model, prev, hidden):
     label_write = np64(prev.feature_write_weights)[:, 0]  # Eq. (9): w^wl_t = w^wf_{t-1}
     label_memory = label_memory + label_write[:, :, None] * label_add[:, None, :]  # Eq. (10)
     addressed = before_write if c.read_first else feature_memory
-    read_weights = softmax(beta * cosine(key[:, None, :], addressed)[:, 0])  # Eqs. (1), (2)
+    read_weights = read_softmax(model, cosine(key[:, None, :], addressed), beta[:, :, None], addressed)[:, 0]
     read = np.einsum("bn,bnw->bw", read_weights, label_memory)  # Eq. (3), from the LABEL memory
     usage = c.gamma * np64(prev.usage) + read_weights + feature_write  # Eq. (4)
     return dict(read_weights=read_weights, usage=usage, least_used=smallest_rows(usage, 1)[:, 0],
@@ -152,7 +180,7 @@ def reference_mann_step(model, prev, hidden):
     memory = memory + np.einsum("brn,brw->bnw", write, content)  # Eq. (8)
     # read_first (documented as "read M_{t-1} before this step's write"): address and read the old memory.
     source = prev_memory if c.read_first else memory
-    read_weights = softmax(beta * cosine(keys, source))  # Eqs. (1), (2)
+    read_weights = read_softmax(model, cosine(keys, source), beta, source)  # Eqs. (1), (2)
     read = np.einsum("brn,bnw->brw", read_weights, source).reshape(B, R * W)  # Eq. (3)
     usage = c.gamma * np64(prev.usage) + read_weights.sum(1) + write.sum(1)  # Eq. (4)
     return dict(read_weights=read_weights, usage=usage, least_used=smallest_rows(usage, R), write_weights=write,
@@ -286,7 +314,8 @@ GRADCHECK_SIZES = dict(classes=2, controller_size=4, memory_rows=4, word_size=3)
 
 @pytest.mark.parametrize("name, config", [
     ("flmn", dict(GRADCHECK_SIZES)),
-    ("flmn", dict(GRADCHECK_SIZES, key_strength=True, read_first=True, clear_label_rows=False)),
+    ("flmn", dict(GRADCHECK_SIZES, key_strength=True, read_first=True, clear_label_rows=False, mask_empty_rows=True,
+                  null_row=True)),
     ("mann", dict(GRADCHECK_SIZES)),
     ("mann", dict(GRADCHECK_SIZES, read_heads=2, write_content="add", key_strength=True, read_first=True)),
 ], ids=["flmn", "flmn-variants", "mann", "mann-variants"])
@@ -412,7 +441,33 @@ def test_mann_trace_holds_what_the_app_draws():
     assert torch.equal(trace["memory"], state.memory)
 
 
+def test_an_empty_memory_reads_nothing_and_the_null_row_takes_what_matches_nothing():
+    """mask_empty_rows: at t = 0 no row holds anything, so nothing is read (weights and read vector 0) and
+    empty rows never take weight; null_row: the weights sum to less than 1, the rest read from nowhere."""
+    model = make_model(("flmn", dict(SMALL_FLMN, read_first=True, mask_empty_rows=True, null_row=True)))
+    images, prev_labels = random_episode(2, 3, model.config.classes)
+    with torch.no_grad():
+        _, states, traces = run_steps(model, images, prev_labels)[2:]
+    assert not states[0].read_weights.any() and not states[0].read.any()
+    for state, trace in zip(states[1:], traces[1:]):
+        assert not state.read_weights[:, 0][~trace.readable].any()
+        total = state.read_weights.sum(-1)
+        assert (total > 0).all() and (total < 1).all()
+
+
 def test_bad_configs_are_refused_with_a_message():
+    for name, config, message in [
+        ("flmn", dict(classes=1), "classes must be at least 2"),
+        ("flmn", dict(classes=1_500_000), "classes must be between 1 and 100"),
+        ("mann", dict(controller_size=0), "controller_size must be between 1 and 4096"),
+        ("mann", dict(read_heads=5, memory_rows=4), r"read_heads \(5\) cannot exceed memory_rows \(4\)"),
+        ("flmn", dict(gamma=1.5), "gamma"),
+        ("flmn", dict(word_size=2.5), "word_size must be a whole number"),
+        ("flmn", dict(key_strength="yes"), "key_strength must be true or false"),
+        ("mann", dict(gamma=float("nan")), "gamma must be a finite number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            flmn_core.build_model(name, **config)
     with pytest.raises(ValueError, match="memory_rows must be even"):
         flmn_core.build_model("flmn", memory_rows=7)
     with pytest.raises(ValueError, match="write_content"):

@@ -17,6 +17,9 @@ import pytest
 import torch
 
 import flmn_core
+import flmn_core.config
+import flmn_core.files
+import flmn_core.train
 from flmn_core.metrics import INSTANCES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,3 +144,71 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
     validation = [r for r in records if r["kind"] == "validation"]
     assert [r["episode"] for r in validation] == [5120]
     assert validation[0]["accuracy"][1] > 0.35, f"instance accuracy at episode 5120: {validation[0]['accuracy']}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command line: one config, clear refusals
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--episodes", "0"], "episodes must be at least 1, not 0"),
+    (["--episodes", "-5"], "episodes must be at least 1, not -5"),
+    (["--batch-size", "0"], "batch_size must be at least 1"),
+    (["--log-every", "0"], "log_every must be at least 1"),
+    (["--val-every", "0"], "val_every must be at least 1"),
+    (["--val-episodes", "0"], "val_episodes must be at least 1"),
+    (["--samples", "0"], "samples must be between 1 and 20"),
+    (["--lr", "-1"], "lr must be a positive number"),
+    (["--threads", "-1"], "--threads must be at least 1"),
+    (["--memory-rows", "1"], "memory_rows must be even"),
+    (["--classes", "1"], "classes must be at least 2"),
+    (["--model", "flmn", "--read-heads", "4"], "--read-heads is not a setting of the flmn model"),
+    (["--experiment", "III"], "experiment must be one of I, II"),
+    (["--resume", "--lr", "0.1"], "a resumed run keeps its settings"),
+])
+def test_bad_options_are_refused_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        flmn_core.train.parse(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_config_is_built_from_the_options():
+    """Options land in the TrainConfig; a MANN option switches the model config to MANN's defaults."""
+    _, config = flmn_core.train.parse(["--model", "mann", "--read-heads", "4", "--no-key-strength", "--lr", "5e-4"])
+    assert config.model_name == "mann" and config.model.read_heads == 4 and config.model.controller_size == 200
+    assert config.lr == 5e-4 and config.batch_size == 16 and config.episodes == 1_600_000
+    _, config = flmn_core.train.parse(["--null-row", "--mask-empty-rows", "--retrieval-loss", "1"])
+    assert config.model_name == "flmn" and config.model.null_row and config.retrieval_loss == 1.0
+    assert flmn_core.config.TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_fresh_run_never_overwrites_a_run(data_dir, tmp_path):
+    out = tmp_path / "run"
+    succeeded(run_train(data_dir, *TINY, "--episodes", 8, "--out", out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = run_train(data_dir, *TINY, "--episodes", 8, "--out", out)
+    assert result.returncode != 0 and "already holds a run; continue it with --resume" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (tmp_path / "file").write_text("x")
+    result = run_train(data_dir, *TINY, "--out", tmp_path / "file")
+    assert result.returncode != 0 and "is a file" in result.stderr
+
+
+def test_config_of_a_checkpoint_retrains_it(data_dir, tmp_path):
+    """`train --config last.pt` starts a run with exactly the checkpoint's TrainConfig."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    succeeded(run_train(data_dir, *TINY, "--episodes", 8, "--seed", 5, "--null-row", "--out", first))
+    succeeded(run_train(data_dir, "--config", first / "best.pt", "--threads", 1, "--out", again))
+    assert json.loads((again / "config.json").read_text()) == json.loads((first / "config.json").read_text())
+    for name, weight in flmn_core.load_checkpoint(first / "last.pt")["state_dict"].items():
+        assert torch.equal(weight, flmn_core.load_checkpoint(again / "last.pt")["state_dict"][name])
+
+
+def test_only_the_runs_own_temporary_files_are_removed(tmp_path):
+    own = [tmp_path / ".last.pt.abc123.tmp", tmp_path / ".log.jsonl.x.tmp"]
+    others = [tmp_path / ".notes.txt.abc.tmp", tmp_path / ".last.pt.abc", tmp_path / "last.pt"]
+    for path in own + others:
+        path.write_text("x")
+    flmn_core.files.remove_temporaries(tmp_path, flmn_core.train.RUN_FILES)
+    assert not any(p.exists() for p in own) and all(p.exists() for p in others)
