@@ -24,6 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import flmn_core  # noqa: E402
 from flmn_core.evaluate import evaluate_model  # noqa: E402
+from flmn_core.models import MODELS  # noqa: E402
 
 STEPS = 50  # T = 5 classes x 10 samples
 
@@ -113,7 +114,7 @@ def evaluation_seconds(model, episodes=10_000):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=("flmn", "mann"), default="flmn")
+    p.add_argument("--model", choices=sorted(MODELS), default="flmn")
     p.add_argument("--batches", type=int, nargs="+", default=[16, 64])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=8, help="training steps per round")
