@@ -70,7 +70,7 @@ def shipped_payload(weights, name):
     republish = f"publish it from its run folder: python -m flmn_core.publish --run RUN --name {name}"
     if "train_config" not in payload:
         raise CardError(f"{weights} holds no training config (train_config): it was written before checkpoints "
-                        f"saved one; {republish}")
+                        f"saved one; retrain it, then {republish}")
     if "validation" not in payload["metrics"]:
         raise CardError(f"{weights} holds no validation record: it is not a best.pt of flmn_core.train; {republish}")
     try:
