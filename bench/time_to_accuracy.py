@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flmn_core import paper, zoo  # noqa: E402
-from flmn_core.report import read_log  # noqa: E402
+from flmn_core.runlog import read as read_log  # noqa: E402
 
 
 def first_reaching(records, instance, target):

@@ -29,6 +29,7 @@ from torch import nn
 import flmn_core
 from flmn_core.episodes import offset_labels
 from flmn_core.evaluate import evaluate_model
+from flmn_core.models import MODELS
 
 STEPS = 50  # T = 5 classes x 10 samples
 
@@ -194,7 +195,7 @@ def evaluation_seconds(model, episodes=10_000):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=("flmn", "mann"), default="flmn")
+    p.add_argument("--model", choices=sorted(MODELS), default="flmn")
     p.add_argument("--batches", type=int, nargs="+", default=[16, 64])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=8, help="training steps per round")

@@ -1,4 +1,4 @@
-"""The published numbers this project compares itself with, in one place, and the project's targets.
+"""The published numbers this project compares itself with, in one place.
 
 Per-instance accuracy in percent, keyed by instance number (1 = the first time a class is shown in an
 episode). Only the cells the sources report are stored; a missing key means "not reported here", never 0.
@@ -52,20 +52,5 @@ SANTORO = Published("MANN (LRUA), 4 read heads", "", "Santoro et al. 2016, Table
                     {1: 36.4, 2: 82.8, 3: 91.0, 5: 94.9, 10: 98.1})
 
 
-@dataclass(frozen=True)
-class Target:
-    """A goal of issue 4: name, the dataset it is measured on ("omniglot" or "mnist"), the checkpoints
-    (zoo names) it applies to, and instance number -> accuracy in percent to reach."""
-
-    name: str
-    dataset: str
-    checkpoints: tuple
-    accuracy: dict
-
-
-# Issue 4's targets table (held-out Omniglot or zero-shot miniMNIST, 5 classes x 10 samples).
-TARGETS = (
-    Target("our paper-faithful FLMN", "omniglot", ("flmn-exp1",), {1: 33.0, 2: 87.0, 3: 91.0, 10: 96.0}),
-    Target("our best FLMN", "omniglot", ("flmn-best",), {1: 38.0, 2: 92.0, 3: 95.0, 10: 98.5}),
-    Target("zero-shot miniMNIST", "mnist", ("flmn-exp1", "flmn-best"), {1: 30.0, 2: 78.0, 10: 90.0}),
-)
+# The published rows each of our evaluation datasets (zoo.DATASETS) is compared with, in this order.
+BY_DATASET = {"omniglot": (*TABLE1, SANTORO), "mnist": TABLE2}

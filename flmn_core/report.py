@@ -1,12 +1,15 @@
-"""The paper's Tables 1 and 2 and training curves, regenerated from the files in checkpoints/.
+"""The paper's Tables 1 and 2, retrieval, the project's targets and the training curves, regenerated from
+the files in checkpoints/.
 
     python -m flmn_core.report                               # print the Markdown tables
     python -m flmn_core.report --readme README.md            # rewrite README's results section in place
     python -m flmn_core.report --out-md results.md --figures figures/
 
 Our rows come from flmn_core.evaluate's JSON (checkpoints/results/<name>-<dataset>.json), the curves from
-the training logs (checkpoints/logs/<name>.jsonl), the published rows from flmn_core.paper: no number is
-typed in by hand. A checkpoint without a result file gets a row saying "not evaluated".
+the training logs (checkpoints/logs/<name>.jsonl, read with flmn_core.runlog), the published rows from
+flmn_core.paper and the goals from flmn_core.targets: no number is typed in by hand. A checkpoint without a
+result file gets a row saying "not evaluated". The model cards (flmn_core.cards) build on the same readers
+and cells, so a number looks the same in README, the cards and the app.
 """
 
 import argparse
@@ -17,36 +20,51 @@ from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 
-from . import paper, viz, zoo
+from . import markdown, paper, runlog, targets, viz, zoo
+from .data import MINI_MNIST_PER_DIGIT, TEST_CHARACTERS
 from .files import atomic_open, atomic_text
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
-ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
-DATASET_SPLIT = {"omniglot": "test", "mnist": "mini"}  # the split evaluate writes for each table's data
-SHIPPED_FOLDER = "checkpoints"  # how README and model cards name zoo's folder: relative to the repository root
+DATASET_SPLIT = {"omniglot": "test", "mnist": "mini"}  # the split flmn_core.evaluate writes for each dataset
+DATASET_NAMES = {"omniglot": "Omniglot", "mnist": "miniMNIST"}  # short, for column headers
+DATASET_TITLES = {
+    "omniglot": f"Omniglot, the {TEST_CHARACTERS} held-out test characters (never seen in training or model selection)",
+    "mnist": f"miniMNIST, zero-shot (trained on Omniglot only; {MINI_MNIST_PER_DIGIT} test images per digit)",
+}
+PAPER_TABLES = {"omniglot": "Table 1", "mnist": "Table 2"}  # the FLMN paper's table of each dataset
+# Evaluate's retrieval measures that the tables show: header, and (scale, decimals) of their cells.
+RETRIEVAL_COLUMNS = {
+    "top_hit": ("most-read row holds the class (%)", 100, 1),
+    "mass": ("read mass on the class's rows", 1, 3),
+}
+RETRIEVAL_MEANING = ("Over the steps whose class was shown before (2nd and later instances): how often the memory "
+                     "row read most holds an earlier drawing of the step's class, and the read weight (0 to 1) on "
+                     "the rows that hold it")
 
 
 class ReportError(Exception):
     """A results, log or README file cannot be used; the message says which and why."""
 
 
-def located(path, root):
-    """zoo's path of a file, moved under another checkpoint folder when root is given (zoo owns the layout)."""
-    return path if root is None else Path(root) / path.relative_to(zoo.checkpoint_dir())
-
+# ---- reading the shipped files ------------------------------------------------------------------------
 
 def load_result(name, dataset, root=None):
     """flmn_core.evaluate's result for a shipped checkpoint -> dict, or None when it was not evaluated.
 
-    Raises ReportError for a file that is not a usable result of that dataset's held-out split."""
-    path = located(zoo.result_path(name, dataset), root)
+    Raises ReportError for a file that is not a usable result of that dataset's held-out split. Results
+    written before retrieval was measured have no "retrieval"; their retrieval cells read "not measured"."""
+    path = zoo.result_path(name, dataset, root)
     if not path.is_file():
         return None
     try:
         result = json.loads(path.read_text())
         accuracy, ci95 = result["accuracy"], result["ci95"]
         split, episodes = result["split"], int(result["episodes"])
+        retrieval = result.get("retrieval")
+        if retrieval is not None and not all(isinstance(retrieval[key], (int, float)) for measure in RETRIEVAL_COLUMNS
+                                             for key in (measure, f"{measure}_ci95")):
+            raise TypeError(f"retrieval holds something other than numbers: {retrieval}")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ReportError(f"{path}: not a result of flmn_core.evaluate "
                           f"({error.__class__.__name__}: {error})") from None
@@ -58,28 +76,22 @@ def load_result(name, dataset, root=None):
     return {**result, "episodes": episodes}
 
 
+def result_or_why(name, dataset, root=None):
+    """(result, None), or (None, why there is none: "not evaluated" or "unreadable result: ...")."""
+    try:
+        result = load_result(name, dataset, root)
+    except ReportError as error:
+        return None, f"unreadable result: {error}"
+    return (result, None) if result is not None else (None, "not evaluated")
+
+
 def load_log(name, root=None):
     """The training log of a shipped checkpoint -> list of records ([] when there is none)."""
-    path = located(zoo.log_path(name), root)
-    return read_log(path) if path.is_file() else []
-
-
-def read_log(path):
-    """A training log (flmn_core.train's log.jsonl, or a shipped one) -> list of records.
-
-    A broken last line (a run killed while writing) is ignored; a broken line before it raises ReportError."""
+    path = zoo.log_path(name, root)
     try:
-        lines = Path(path).read_text().splitlines()
+        return runlog.read(path)
     except (OSError, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: cannot read it ({error})") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if number < len(lines):
-                raise ReportError(f"{path}, line {number}: not JSON") from None
-    return records
 
 
 def load_logs(root=None, experiment=None):
@@ -88,91 +100,137 @@ def load_logs(root=None, experiment=None):
     return {name: log for name, log in logs.items() if log}
 
 
-def percent(fraction, ci=None):
-    """0.8561, 0.0031 -> "85.6 ± 0.3"; NaN -> "n/a"."""
-    if fraction is None or math.isnan(fraction):
-        return "n/a"
-    if ci is None or math.isnan(ci):
-        return f"{100 * fraction:.1f}"
-    return f"{100 * fraction:.1f} ± {100 * ci:.1f}"
-
-
-def markdown_table(header, rows):
-    """A Markdown table from a header and rows of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
+# ---- cells --------------------------------------------------------------------------------------------
 
 def instance_header(first, instances=paper.TABLE_INSTANCES):
-    return list(first) + [ORDINALS.get(k, f"{k}th") for k in instances]
+    """Header cells: the first ones, then "1st", "2nd", ... for the instances."""
+    return list(first) + [markdown.ordinal(k) for k in instances]
+
+
+def accuracy_cells(accuracy, ci95=None, instances=paper.TABLE_INSTANCES):
+    """Per-instance accuracies (fractions, index k - 1 for instance k) -> "33.1 ± 0.9" cells (without
+    intervals when ci95 is None); "–" at an instance past the list."""
+    return [markdown.percent(accuracy[k - 1], ci95[k - 1] if ci95 is not None else None)
+            if k <= len(accuracy) else markdown.MISSING for k in instances]
+
+
+def retrieval_cells(retrieval):
+    """Evaluate's (or a validation record's) "retrieval" dict -> one cell per RETRIEVAL_COLUMNS, "± 95% CI";
+    "not measured" for each when there is none."""
+    if retrieval is None:
+        return ["not measured"] * len(RETRIEVAL_COLUMNS)
+    return [markdown.number(retrieval[measure], retrieval.get(f"{measure}_ci95"), scale, digits)
+            for measure, (_, scale, digits) in RETRIEVAL_COLUMNS.items()]
 
 
 def published_row(row, instances=paper.TABLE_INSTANCES):
     """A published row: its numbers as printed, "–" where the source gives none (or we did not record it)."""
     experiment = f", Exp. {row.experiment}" if row.experiment else ""
-    cells = [f"{row.accuracy[k]:.1f}" if k in row.accuracy else "–" for k in instances]
+    cells = [f"{row.accuracy[k]:.1f}" if k in row.accuracy else markdown.MISSING for k in instances]
     return [f"{row.model}{experiment}", row.source] + cells
 
 
-def _our_row(shipped, dataset, root, instances=paper.TABLE_INSTANCES):
-    """One shipped checkpoint's row: accuracy ± 95% CI per instance, or why there is none."""
-    label = f"{shipped.model.upper()}, Exp. {shipped.experiment} (`{shipped.name}`)"
-    try:
-        result = load_result(shipped.name, dataset, root)
-    except ReportError as error:
-        return [label, f"unreadable result: {error}"] + ["–"] * len(instances)
-    if result is None:
-        return [label, "not evaluated"] + ["–"] * len(instances)
-    cells = [percent(result["accuracy"][k - 1], result["ci95"][k - 1]) if k <= len(result["accuracy"]) else "–"
-             for k in instances]
-    return [label, f"this project, {result['episodes']:,} episodes"] + cells
+def goal_cell(shown, goal, digits):
+    """One target cell, both in the units shown: "34.12 ≥ 33" when reached, "31.90 < 33" when not; the value
+    alone when the target only reports it (goal None); "n/a (goal 33)" when the value is NaN."""
+    if math.isnan(shown):
+        return f"n/a (goal {goal:g})" if goal is not None else "n/a"
+    if goal is None:
+        return f"{shown:.{digits}f}"
+    # More decimals than the tables', so that a number just under its goal never prints as equal to it.
+    return f"{shown:.{digits}f} {'≥' if shown >= goal else '<'} {goal:g}"
+
+
+def accuracy_goal_cells(target, result, instances=targets.INSTANCES):
+    """A target's accuracy goals against a result, one cell per instance ("–" where it sets none)."""
+    cells = []
+    for k in instances:
+        if k not in target.accuracy:
+            cells.append(markdown.MISSING)
+        else:
+            ours = result["accuracy"][k - 1] if k <= len(result["accuracy"]) else math.nan
+            cells.append(goal_cell(100 * ours, target.accuracy[k], 2))
+    return cells
+
+
+def retrieval_goal_cells(target, result):
+    """A target's retrieval goals against a result, one cell per RETRIEVAL_COLUMNS ("–" where it sets
+    nothing, "not measured" where the result lacks retrieval)."""
+    retrieval, cells = result.get("retrieval"), []
+    for measure, (_, scale, digits) in RETRIEVAL_COLUMNS.items():
+        if measure not in target.retrieval:
+            cells.append(markdown.MISSING)
+        elif retrieval is None:
+            cells.append("not measured")
+        else:
+            goal = target.retrieval[measure]
+            cells.append(goal_cell(scale * retrieval[measure], None if goal is None else scale * goal, digits + 1))
+    return cells
+
+
+def target_header(first):
+    """The header of a targets table: the first cells, the targets' instances, the retrieval measures."""
+    return instance_header(first, targets.INSTANCES) + [header for header, _, _ in RETRIEVAL_COLUMNS.values()]
+
+
+# ---- the tables ---------------------------------------------------------------------------------------
+
+def our_label(shipped):
+    """How a shipped checkpoint is named in a table: "FLMN, Exp. I (`flmn-exp1`)"."""
+    return f"{shipped.model.upper()}, Exp. {shipped.experiment} (`{shipped.name}`)"
+
+
+def accuracy_markdown(dataset, root=None):
+    """A dataset's per-instance accuracy table (%): the published rows of paper.BY_DATASET first, then each
+    shipped checkpoint's (± 95% CI), or why it has none."""
+    rows = [published_row(r) for r in paper.BY_DATASET[dataset]]
+    for shipped in zoo.CHECKPOINTS:
+        result, why = result_or_why(shipped.name, dataset, root)
+        if result is None:
+            rows.append([our_label(shipped), why] + [markdown.MISSING] * len(paper.TABLE_INSTANCES))
+        else:
+            rows.append([our_label(shipped), f"this project, {result['episodes']:,} episodes"]
+                        + accuracy_cells(result["accuracy"], result["ci95"]))
+    return markdown.table(instance_header(("model", "source")), rows)
 
 
 def table1_markdown(root=None):
-    """The paper's Table 1: per-instance accuracy (%) on the held-out Omniglot characters, the published
-    rows first, then each shipped checkpoint's (± 95% CI)."""
-    rows = [published_row(r) for r in (*paper.TABLE1, paper.SANTORO)]
-    rows += [_our_row(c, "omniglot", root) for c in zoo.CHECKPOINTS]
-    return markdown_table(instance_header(("model", "source")), rows)
+    """The paper's Table 1: held-out Omniglot characters."""
+    return accuracy_markdown("omniglot", root)
 
 
 def table2_markdown(root=None):
     """The paper's Table 2: zero-shot miniMNIST (trained on Omniglot, tested on MNIST digits)."""
-    rows = [published_row(r) for r in paper.TABLE2]
-    rows += [_our_row(c, "mnist", root) for c in zoo.CHECKPOINTS]
-    return markdown_table(instance_header(("model", "source")), rows)
+    return accuracy_markdown("mnist", root)
+
+
+def retrieval_markdown(root=None):
+    """Retrieval of each shipped checkpoint on every dataset (± 95% CI), or why there is none."""
+    header = ["model"] + [f"{DATASET_NAMES[dataset]}: {title}" for dataset in zoo.DATASETS
+                          for title, _, _ in RETRIEVAL_COLUMNS.values()]
+    rows = []
+    for shipped in zoo.CHECKPOINTS:
+        cells = [our_label(shipped)]
+        for dataset in zoo.DATASETS:
+            result, why = result_or_why(shipped.name, dataset, root)
+            cells += retrieval_cells(result.get("retrieval")) if result else [why] * len(RETRIEVAL_COLUMNS)
+        rows.append(cells)
+    return markdown.table(header, rows)
 
 
 def targets_markdown(root=None):
-    """Issue 4's targets against what each checkpoint reached: "34.12 ≥ 33" when reached, "31.90 < 33" when not."""
-    instances = sorted({k for t in paper.TARGETS for k in t.accuracy})
+    """The project's targets against what each checkpoint reached."""
     rows = []
-    for target in paper.TARGETS:
+    for target in targets.TARGETS:
         for name in target.checkpoints:
-            try:
-                result = load_result(name, target.dataset, root)
-            except ReportError as error:
-                result, why = None, f"unreadable result: {error}"
-            else:
-                why = "not evaluated"
+            result, why = result_or_why(name, target.dataset, root)
+            width = len(targets.INSTANCES) + len(RETRIEVAL_COLUMNS)
             if result is None:
-                cells = [why] + [""] * (len(instances) - 1)
+                cells = [why] + [""] * (width - 1)
             else:
-                cells = [against_goal(result, k, target.accuracy.get(k)) for k in instances]
-            rows.append([target.name, f"`{name}`", target.dataset] + cells)
-    return markdown_table(instance_header(("target", "checkpoint", "data"), instances), rows)
-
-
-def against_goal(result, instance, goal):
-    """One target cell: our accuracy at an instance compared with the goal (percent)."""
-    if goal is None:
-        return "–"
-    ours = result["accuracy"][instance - 1] if instance <= len(result["accuracy"]) else math.nan
-    if math.isnan(ours):
-        return f"n/a (goal {goal:g})"
-    # Two decimals, so that a number just under its goal never prints as equal to it.
-    return f"{100 * ours:.2f} {'≥' if 100 * ours >= goal else '<'} {goal:g}"
+                cells = accuracy_goal_cells(target, result) + retrieval_goal_cells(target, result)
+            rows.append([target.name, f"`{name}`", DATASET_NAMES[target.dataset]] + cells)
+    return markdown.table(target_header(("target", "checkpoint", "data")), rows)
 
 
 def checkpoint_legend(root=None, link_cards=False):
@@ -180,29 +238,29 @@ def checkpoint_legend(root=None, link_cards=False):
     (as the README at the repository root reaches it) for each card that exists."""
     lines = []
     for c in zoo.CHECKPOINTS:
-        card = located(zoo.card_path(c.name), root)
-        link = f" ([model card]({SHIPPED_FOLDER}/{card.name}))" if link_cards and card.is_file() else ""
+        card = zoo.card_path(c.name, root)
+        link = f" ([model card]({zoo.FOLDER}/{card.name}))" if link_cards and card.is_file() else ""
         lines.append(f"- `{c.name}`: {c.description}{link}")
     return "\n".join(lines)
 
 
 def results_markdown(root=None):
-    """The whole results section: Tables 1 and 2, the targets, the checkpoints' legend (with links to
-    their model cards)."""
-    return "\n\n".join([
-        "_Generated by `python -m flmn_core.report` from checkpoints/results and flmn_core/paper.py; "
-        "do not edit by hand._",
-        "**Table 1: Omniglot, held-out characters.** Per-instance accuracy (%), 5 classes x 10 samples; "
-        "our rows ± 95% confidence interval. Published cells the sources do not give "
-        "(or we did not record) are \"–\".",
-        table1_markdown(root),
-        "**Table 2: zero-shot miniMNIST.** Trained on Omniglot, tested on MNIST digits (5 classes x 10 samples).",
-        table2_markdown(root),
-        "**Targets (issue 4).**",
-        targets_markdown(root),
-        checkpoint_legend(root, link_cards=True),
-    ])
+    """README's whole results section: Tables 1 and 2, retrieval, the targets, the checkpoints' legend (with
+    links to their model cards)."""
+    parts = [f"_Generated by `python -m flmn_core.report` from {zoo.FOLDER}/, flmn_core/paper.py and "
+             "flmn_core/targets.py; do not edit by hand._"]
+    for dataset in zoo.DATASETS:
+        parts += [f"**{PAPER_TABLES[dataset]}: {DATASET_TITLES[dataset]}.** Per-instance accuracy (%); our rows "
+                  "± 95% confidence interval. Published cells the sources do not give (or we did not record) "
+                  f"are \"{markdown.MISSING}\".", accuracy_markdown(dataset, root)]
+    parts += [f"**Retrieval.** {RETRIEVAL_MEANING}; ± 95% confidence interval.", retrieval_markdown(root),
+              "**The project's targets** (flmn_core/targets.py): \"36.12 ≥ 36\" where reached, \"31.90 < 33\" "
+              "where not; a retrieval cell without a goal is reported only.",
+              targets_markdown(root), checkpoint_legend(root, link_cards=True)]
+    return "\n\n".join(parts)
 
+
+# ---- figures and README -------------------------------------------------------------------------------
 
 def figures(root=None):
     """Our counterparts of the paper's Figures 3-5, from the training logs:
@@ -252,6 +310,8 @@ def rewrite_readme(readme, section):
     with atomic_open(path, "wb") as f:
         f.write(f"{head}{README_START}\n{section.strip()}\n{README_END}{tail}".encode("utf-8"))
 
+
+# ---- command line -------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

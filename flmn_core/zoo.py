@@ -1,21 +1,27 @@
-"""The pretrained checkpoints that ship in checkpoints/, and where their results live.
+"""The pretrained checkpoints that ship in checkpoints/, and where their files live.
 
-    checkpoints/<name>.pt                      the weights (flmn_core.load_model)
-    checkpoints/<name>.md                      the model card
+    checkpoints/<name>.pt                      the weights (flmn_core.load_model), with their TrainConfig
+    checkpoints/<name>.md                      the model card (flmn_core.cards)
     checkpoints/results/<name>-<dataset>.json  flmn_core.evaluate's output (dataset: omniglot, mnist)
-    checkpoints/logs/<name>.jsonl              the training log (for the training curves)
+    checkpoints/logs/<name>.jsonl              the training log (flmn_core.runlog), for the curves
+
+Every path function takes an optional root: another folder laid out the same way (a test's, or
+`--checkpoint-dir`); without it, $FLMN_CHECKPOINT_DIR, else checkpoints/ beside flmn_core/.
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DATASETS = ("omniglot", "mnist")
+FOLDER = "checkpoints"  # the repository's folder of shipped checkpoints, as README and the cards name it
+DATASETS = ("omniglot", "mnist")  # what every shipped checkpoint is evaluated on: held-out and zero-shot
+MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
 
 
 @dataclass(frozen=True)
 class Shipped:
-    """One shipped checkpoint: its file stem, model, experiment and a one-line description."""
+    """One shipped checkpoint: its file stem, model ("flmn" or "mann"), experiment ("I" or "II", as its
+    TrainConfig; publish checks that they agree) and a one-line description."""
 
     name: str
     model: str
@@ -23,38 +29,53 @@ class Shipped:
     description: str
 
 
-# In the order the app's sidebar and the results table list them.
+# In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
+# model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.publish`.
 CHECKPOINTS = (
+    Shipped("flmn-retrieve", "flmn", "I", "FLMN variant beyond the paper whose read finds the rows of earlier "
+                                          "drawings of the class (the app's default FLMN)"),
     Shipped("flmn-exp1", "flmn", "I", "FLMN as the paper writes it, Experiment I (no augmentation)"),
     Shipped("mann-exp1", "mann", "I", "MANN with one read head (the FLMN paper's baseline), Experiment I"),
     Shipped("flmn-exp2", "flmn", "II", "FLMN as the paper writes it, Experiment II (rotation and translation)"),
     Shipped("mann-exp2", "mann", "II", "MANN with one read head, Experiment II"),
     Shipped("mann4-exp1", "mann", "I", "MANN with four read heads, as Santoro et al. configured it, Experiment I"),
-    Shipped("flmn-best", "flmn", "I", "FLMN variant beyond the paper: learned key strength and reading before the write (the best we made)"),
+    Shipped("flmn-best", "flmn", "I", "FLMN variant beyond the paper: learned key strength and reading before the "
+                                      "write (the best we made)"),
 )
 
 
-def checkpoint_dir():
-    """The folder of shipped checkpoints: $FLMN_CHECKPOINT_DIR, else checkpoints/ beside flmn_core/."""
-    return Path(os.environ.get("FLMN_CHECKPOINT_DIR") or Path(__file__).resolve().parents[1] / "checkpoints")
+def entry(name):
+    """The Shipped entry of a checkpoint name; ValueError naming the known ones."""
+    for shipped in CHECKPOINTS:
+        if shipped.name == name:
+            return shipped
+    raise ValueError(f"unknown checkpoint name {name!r}; expected one of {', '.join(c.name for c in CHECKPOINTS)}")
 
 
-def weights_path(name):
-    return checkpoint_dir() / f"{name}.pt"
+def checkpoint_dir(root=None):
+    """The folder of shipped checkpoints: root if given, else $FLMN_CHECKPOINT_DIR, else checkpoints/ beside
+    flmn_core/."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("FLMN_CHECKPOINT_DIR") or Path(__file__).resolve().parents[1] / FOLDER)
 
 
-def card_path(name):
-    return checkpoint_dir() / f"{name}.md"
+def weights_path(name, root=None):
+    return checkpoint_dir(root) / f"{name}.pt"
 
 
-def result_path(name, dataset):
-    return checkpoint_dir() / "results" / f"{name}-{dataset}.json"
+def card_path(name, root=None):
+    return checkpoint_dir(root) / f"{name}.md"
 
 
-def log_path(name):
-    return checkpoint_dir() / "logs" / f"{name}.jsonl"
+def result_path(name, dataset, root=None):
+    return checkpoint_dir(root) / "results" / f"{name}-{dataset}.json"
 
 
-def available():
+def log_path(name, root=None):
+    return checkpoint_dir(root) / "logs" / f"{name}.jsonl"
+
+
+def available(root=None):
     """The shipped checkpoints whose weights file exists, in CHECKPOINTS order."""
-    return [c for c in CHECKPOINTS if weights_path(c.name).is_file()]
+    return [c for c in CHECKPOINTS if weights_path(c.name, root).is_file()]

@@ -12,17 +12,15 @@ import pytest
 import torch
 
 import flmn_core
+from flmn_core.data import MNIST_FILES, OMNIGLOT_SETS  # the files data.py reads
 
 # Two cores shared with training runs: one thread per test process keeps the suite from oversubscribing them.
 torch.set_num_threads(1)
 
-# The files data.py reads; each Omniglot set may also be the extracted folder of the same name.
-OMNIGLOT_SETS = ("images_background", "images_evaluation")
-MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
 
 def missing_data_files(folder):
-    """The expected data files (relative paths) that are absent from folder."""
+    """The expected data files (relative paths) that are absent from folder; each Omniglot set may also be
+    the extracted folder of the same name."""
     missing = [f"omniglot/{name}.zip" for name in OMNIGLOT_SETS
                if not (folder / "omniglot" / f"{name}.zip").is_file() and not (folder / "omniglot" / name).is_dir()]
     missing += [f"mnist/{name}" for name in MNIST_FILES if not (folder / "mnist" / name).is_file()]

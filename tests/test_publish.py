@@ -1,13 +1,15 @@
 """Publishing a run: a real dry-run training run published into a temporary checkpoint folder by the real
-command line, then every shipped file read back; the log, command and card helpers on hand-built input.
+command line, every shipped file read back, and the card's training command run to train it again; the
+log, schedule and staging helpers on hand-built input.
 
 Nothing here writes into the repository's checkpoints/: the subprocesses get --checkpoint-dir and, in case
 that were ignored, FLMN_CHECKPOINT_DIR pointing at another temporary folder that must stay empty.
 """
 
+import dataclasses
 import json
-import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,9 +20,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from flmn_core import evaluate, paper, publish, report, train
-from flmn_core.checkpoint import load_checkpoint, load_model, save_checkpoint
-from flmn_core.models import FLMN, build_model
+from flmn_core import cards, evaluate, markdown, paper, publish, report, runlog, targets, zoo
+from flmn_core.checkpoint import atomic_torch_save, load_checkpoint, load_model, save_checkpoint
+from flmn_core.config import TrainConfig, learning_rate, read_config_file
+from flmn_core.models import FLMN, FLMNConfig, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "flmn-exp1"
@@ -29,7 +32,7 @@ EPISODES = 20
 
 def run_module(module_args, cwd, data_dir, stray_root):
     """python -m MODULE_ARGS in cwd with the real data -> CompletedProcess (fails the test on a non-zero exit)."""
-    env = {**os.environ, "FLMN_DATA_DIR": str(data_dir), "FLMN_CHECKPOINT_DIR": str(stray_root),
+    env = {**os.environ, "FLMN_DATA_DIR": str(Path(data_dir).resolve()), "FLMN_CHECKPOINT_DIR": str(stray_root),
            "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", *module_args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
@@ -39,11 +42,12 @@ def run_module(module_args, cwd, data_dir, stray_root):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, data_dir):
-    """A dry-run training run, published as NAME with EPISODES evaluation episodes into a temporary folder."""
+    """A dry-run training run, published as NAME with EPISODES evaluation episodes into base/checkpoints,
+    laid out as the repository is (so the card's commands run from base as they would from the checkout)."""
     base = tmp_path_factory.mktemp("publish")
     stray = base / "stray-checkpoints"
     run_module(["flmn_core.train", "--dry-run", "--out", "run", "--threads", "1"], base, data_dir, stray)
-    root = base / "checkpoints"
+    root = base / zoo.FOLDER
     root.mkdir()
     done = run_module(["flmn_core.publish", "--run", "run", "--name", NAME, "--episodes", str(EPISODES),
                        "--checkpoint-dir", str(root)], base, data_dir, stray)
@@ -58,28 +62,39 @@ def card_of(published):
     return (published.root / f"{NAME}.md").read_text()
 
 
-def config_args(published):
-    return json.loads((published.run / "config.json").read_text())["args"]
+def shipped_of(published):
+    return load_checkpoint(published.root / f"{NAME}.pt")
 
 
-def test_the_published_weights_are_best_pt_without_training_state(published):
+def cells_of(text, first_cells):
+    """The cells of the table row of text that begins with first_cells."""
+    start = "| " + " | ".join(first_cells) + " |"
+    line = next(line for line in text.splitlines() if line.startswith(start))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_published_weights_are_best_pt_without_training_state_with_its_config(published):
     source = load_checkpoint(published.run / "best.pt")
-    shipped = load_checkpoint(published.root / f"{NAME}.pt")
+    shipped = shipped_of(published)
     assert "training" not in shipped
     assert shipped["step"] == source["step"] and shipped["config"] == source["config"]
     assert shipped["state_dict"].keys() == source["state_dict"].keys()
     assert all(torch.equal(shipped["state_dict"][k], v) for k, v in source["state_dict"].items())
-    assert shipped["metrics"]["validation"] == source["metrics"]["validation"]
-    assert shipped["metrics"]["train_args"] == {k: v for k, v in config_args(published).items()
-                                                if k not in publish.LEFT_OUT}
+    assert shipped["metrics"] == source["metrics"] and "validation" in shipped["metrics"]
+    assert shipped["train_config"] == source["train_config"]
+    # What `train --config NAME.pt` reads back: the dry run's own settings, not the defaults.
+    config = read_config_file(published.root / f"{NAME}.pt")
+    assert config == TrainConfig.from_dict(json.loads((published.run / "config.json").read_text()))
+    assert config.episodes == 16 and config.model.controller_size == 16
     assert isinstance(load_model(published.root / f"{NAME}.pt"), FLMN)
-    assert (published.root / f"{NAME}.pt").stat().st_size < publish.MAX_WEIGHTS_BYTES
+    assert (published.root / f"{NAME}.pt").stat().st_size < zoo.MAX_WEIGHTS_BYTES
     assert not published.stray.exists()  # --checkpoint-dir was obeyed
     assert "loads" in published.stderr and f"wrote {published.root / NAME}.md" in published.stderr
+    assert not list(published.root.glob(".*"))  # no staged or temporary file left behind
 
 
 def test_results_are_what_an_independent_evaluation_writes(published, data_dir, tmp_path):
-    for dataset in ("omniglot", "mnist"):
+    for dataset in zoo.DATASETS:
         shipped = result_of(published, dataset)
         assert len(shipped["accuracy"]) == 10 and all(0 <= a <= 1 for a in shipped["accuracy"])
         assert shipped["episodes"] == EPISODES and shipped["seed"] == 0 and shipped["dataset"] == dataset
@@ -89,87 +104,145 @@ def test_results_are_what_an_independent_evaluation_writes(published, data_dir, 
         again = json.loads(independent.read_text())
         assert shipped.keys() == again.keys()
         assert shipped["accuracy"] == again["accuracy"] and shipped["ci95"] == again["ci95"]
+        assert shipped["retrieval"] == again["retrieval"]
         assert report.load_result(NAME, dataset, published.root)["accuracy"] == shipped["accuracy"]
 
 
-def our_row(section):
-    """The cells of the checkpoint's own row in a card's accuracy table."""
-    line = next(line for line in section.splitlines() if line.startswith(f"| `{NAME}` |"))
-    return [cell.strip() for cell in line.strip("|").split("|")]
+def card_part(card, dataset):
+    """The part of a card's accuracy section about one dataset."""
+    return card.split(f"**{report.DATASET_TITLES[dataset]}**")[1].split("**")[0].split("## ")[0]
 
 
-def test_the_card_shows_the_numbers_of_the_files(published):
+def test_the_cards_accuracy_is_that_of_the_files(published):
     card = card_of(published)
     assert card.splitlines()[0].startswith("<!-- Generated by flmn_core.publish") and "do not edit" in card.splitlines()[0]
-    omniglot_part, mnist_part = card.split("**Omniglot")[1].split("**miniMNIST")
-    for dataset, section in (("omniglot", omniglot_part), ("mnist", mnist_part)):
-        result = result_of(published, dataset)
-        expected = [report.percent(result["accuracy"][k - 1], result["ci95"][k - 1]) for k in paper.TABLE_INSTANCES]
-        assert our_row(section)[2:] == expected
-        assert f"{EPISODES} episodes, seed 0" in our_row(section)[1]
-    metrics = load_checkpoint(published.root / f"{NAME}.pt")["metrics"]
-    step = load_checkpoint(published.root / f"{NAME}.pt")["step"]
-    assert f"| episodes trained | {step:,} (of a run set to {config_args(published)['episodes']:,} episodes) |" in card
-    assert f"| CPU time to this checkpoint | {metrics['cpu_seconds'] / 60:.1f} min |" in card
-    assert f"{report.percent(metrics['validation']['overall_accuracy'])}% overall" in card
-    assert "| FLMN, Exp. I | Mureja et al. 2017, Table 1 | 31.1 | 85.6 | 88.7 | – | – | 94.1 |" in omniglot_part
-    goal = next(t for t in paper.TARGETS if t.dataset == "omniglot" and NAME in t.checkpoints).accuracy
-    assert f"| target: our paper-faithful FLMN | issue 4 | {goal[1]:g} | {goal[2]:g} |" in omniglot_part
-    assert (f"python -m flmn_core.evaluate --checkpoint checkpoints/{NAME}.pt --dataset mnist "
-            f"--episodes {EPISODES} --seed 0") in card
+    for dataset in zoo.DATASETS:
+        result, part = result_of(published, dataset), card_part(card, dataset)
+        assert cells_of(part, [f"`{NAME}`"])[1:] == [f"this checkpoint, {EPISODES} episodes, seed 0"] + [
+            markdown.percent(result["accuracy"][k - 1], result["ci95"][k - 1]) for k in paper.TABLE_INSTANCES]
+    validation = shipped_of(published)["metrics"]["validation"]
+    config = read_config_file(published.root / f"{NAME}.pt")
+    row = cells_of(card_part(card, "omniglot"), [f"`{NAME}`, validation"])
+    assert row[1] == f"{config.val_episodes} episodes of the validation alphabets, at training episode {validation['episode']}"
+    assert row[2:] == [markdown.percent(validation["accuracy"][k - 1]) for k in paper.TABLE_INSTANCES]
+    assert "| FLMN, Exp. I | Mureja et al. 2017, Table 1 | 31.1 | 85.6 | 88.7 |" in card_part(card, "omniglot")
+    goal = next(t for t in targets.TARGETS if t.dataset == "omniglot" and NAME in t.checkpoints).accuracy
+    assert f"| target: reproduce the paper's FLMN, Exp. I | the project's targets | {goal[1]:g} | {goal[2]:g} |" in card
+    reached = cells_of(card_part(card, "omniglot"), ["reached?"])
+    assert reached[2] == f"{100 * result_of(published, 'omniglot')['accuracy'][0]:.2f} < {goal[1]:g}"
+    assert "issue" not in card.lower()
 
 
-def test_the_reproduce_command_gives_the_runs_arguments(published):
+def test_the_cards_retrieval_is_that_of_the_files(published):
     card = card_of(published)
-    block = card.split("```sh\npython -m flmn_core.train")[1].split("```")[0]
-    words = shlex.split(block.replace("\\\n", " "))
-    parsed = vars(train.parse_args(words))
-    for key, value in config_args(published).items():
-        if key not in publish.LEFT_OUT:
-            assert parsed[key] == value, key
-    assert parsed["out"] == f"runs/{NAME}" and not parsed["dry_run"] and not parsed["resume"]
+    section = card.split("## Retrieval")[1].split("## ")[0]
+    for dataset in zoo.DATASETS:
+        retrieval = result_of(published, dataset)["retrieval"]
+        assert cells_of(section, [report.DATASET_NAMES[dataset]])[2:] == [
+            markdown.percent(retrieval["top_hit"], retrieval["top_hit_ci95"]),
+            markdown.number(retrieval["mass"], retrieval["mass_ci95"])]
+    validation = shipped_of(published)["metrics"]["validation"]["retrieval"]
+    assert cells_of(section, ["Omniglot, validation"])[2:] == [
+        markdown.percent(validation["top_hit"], validation["top_hit_ci95"]),
+        markdown.number(validation["mass"], validation["mass_ci95"])]
+    assert "target" not in section  # NAME's target only reports retrieval: no goal to show
+
+
+def test_the_card_says_how_long_it_trained_and_how_it_was_chosen(published):
+    card, shipped = card_of(published), shipped_of(published)
+    cpu = shipped["metrics"]["cpu_seconds"]
+    assert f"| trained | {shipped['step']:,} episodes, {cpu / 60:.1f} min of CPU time |" in card
+    overall = markdown.percent(shipped["metrics"]["validation"]["overall_accuracy"])
+    assert f"at episode {shipped['metrics']['validation']['episode']:,}: {overall}% |" in card
+    last = runlog.read(published.run / "log.jsonl")[-1]
+    configured = read_config_file(published.root / f"{NAME}.pt").episodes
+    assert (f"The run trained {last['episode']:,} episodes of the {configured:,} configured, in {last['cpu_seconds'] / 60:.1f} "
+            f"min of CPU time; this checkpoint is its `best.pt`, from episode {shipped['step']:,}.") in card
+    assert "Learning rate: as configured (constant 0.001); checked at the 1 logged step up to this checkpoint." in card
+    for dataset in zoo.DATASETS:
+        assert (f"python -m flmn_core.evaluate --checkpoint checkpoints/{NAME}.pt --dataset {dataset} "
+                f"--episodes {EPISODES} --seed 0") in card
+
+
+def test_the_card_lists_every_setting_with_the_default_it_changes(published):
+    settings = card_of(published).split("## How it was trained")[1].split("## ")[0]
+    config = read_config_file(published.root / f"{NAME}.pt")
+    assert cells_of(settings, ["model"])[1:3] == ["`flmn`", ""]
+    for owner in (config.model, config):
+        for field in dataclasses.fields(owner):
+            if field.name != "model":
+                value = getattr(owner, field.name)
+                default = f"`{field.default}`" if value != field.default else ""
+                assert cells_of(settings, [field.name])[1:] == [f"`{value}`", default, field.metadata["help"]]
+    assert cells_of(settings, ["controller_size"])[1:3] == ["`16`", "`200`"]  # the dry run's small model
+
+
+def test_the_cards_command_trains_the_checkpoint_again(published, data_dir):
+    card = card_of(published)
+    block = card.split("## How it was trained")[1].split("```sh\n")[1].split("```")[0]
+    assert block == f"python -m flmn_core.train --config checkpoints/{NAME}.pt --out runs/{NAME}\n"
+    words = shlex.split(block)
+    assert words[:3] == ["python", "-m", "flmn_core.train"]
+    # One thread, as the dry run had: it is a process option, not part of the config, and the machine is shared.
+    run_module(words[2:] + ["--threads", "1"], published.base, data_dir, published.stray)
+    again = load_checkpoint(published.base / "runs" / NAME / "best.pt")
+    shipped = shipped_of(published)
+    assert again["step"] == shipped["step"] and again["train_config"] == shipped["train_config"]
+    assert all(torch.equal(again["state_dict"][k], v) for k, v in shipped["state_dict"].items())
 
 
 def test_the_shipped_log_is_the_runs_log_rounded(published):
-    run_log = report.read_log(published.run / "log.jsonl")
+    run_log = runlog.read(published.run / "log.jsonl")
     shipped = report.load_log(NAME, published.root)
     assert len(shipped) == len(run_log) > 0
     for ours, theirs in zip(shipped, run_log):
         assert ours["kind"] == theirs["kind"] and ours["episode"] == theirs["episode"]
         assert ours["loss"] == round(theirs["loss"], 4)
         assert ours["accuracy"] == [round(a, 4) for a in theirs["accuracy"]]
+        if theirs["kind"] == "validation":
+            assert ours["retrieval"] == {k: round(v, 4) for k, v in theirs["retrieval"].items()}
 
 
 def test_cards_only_rewrites_identical_cards_and_the_readme(published, data_dir, tmp_path):
     before = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     readme = tmp_path / "README.md"
-    readme.write_text(f"# FLMN\n\n{report.README_START}\nold\n{report.README_END}\n")
+    readme.write_text(f"# FLMN\n\n{report.README_START}\nOLD SECTION\n{report.README_END}\n")
     run_module(["flmn_core.publish", "--cards-only", "--checkpoint-dir", str(published.root), "--readme", str(readme)],
                published.base, data_dir, published.stray)
     after = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     assert after == before  # the card byte for byte, and nothing else touched
     text = readme.read_text()
     result = result_of(published, "omniglot")
-    assert report.percent(result["accuracy"][0], result["ci95"][0]) in text and "old" not in text
+    assert markdown.percent(result["accuracy"][0], result["ci95"][0]) in text and "OLD SECTION" not in text
     assert f"([model card](checkpoints/{NAME}.md))" in text
+
+
+def without_train_config(source, destination):
+    """A copy of a checkpoint as written before checkpoints held their training config."""
+    payload = load_checkpoint(source)
+    del payload["train_config"]
+    atomic_torch_save(payload, destination)
 
 
 def test_cards_only_names_weights_it_cannot_describe_and_writes_the_rest(published, tmp_path):
     root = tmp_path / "checkpoints"
     shutil.copytree(published.root, root)
     (root / f"{NAME}.md").unlink()
-    shutil.copy(published.run / "best.pt", root / "flmn-best.pt")  # copied by hand: no training arguments
-    errors = publish.write_all_cards(root)
-    assert len(errors) == 1 and errors[0].startswith("flmn-best:") and "--run RUN --name flmn-best" in errors[0]
+    without_train_config(published.run / "best.pt", root / "flmn-best.pt")
+    errors = publish.publish_cards(root)
+    assert len(errors) == 1 and errors[0].startswith("flmn-best:") and "no training config" in errors[0]
+    assert "--run RUN --name flmn-best" in errors[0]
     assert (root / f"{NAME}.md").read_bytes() == (published.root / f"{NAME}.md").read_bytes()
     assert not (root / "flmn-best.md").exists()
 
 
 def test_a_card_without_results_says_not_evaluated(published, tmp_path):
     shutil.copy(published.root / f"{NAME}.pt", tmp_path / f"{NAME}.pt")
-    card = publish.card_markdown(NAME, tmp_path)
+    card = cards.card_markdown(NAME, tmp_path)
     assert card.count(f"| `{NAME}` | not evaluated | – |") == 2
-    assert "reached?" not in card
+    assert card.count("| not evaluated | – | – |") == 2 + len(zoo.DATASETS)  # and the retrieval rows
+    assert "reached?" not in card and "Not evaluated yet" in card
+    assert "Learning rate" not in card and "The run trained" not in card  # no log to tell
 
 
 def test_training_state_in_best_pt_is_not_shipped(published, tmp_path):
@@ -177,21 +250,33 @@ def test_training_state_in_best_pt_is_not_shipped(published, tmp_path):
     shutil.copytree(published.run, run)
     shutil.copy(run / "last.pt", run / "best.pt")  # a best.pt that carries optimizer state
     assert "training" in load_checkpoint(run / "best.pt")
-    publish.publish_weights(run, NAME, tmp_path / "checkpoints")
+    publish.write_weights(publish.shippable_payload(run, NAME), NAME, tmp_path / "checkpoints")
     assert "training" not in load_checkpoint(tmp_path / "checkpoints" / f"{NAME}.pt")
 
 
 @pytest.mark.parametrize("name, message", [("mann-exp1", "is a MANN checkpoint"),
                                            ("flmn-exp2", "is for Experiment II")])
 def test_a_run_of_another_model_or_experiment_is_refused(published, tmp_path, name, message):
-    with pytest.raises(publish.PublishError, match=message):
-        publish.publish_weights(published.run, name, tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        publish.main(["--run", str(published.run), "--name", name, "--checkpoint-dir", str(tmp_path)])
+    assert message in str(stopped.value.code)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_best_pt_without_a_training_config_is_refused(published, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(published.run, run)
+    without_train_config(published.run / "best.pt", run / "best.pt")
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    with pytest.raises(SystemExit) as stopped:
+        publish.main(["--run", str(run), "--name", NAME, "--checkpoint-dir", str(root)])
+    assert "best.pt holds no training config" in str(stopped.value.code)
+    assert list(root.iterdir()) == []
 
 
 def test_a_run_without_best_pt_is_refused_with_its_name(tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text(json.dumps({"args": {"model": "flmn", "experiment": "I"}}))
     with pytest.raises(SystemExit) as stopped:
         publish.main(["--run", str(tmp_path / "run"), "--name", NAME, "--checkpoint-dir", str(tmp_path)])
     assert "best.pt: no such file" in str(stopped.value.code)
@@ -233,79 +318,69 @@ def record(kind, episode, value=0.123456789):
 
 
 def test_rounding_keeps_four_decimals_and_the_learning_rates_digits():
-    assert publish.rounded("loss", 0.123456789) == 0.1235
-    assert publish.rounded("accuracy", [0.33333, 1.0]) == [0.3333, 1.0]
-    assert publish.rounded("lr", 0.00099958667) == 0.0009996
-    assert publish.rounded("lr", 5e-5) == 5e-5
-    assert math.isnan(publish.rounded("loss", math.nan)) and publish.rounded("episode", 1234) == 1234
-
-
-def test_records_written_again_after_a_resume_replace_the_earlier_ones():
-    # Killed after logging episode 12 but with last.pt at 8: the resumed run logs 12 and 16 again.
-    records = [record("train", 4), record("validation", 4), record("train", 8), record("train", 12, 0.5),
-               record("validation", 12, 0.5), record("train", 12, 0.6), record("validation", 12, 0.6),
-               record("train", 16)]
-    kept = publish.latest_timeline(records)
-    assert [(r["kind"], r["episode"]) for r in kept] == [("train", 4), ("validation", 4), ("train", 8),
-                                                         ("train", 12), ("validation", 12), ("train", 16)]
-    assert [r["loss"] for r in kept if r["episode"] == 12] == [0.6, 0.6]
+    assert runlog.rounded("loss", 0.123456789) == 0.1235
+    assert runlog.rounded("accuracy", [0.33333, 1.0]) == [0.3333, 1.0]
+    assert runlog.rounded("retrieval", {"mass": 0.123456, "top_hit_ci95": 0.0012345}) == \
+        {"mass": 0.1235, "top_hit_ci95": 0.0012}
+    assert runlog.rounded("lr", 0.00099958667) == 0.0009996
+    assert runlog.rounded("lr", 5e-5) == 5e-5
+    assert runlog.rounded("loss", float("nan")) != runlog.rounded("loss", float("nan"))  # NaN stays NaN
+    assert runlog.rounded("episode", 1234) == 1234
 
 
 def test_a_long_log_is_thinned_to_the_budget_keeping_validation_and_the_end():
     records = [record("train", e) for e in range(1000, 3_000_001, 1000)]
     records += [record("validation", e) for e in range(10_000, 3_000_001, 10_000)]
-    trimmed = publish.trim_log(records)
-    size = len(publish.log_text(trimmed).encode())
-    assert size <= publish.LOG_BUDGET
+    trimmed = runlog.trimmed(records)
+    size = sum(len(runlog.line(r).encode()) for r in trimmed)
+    assert size <= runlog.SHIPPED_BUDGET
     kept_train = [r["episode"] for r in trimmed if r["kind"] == "train"]
     assert len([r for r in trimmed if r["kind"] == "validation"]) == 300
     assert kept_train[0] == 1000 and kept_train[-1] == 3_000_000
     steps = {b - a for a, b in zip(kept_train[:-2], kept_train[1:-1])}
     assert len(steps) == 1 and steps.pop() > 1000  # evenly thinned
     assert set(trimmed[0]) == {"kind", "episode", "loss", "accuracy", "lr", "cpu_seconds"}
-    assert len(publish.trim_log(records[:50])) == 50  # a small log is kept whole
+    assert len(runlog.trimmed(records[:50])) == 50  # a small log is kept whole
 
 
 def cosine_log(episodes, until):
-    """Training records whose lr follows a cosine run of `episodes` episodes, batch 16."""
-    args = SimpleNamespace(lr=1e-3, lr_schedule="cosine", episodes=episodes)
-    return [{"kind": "train", "episode": e, "lr": publish.rounded("lr", train.learning_rate(args, e - 16))}
+    """Training records whose lr follows a cosine run of `episodes` episodes, batch 16, as logged and shipped."""
+    config = TrainConfig(lr_schedule="cosine", episodes=episodes)
+    return [{"kind": "train", "episode": e, "lr": runlog.rounded("lr", learning_rate(config, e - 16))}
             for e in range(4000, until + 1, 4000)]
 
 
 def test_a_schedule_changed_on_resume_is_found_in_the_logged_rates():
-    train_args = {"lr": 1e-3, "lr_schedule": "cosine", "episodes": 300_000, "batch_size": 16}
-    assert publish.schedule_departure(train_args, cosine_log(300_000, 300_000)) is None
-    extended = cosine_log(100_000, 100_000) + cosine_log(300_000, 300_000)[25:]
-    episode, logged, expected = publish.schedule_departure(train_args, extended)
-    assert 4000 < episode <= 100_000 and logged < expected
-    assert publish.schedule_departure({**train_args, "lr_schedule": "constant"},
-                                      [{"kind": "train", "episode": 4000, "lr": 1e-3}]) is None
+    config = TrainConfig(lr_schedule="cosine", episodes=300_000)
+    followed = cards.schedule_note(config, cosine_log(300_000, 300_000), 300_000)
+    assert followed.startswith("Learning rate: as configured (cosine from 0.001 to 5e-05 over 300,000 episodes)")
+    assert "the 75 logged steps" in followed
+    extended = cosine_log(100_000, 100_000) + cosine_log(300_000, 300_000)[25:]  # --resume --episodes 300000
+    note = cards.schedule_note(config, extended, 300_000)
+    assert "not as configured" in note
+    episode = int(re.search(r"At episode ([\d,]+)", note).group(1).replace(",", ""))
+    assert 4000 < episode <= 100_000
+    assert cards.schedule_note(config, extended, 4000).startswith("Learning rate: as configured")  # before it
+    constant = TrainConfig()
+    assert "as configured (constant 0.001)" in cards.schedule_note(constant, [{"kind": "train", "episode": 4000,
+                                                                               "lr": 1e-3}], 4000)
+    assert "not as configured" in cards.schedule_note(constant, [{"kind": "train", "episode": 4000, "lr": 5e-4}], 4000)
+    assert cards.schedule_note(constant, [{"kind": "train", "episode": 4000}], 4000) is None  # no rates logged
 
 
-def test_the_reproduce_arguments_round_trip_through_train():
-    train_args = {k: v for k, v in vars(train.parse_args(
-        ["--model", "mann", "--read-heads", "4", "--key-strength", "--lr", "5e-05", "--episodes", "1000000"])).items()
-        if k not in publish.LEFT_OUT}
-    argv = publish.reproduce_argv(train_args, "mann4-exp1")
-    publish.check_reproduces(train_args, argv)
-    assert argv[-2:] == ["--out", "runs/mann4-exp1"] and "--key-strength" in argv and "--read-first" not in argv
-    with pytest.raises(publish.PublishError, match="no longer takes"):
-        publish.check_reproduces({**train_args, "no_such_option": 3}, publish.reproduce_argv(
-            {**train_args, "no_such_option": 3}, "x"))
-    with pytest.raises(publish.PublishError, match="lr=0.5"):
-        publish.check_reproduces({**train_args, "lr": 0.5}, argv)
-
-
-def test_a_staged_copy_is_checked_for_its_weights_and_size(tmp_path):
-    model = build_model("flmn", classes=5, controller_size=16, memory_rows=8, word_size=8, label_word_size=8)
-    save_checkpoint(tmp_path / "a.pt", model, 0)
+def test_a_staged_copy_is_checked_for_its_weights_config_and_size(tmp_path):
+    config = TrainConfig(model=FLMNConfig(controller_size=16, memory_rows=8, word_size=8))
+    model = build_model("flmn", **dataclasses.asdict(config.model))
+    save_checkpoint(tmp_path / "a.pt", model, 0, train_config=config.to_dict())
     payload = load_checkpoint(tmp_path / "a.pt")
     publish.check_staged_weights(tmp_path / "a.pt", payload)
     changed = {**payload, "state_dict": {k: v + 1 for k, v in payload["state_dict"].items()}}
-    with pytest.raises(publish.PublishError, match="differ"):
+    with pytest.raises(publish.PublishError, match="weights differ"):
         publish.check_staged_weights(tmp_path / "a.pt", changed)
+    other = {**payload, "train_config": dataclasses.replace(config, lr=0.5).to_dict()}
+    with pytest.raises(publish.PublishError, match="training config differs"):
+        publish.check_staged_weights(tmp_path / "a.pt", other)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(publish, "MAX_WEIGHTS_BYTES", 1000)
+        patch.setattr(zoo, "MAX_WEIGHTS_BYTES", 1000)
         with pytest.raises(publish.PublishError, match="MB"):
             publish.check_staged_weights(tmp_path / "a.pt", payload)
