@@ -1,21 +1,20 @@
-"""CPU minutes until a training run first reaches a validation accuracy, read from its training log.
+"""Minutes until a training run first reaches a validation accuracy, read from its training log.
 
-    python bench/time_to_accuracy.py                                # the shipped logs in checkpoints/logs/
-    python bench/time_to_accuracy.py runs/flmn-exp1/log.jsonl --instance 2 --target 0.856
+    python -m bench.time_to_accuracy                                 # the shipped logs in checkpoints/logs/
+    python -m bench.time_to_accuracy runs/flmn-exp1/log.jsonl --instance 2 --target 0.856
 
 The figure that matters most for training on a CPU: the FLMN paper reports 85.6% 2nd-instance accuracy
-after 100,000 episodes; how much CPU time does our engine need to reach it on the validation characters?
-CPU time is the training process's own (all processes, for data-parallel runs), as logged by
-flmn_core.train at each validation.
+after 100,000 steps; how long does our engine need to reach it on the validation alphabets (never trained
+on)? Wall time is the run's training time (compiling included; logged since runs record it), CPU time
+the training processes' own (all processes, for data-parallel runs), as flmn_core.train logs them at
+each validation. Compare runs made on the same machine with nothing else running.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flmn_core import paper, zoo  # noqa: E402
-from flmn_core.runlog import read as read_log  # noqa: E402
+from flmn_core import paper, zoo
+from flmn_core.runlog import read as read_log
 
 
 def first_reaching(records, instance, target):
@@ -44,14 +43,20 @@ def main(argv=None):
         records = read_log(path)
         hit = first_reaching(records, args.instance, args.target)
         if hit is not None:
-            print(f"{path}: reached at episode {hit['episode']}, after {hit['cpu_seconds'] / 60:.1f} CPU minutes")
+            print(f"{path}: reached at episode {hit['episode']}, after {minutes(hit)}")
             continue
         best = best_validation(records, args.instance)
         if best is None:
             print(f"{path}: no validation records")
         else:
             print(f"{path}: not reached; best {100 * best['accuracy'][args.instance - 1]:.1f}% at episode "
-                  f"{best['episode']} ({best['cpu_seconds'] / 60:.1f} CPU minutes)")
+                  f"{best['episode']} ({minutes(best)})")
+
+
+def minutes(record):
+    """'W wall minutes, C CPU minutes' of a log record (wall time only where the run logged it)."""
+    cpu = f"{record['cpu_seconds'] / 60:.1f} CPU minutes"
+    return f"{record['wall_seconds'] / 60:.1f} wall minutes, {cpu}" if "wall_seconds" in record else cpu
 
 
 if __name__ == "__main__":

@@ -215,8 +215,6 @@ def test_update_usage_matches_the_loop(seed, gamma):
                                loop_usage(prev, read, write, gamma), rtol=1e-12, atol=1e-12)
 
 
-# Fails with flmn_core as of acd7ea0: torch.topk does not break ties by row index (all-zero usage over 4 rows
-# gives row 2). Fix in addressing.least_used: torch.argsort(usage, dim=-1, stable=True)[:, :num_rows].
 @FAST
 @given(usages())
 def test_least_used_matches_the_loop(inputs):
@@ -279,8 +277,6 @@ def test_all_zero_memory_is_read_uniformly():
     assert torch.equal(addressing.read_memory(weights, memory), torch.zeros(1, 2, 3, dtype=torch.float64))
 
 
-# Fails with flmn_core as of acd7ea0: torch.topk does not break ties by row index (all-zero usage over 4 rows
-# gives row 2). Fix in addressing.least_used: torch.argsort(usage, dim=-1, stable=True)[:, :num_rows].
 @FAST
 @given(usages())
 def test_least_used_picks_the_smallest_usages(inputs):

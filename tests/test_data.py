@@ -267,11 +267,6 @@ def test_truncated_zip(tmp_path, data_dir):
     assert str(folder / "images_background.zip") in message and "not a readable zip" in message
 
 
-# Fails with flmn_core as of acd7ea0: the message names the folder and both zips' names, not the foreign
-# file ("<folder>: found 659 Omniglot characters, expected 1623"). Fix in data._read_omniglot: count the
-# characters each source contributes and raise DataError(f"{source}: found {n} Omniglot characters, expected
-# {m}. Put the official {source.name} there, unmodified.") with m = 964 for images_background, 659 for
-# images_evaluation (the official counts, 964 + 659 = 1623).
 def test_zip_that_is_not_omniglot(tmp_path, data_dir):
     foreign = io.BytesIO()
     with zipfile.ZipFile(foreign, "w") as archive:

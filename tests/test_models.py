@@ -239,10 +239,6 @@ def test_episodes_in_a_batch_are_independent(variant):
 # Every step against the NumPy reference
 
 
-# Fails with flmn_core as of acd7ea0: every variant through the least_used tie bug (see test_addressing: the
-# initial all-zero usage and step 0 leave ties); [mann-read-first] also because MANN.memory_step addresses M_{t-1}
-# but reads the content of M_t; fix: read = addressing.read_memory(read_weights, state.memory if c.read_first
-# else memory).
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_each_step_follows_the_equations(variant):
     """Over a whole episode (float64), every step's memories, weights, usage, read vector and logits are
@@ -278,9 +274,6 @@ def test_controller_sees_the_previous_read_vector(variant):
     assert not torch.allclose(same.hidden, changed.hidden)
 
 
-# Fails with flmn_core as of acd7ea0: the initial least-used rows come from torch.topk on all-zero usage,
-# which does not break ties by index (4 rows -> row 2, 8 rows -> row 6). Same fix as test_addressing's
-# least_used tests (a stable argsort in addressing.least_used).
 @pytest.mark.parametrize("variant", ["flmn", "mann-4-heads-add"])
 def test_initial_state_is_empty(variant):
     """Empty memories and usage; the first least-used rows are 0..R-1 (ties to the lower row)."""
