@@ -14,7 +14,7 @@ from the files, and the cells come from flmn_core.report, so they read as README
 import dataclasses
 import hashlib
 
-from . import markdown, paper, report, targets, zoo
+from . import markdown, paper, report, runlog, targets, zoo
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig, learning_rate
 from .data import VALIDATION_ALPHABETS
@@ -54,7 +54,10 @@ def card_markdown(name, root=None):
                      accuracy_table(entry, dataset, results[dataset],
                                     (validation, validation_source) if dataset == "omniglot" else None)]
     sections += ["## Retrieval", f"{report.RETRIEVAL_MEANING}; ± 95% confidence interval.",
-                 retrieval_table(entry, results, (validation, validation_source)),
+                 retrieval_table(entry, results, (validation, validation_source))]
+    if any(probe.variant == name for probe in zoo.PROBES):
+        sections += ["## How the design was chosen", design_section(entry, config, log, root)]
+    sections += [
                  "## How it was trained", training_section(name, payload, config, log),
                  "## How it was evaluated", evaluation_section(name, results)]
     return "\n\n".join(sections) + "\n"
@@ -248,6 +251,56 @@ def evaluation_section(name, results):
     if not commands:
         return f"Not evaluated yet: `python -m flmn_core.publish --run RUN --name {name}` evaluates it."
     return "The numbers above come from:\n\n```sh\n" + "\n".join(commands) + "\n```"
+
+
+# ---- design -------------------------------------------------------------------------------------------
+
+def design_section(entry, config, log, root=None):
+    """The short runs (zoo.PROBES) that led to a variant, and the variant's own run, compared on validation
+    at the latest episode they all reached -> Markdown (a sentence and a table)."""
+    runs = []
+    baseline = zoo.DESIGN_BASELINE.get(entry.name)
+    if baseline and zoo.log_path(baseline, root).is_file():
+        runs.append((f"`{baseline}`", "the paper's FLMN", None, runlog.read(zoo.log_path(baseline, root))))
+    for probe in (p for p in zoo.PROBES if p.variant == entry.name):
+        records = runlog.read(zoo.probe_log_path(probe.name, root))
+        probe_config = TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config"))
+        runs.append((f"`{probe.name}`", probe.change, probe_config, records))
+    previous = runs[-1][2] if runs else None
+    runs.append((f"`{entry.name}`", "the above + " + settings_changed(previous, config) if previous else "this run",
+                 config, log))
+    common = min(max((r["episode"] for r in records if r["kind"] == "validation"), default=0)
+                 for *_, records in runs)
+    rows = [[run, change, *design_cells(records, common)] for run, change, _, records in runs]
+    header = ["run", "what it changed", *(f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)),
+              "most-read row holds the class", "read mass", f"{markdown.ordinal(2)} in training"]
+    return (f"Each row is a training run; its accuracy (%) and retrieval on the validation alphabets at episode "
+            f"{common:,}, the latest all of them reached, and its training accuracy at the 2nd instance there "
+            f"(the gap between the two is what augmentation addresses). The probes' logs are in "
+            f"`{zoo.FOLDER}/logs/probes/`.\n\n" + markdown.table(header, rows))
+
+
+def design_cells(records, episode):
+    """A run's validation cells at an episode: 1st, 2nd, 3rd, 10th, retrieval, mass, and training 2nd."""
+    # The latest validation at or before the episode (a shipped log may be thinned between validations).
+    validation = [r for r in records if r["kind"] == "validation" and r["episode"] <= episode][-1]
+    trained = [r for r in records if r["kind"] == "train" and r["episode"] <= episode]
+    accuracy = validation["accuracy"]
+    cells = [markdown.percent(accuracy[k - 1]) for k in (1, 2, 3, 10)]
+    retrieval = validation.get("retrieval")
+    cells += [f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]
+    return cells + [markdown.percent(trained[-1]["accuracy"][1]) if trained else "–"]
+
+
+def settings_changed(before, after):
+    """The settings that differ between two TrainConfigs, as "name: old → new" phrases."""
+    changes = []
+    for old_owner, new_owner in ((before.model, after.model), (before, after)):
+        for field in dataclasses.fields(new_owner):
+            old, new = getattr(old_owner, field.name), getattr(new_owner, field.name)
+            if field.name != "model" and old != new:
+                changes.append(f"{field.name} {old} → {new}")
+    return ", ".join(changes)
 
 
 # ---- writing ------------------------------------------------------------------------------------------

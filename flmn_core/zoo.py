@@ -4,6 +4,7 @@
     checkpoints/<name>.md                      the model card (flmn_core.cards)
     checkpoints/results/<name>-<dataset>.json  flmn_core.evaluate's output (dataset: omniglot, mnist)
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.runlog), for the curves
+    checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
 
 Every path function takes an optional root: another folder laid out the same way (a test's, or
 `--checkpoint-dir`); without it, $FLMN_CHECKPOINT_DIR, else checkpoints/ beside flmn_core/.
@@ -32,15 +33,35 @@ class Shipped:
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
 # model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.publish`.
 CHECKPOINTS = (
-    Shipped("flmn-retrieve", "flmn", "I", "FLMN variant beyond the paper whose read finds the rows of earlier "
-                                          "drawings of the class (the app's default FLMN)"),
+    Shipped("flmn-retrieve", "flmn", "II", "FLMN variant beyond the paper whose read finds the rows of earlier "
+                                           "drawings of the class (the app's default FLMN)"),
     Shipped("flmn-exp1", "flmn", "I", "FLMN as the paper writes it, Experiment I (no augmentation)"),
     Shipped("mann-exp1", "mann", "I", "MANN with one read head (the FLMN paper's baseline), Experiment I"),
     Shipped("flmn-exp2", "flmn", "II", "FLMN as the paper writes it, Experiment II (rotation and translation)"),
     Shipped("mann-exp2", "mann", "II", "MANN with one read head, Experiment II"),
-    Shipped("mann4-exp1", "mann", "I", "MANN with four read heads, as Santoro et al. configured it, Experiment I"),
-    Shipped("flmn-best", "flmn", "I", "FLMN variant beyond the paper: learned key strength and reading before the "
-                                      "write (the best we made)"),
+    Shipped("mann4-santoro", "mann", "II", "MANN with four read heads, trained as Santoro et al.: random rotations "
+                                           "and shifts, and characters turned by 90/180/270 degrees as new classes"),
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A short training run that decided part of a shipped variant's design; its log ships in logs/probes/
+    and the variant's card tabulates it."""
+
+    name: str
+    variant: str  # the shipped checkpoint it led to
+    change: str  # what the probe tried, relative to the probe before it
+
+
+# The shipped checkpoint each variant's design started from (its card's first row).
+DESIGN_BASELINE = {"flmn-retrieve": "flmn-exp1"}
+PROBES = (
+    Probe("probe-mask", "flmn-retrieve", "the paper's FLMN + read before the write, learned key strength, empty "
+                                         "rows take no read"),
+    Probe("probe-aux", "flmn-retrieve", "the above + retrieval loss (weight 1): read weight belongs on the rows "
+                                        "of the class"),
+    Probe("probe-null", "flmn-retrieve", "the above + null row: a read may land on nothing"),
 )
 
 
@@ -74,6 +95,10 @@ def result_path(name, dataset, root=None):
 
 def log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / f"{name}.jsonl"
+
+
+def probe_log_path(name, root=None):
+    return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
 
 
 def available(root=None):

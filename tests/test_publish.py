@@ -228,12 +228,12 @@ def test_cards_only_names_weights_it_cannot_describe_and_writes_the_rest(publish
     root = tmp_path / "checkpoints"
     shutil.copytree(published.root, root)
     (root / f"{NAME}.md").unlink()
-    without_train_config(published.run / "best.pt", root / "flmn-best.pt")
+    without_train_config(published.run / "best.pt", root / "flmn-exp2.pt")
     errors = publish.publish_cards(root)
-    assert len(errors) == 1 and errors[0].startswith("flmn-best:") and "no training config" in errors[0]
-    assert "--run RUN --name flmn-best" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith("flmn-exp2:") and "no training config" in errors[0]
+    assert "--run RUN --name flmn-exp2" in errors[0]
     assert (root / f"{NAME}.md").read_bytes() == (published.root / f"{NAME}.md").read_bytes()
-    assert not (root / "flmn-best.md").exists()
+    assert not (root / "flmn-exp2.md").exists()
 
 
 def test_a_card_without_results_says_not_evaluated(published, tmp_path):
