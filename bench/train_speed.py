@@ -143,10 +143,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def data_parallel_worker(rank, world, port, args, batch_size, result_file):
+def data_parallel_worker(rank, world, port, args, batch_size, threads, result_file):
     """One process of a data-parallel run: batch_size episodes per process, gradients averaged by gloo."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
     model = flmn_core.build_model(args.model)
@@ -164,11 +164,12 @@ def data_parallel_worker(rank, world, port, args, batch_size, result_file):
     dist.destroy_process_group()
 
 
-def data_parallel_rate(args, world, batch_size):
-    """Median episodes per second of wall time of a run of `world` processes of `batch_size` episodes."""
+def data_parallel_rate(args, world, batch_size, threads=1):
+    """Median episodes per second of wall time of a run of `world` processes of `batch_size` episodes, each
+    with `threads` intra-op threads."""
     with tempfile.TemporaryDirectory() as folder:
         result = os.path.join(folder, "rate")
-        mp.spawn(data_parallel_worker, args=(world, free_port(), args, batch_size, result), nprocs=world)
+        mp.spawn(data_parallel_worker, args=(world, free_port(), args, batch_size, threads, result), nprocs=world)
         with open(result) as f:
             return float(f.read())
 
@@ -213,9 +214,11 @@ def main(argv=None):
     if args.two_cores:
         mode = "compiled" if args.compile else "eager"
         one = data_parallel_rate(args, 1, 16)
+        threads = data_parallel_rate(args, 1, 16, threads=2)
         two = data_parallel_rate(args, 2, 8)
-        print(f"one run, {mode}: 1 process x batch 16: {one:.1f} episodes/s of wall time; 2 processes x batch 8: "
-              f"{two:.1f}; ratio two cores / one core: {two / one:.2f}")
+        print(f"one run, {mode}, episodes/s of wall time: 1 process x batch 16, 1 thread: {one:.1f}; the same with "
+              f"2 threads: {threads:.1f} (ratio {threads / one:.2f}); 2 processes x batch 8: {two:.1f} "
+              f"(ratio two cores / one core: {two / one:.2f})")
     model = flmn_core.build_model(args.model).eval()
     print(f"step at batch 1 (the app): median {1000 * step_latency(model):.2f} ms")
     print(f"10,000 evaluation episodes: {evaluation_seconds(model):.1f} s wall")
