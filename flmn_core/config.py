@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import load_checkpoint
 from .models import MODELS, FLMNConfig, MANNConfig, check_fields, model_name_of_config, setting
 
 # The papers' budget: 100,000 optimizer steps of 16 episodes (Santoro et al.'s "100,000 episodes" counts
@@ -108,8 +109,6 @@ def read_config_file(path):
     """The TrainConfig of a run's config.json or of a checkpoint (.pt) -> TrainConfig; ValueError if none."""
     path = Path(path)
     if path.suffix == ".pt":
-        from .checkpoint import load_checkpoint  # checkpoint.py imports models only; no cycle at import time
-
         values = load_checkpoint(path).get("train_config")
         if values is None:
             raise ValueError(f"{path} holds no training config (it was written before configs were saved)")
