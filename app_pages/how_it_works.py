@@ -5,8 +5,8 @@ import inspect
 
 import streamlit as st
 
-from flmn_core import addressing, episodes, viz
-from flmn_core.models import FLMN, MANN
+from flmn_core import addressing, episodes, retrieval, viz
+from flmn_core.models import FLMN, MANN, MemoryNetwork
 
 # (title, LaTeX as the FLMN paper numbers it, the function that computes it). The symbols: k_t key,
 # M_t memory (M^f feature, M^l label), w^r read, w^u usage, w^lu least used, w^w write weights, a_t add
@@ -35,6 +35,22 @@ EQUATIONS = (
      addressing.write_memory),
     ("Eq. (9) The label is written one step later, where the feature was written",
      r"w^{wl}_t = w^{wf}_{t-1}", FLMN.memory_step),
+)
+
+# The retrieving FLMN (flmn-retrieve): what it changes, each beside the code. r counts rows that hold something.
+VARIANTS = (
+    ("Key strength: a learned beta_t >= 1 sharpens the softmax of Eq. (2)",
+     r"w^r_t(i) = \frac{\exp \beta_t K(i)}{\sum_j \exp \beta_t K(j)}, \quad \beta_t = 1 + \log(1 + e^{\hat\beta_t})",
+     MemoryNetwork.read_weights),
+    ("Empty rows take no read, and a read may land on nothing (the null row, similarity a learned threshold theta)",
+     r"w^r_t(i) = \frac{[M^f(i) \neq 0] \exp \beta_t K(i)}{e^{\beta_t \theta} + \sum_j [M^f(j) \neq 0] \exp \beta_t K(j)}",
+     addressing.read_weights_with_null),
+    ("Reading before the write: the key is compared with the rows of earlier drawings only",
+     r"w^r_t = \mathrm{softmax}\big(\beta_t K(k_t, M^f_{t-1} \text{ after Eq. (7)})\big)", FLMN.memory_step),
+    ("The retrieval loss: read weight belongs on the rows that hold earlier drawings of the class "
+     "(a new class: on nothing)",
+     r"\mathcal{L} = \mathrm{CE}(\hat y_t, y_t) - \lambda \log \sum_i w^r_t(i)\, s_t(i, y_t)",
+     retrieval.retrieval_loss),
 )
 
 PROTOCOL = (
@@ -70,6 +86,15 @@ st.header("The memory equations")
 st.markdown("Numbered as in the FLMN paper; MANN uses Eqs. (1)–(8) on its single memory, so that its read "
             "(3) returns memory rows instead of label rows.")
 for title, latex, function in EQUATIONS:
+    equation_ui(title, latex, function)
+
+st.header("Beyond the paper: an FLMN whose read retrieves")
+st.markdown("The paper's read is a softmax over cosines in [-1, 1]: it can put at most e² / (e² + 63) ≈ 0.10 "
+            "of its weight on one of 64 rows, so the paper-faithful models read a blur of every row. The "
+            "`flmn-retrieve` checkpoint adds four things (each an option of `FLMNConfig` or `TrainConfig`; its "
+            "model card gives the runs that chose them), and its reads land on the row of an earlier drawing of "
+            "the class; s_t(i, y) is the share of row i written by earlier drawings of class y.")
+for title, latex, function in VARIANTS:
     equation_ui(title, latex, function)
 
 st.header("The two models")
