@@ -43,9 +43,9 @@ CONFIG_TYPES = {
     "float": lambda value: type(value) in (int, float) and math.isfinite(value),
     "str": lambda value: type(value) is str,
 }
-# Modules whose globals every plain checkpoint imports (tensor rebuilders, storages, OrderedDict): a
-# refusal names what a file imports beyond them.
-PLAIN_DATA_MODULES = ("torch", "collections")
+# Modules of the building blocks of plain data that a checkpoint's pickle imports (tensor rebuilders,
+# storages, OrderedDict, bytes): a file that imports anything else would run code.
+PLAIN_DATA_MODULES = ("torch", "collections", "_codecs")
 # Pickle opcodes, by pickletools' names, that push a string, store the top of the stack in the memo, or
 # push a memo entry: enough to name what STACK_GLOBAL imports.
 STRING_PUSHES = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
@@ -206,14 +206,18 @@ def unreadable_reason(path, error):
     """Why torch.load(weights_only=True) failed on path, in words. torch's own message is not used: its
     wording changes between versions, and it advises loading the file with weights_only=False, which
     would run whatever code the file holds. Instead the pickle inside the file is read op by op (never
-    run): torch refusing a complete pickle that imports something is a refusal of code or non-plain
-    objects; anything else is a damaged file."""
+    run): a complete pickle that torch refused either imports something beyond the building blocks of
+    plain data (code, named), or is plain data pickled in a form torch's safe loader does not read (a
+    protocol above 2, say); anything else is a damaged file."""
     imports = pickled_imports(path)
-    if isinstance(error, pickle.UnpicklingError) and imports:
-        foreign = sorted(name for name in imports if name.split(".")[0] not in PLAIN_DATA_MODULES)
-        return (f"refused: it holds objects that are not plain data, and loading it would import "
-                f"{', '.join(foreign or sorted(imports))}, which could run code")
-    return "not a readable checkpoint (truncated or corrupt?)"
+    if not isinstance(error, pickle.UnpicklingError) or imports is None:
+        return "not a readable checkpoint (truncated or corrupt?)"
+    foreign = sorted(name for name in imports if name.split(".")[0] not in PLAIN_DATA_MODULES)
+    if foreign:
+        return (f"refused: loading it would import {', '.join(foreign)}, which could run code; a checkpoint "
+                "holds only plain data (tensors, numbers, strings)")
+    return ("refused: it is pickled in a form torch's safe loader does not accept; save it with torch.save "
+            "and its default pickle protocol")
 
 
 def pickled_imports(path):

@@ -279,6 +279,13 @@ def test_pickle_that_would_run_code_is_refused(saved, tmp_path, how):
     assert "\x1b" not in reason and "weights_only" not in reason  # ... without terminal codes or unsafe advice
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")
+def test_plain_data_in_a_pickle_protocol_torch_does_not_read_is_not_called_code(saved):
+    torch.save(torch.load(saved, weights_only=True), saved, pickle_protocol=4)
+    reason = load_error(saved)
+    assert "pickled in a form torch's safe loader does not accept" in reason and "code" not in reason
+
+
 def test_damaged_copies_load_or_are_refused_with_a_checkpoint_error(saved):
     """Byte flips and truncations of a real checkpoint: each copy loads into a model with finite weights, or
     raises CheckpointError, never anything else."""
