@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data folder, Omniglot loaded once per session, and a private cache folder.
+"""Shared fixtures: the real data folder, Omniglot loaded once per session, and a private cache folder;
+and what every run needs: folders made absolute.
 
 The data comes from FLMN_DATA_DIR (a folder with omniglot/ and mnist/, as ../shared/data). Without it the
 tests that need real data are skipped on a developer's machine, but fail under CI, where skipping them
@@ -16,9 +17,22 @@ import flmn_core
 # Two cores shared with training runs: one thread per test process keeps the suite from oversubscribing them.
 torch.set_num_threads(1)
 
+# Folders the project reads from the environment. README's test command gives FLMN_DATA_DIR=../shared/data,
+# relative to where pytest starts; tests that run a tool from a temporary folder (test_publish.py,
+# test_train.py) would resolve it from there and find nothing, so each is made absolute once, at start-up,
+# before any test or subprocess reads it.
+FOLDER_VARIABLES = ("FLMN_DATA_DIR", "FLMN_CACHE_DIR", "FLMN_CHECKPOINT_DIR")
+
 # The files data.py reads; each Omniglot set may also be the extracted folder of the same name.
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def pytest_configure(config):
+    """Make the folder variables absolute, relative to where pytest was started (see FOLDER_VARIABLES)."""
+    for name in FOLDER_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = os.path.abspath(os.environ[name])
 
 
 def missing_data_files(folder):
