@@ -1,9 +1,12 @@
 """Shared fixtures: the real data folder, Omniglot loaded once per session, and a private cache folder;
-and what every run needs: folders made absolute.
+and what every run needs: folders made absolute, and the long tests marked slow.
 
 The data comes from FLMN_DATA_DIR (a folder with omniglot/ and mnist/, as ../shared/data). Without it the
 tests that need real data are skipped on a developer's machine, but fail under CI, where skipping them
 would hide that the suite did not test the real data at all.
+
+Tests over about 20 s on the project's 2-core machine (`pytest --durations=40`) are marked slow:
+pytest.ini leaves them out of the default run, and CI (.ci/run) runs them with `-m slow`.
 """
 
 import os
@@ -23,6 +26,16 @@ torch.set_num_threads(1)
 # before any test or subprocess reads it.
 FOLDER_VARIABLES = ("FLMN_DATA_DIR", "FLMN_CACHE_DIR", "FLMN_CHECKPOINT_DIR")
 
+# Slow tests in files whose owners mark nothing themselves, with why and how long they took. Marked at
+# collection (see pytest_collection_modifyitems); a test file or function listed here that no longer
+# exists stops the run, so that a rename cannot quietly bring a slow test back into the default run.
+SLOW_TESTS = {
+    "tests/test_interrupt.py": "SIGKILL, SIGTERM, Ctrl-C and NaN stops of real training processes (65 s in all)",
+    "tests/test_train.py::test_flmn_learns_to_bind_labels_in_memory": "trains FLMN until it binds labels (110 s)",
+    "tests/test_train.py::test_resume_continues_from_the_saved_episode": "trains a run split in two and a straight one (39 s)",
+    "tests/test_train.py::test_resume_gives_the_same_weights_as_an_uninterrupted_run": "the same two runs",
+}
+
 # The files data.py reads; each Omniglot set may also be the extracted folder of the same name.
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -33,6 +46,21 @@ def pytest_configure(config):
     for name in FOLDER_VARIABLES:
         if os.environ.get(name):
             os.environ[name] = os.path.abspath(os.environ[name])
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook, which deselects by marker (-m "not slow")
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests SLOW_TESTS lists slow; stop the run if one of them no longer exists."""
+    for key in SLOW_TESTS:
+        path, _, name = key.partition("::")
+        collected = [item for item in items if item.nodeid.partition("::")[0] == path]
+        if not collected and not Path(config.rootpath, path).is_file():
+            raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS lists {path}, which no longer exists")
+        if name and collected and not hasattr(collected[0].module, name):
+            raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS lists {key}, which no longer exists")
+        for item in collected:
+            if not name or item.originalname == name:
+                item.add_marker(pytest.mark.slow)
 
 
 def missing_data_files(folder):

@@ -21,7 +21,7 @@ except ImportError:  # browser_harness.chromium then skips, or fails under CI
 from browser_harness import chromium, figures, need, snapshot, streamlit_server, wait_until
 from flmn_core.interactive import InteractiveEpisode
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
 
 STROKES_ZIP = "omniglot-strokes/strokes_background_small1.zip"
 MOTOR_SIZE = 105  # Omniglot's motor space: x in [0, 105], y in [-105, 0]
