@@ -52,13 +52,14 @@ def free_port():
 
 
 @contextmanager
-def streamlit_server(log_path, env=None):
-    """A real `streamlit run app.py` on a free port, its output in log_path -> (url, process). Stops only
-    this process at the end. env: extra environment variables for the server (e.g. FLMN_CHECKPOINT_DIR)."""
+def streamlit_server(log_path, env=None, script=ROOT / "app.py"):
+    """A real `streamlit run app.py` (or another script) on a free port, its output in log_path -> (url,
+    process). Stops only this process at the end. env: extra environment variables for the server (e.g.
+    FLMN_CHECKPOINT_DIR). It runs from the project's folder, so .streamlit/config.toml applies; the address
+    it listens on comes from there, as for a person running the app (tests/test_server.py checks it)."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-               "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+               "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
