@@ -18,7 +18,7 @@ try:
 except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
-from browser_harness import chromium, figures, need, snapshot, streamlit_server, wait_until
+from browser_harness import RENDER_TIMEOUT_MS, chromium, figures, need, snapshot, streamlit_server, wait_until
 from flmn_core.interactive import InteractiveEpisode
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
@@ -30,7 +30,6 @@ CANVAS_SIDE = 280  # app_pages/teach.py's canvas
 # two people, so that the 3rd and 4th drawings repeat a label the models have been given.
 DRAWINGS = (("Korean/character01", "_01", 1), ("Greek/character05", "_03", 2),
             ("Korean/character01", "_07", 1), ("Greek/character05", "_12", 2))
-RENDER_TIMEOUT_MS = 60_000
 
 
 def read_strokes(archive, folder, suffix):
