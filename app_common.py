@@ -71,7 +71,7 @@ def load_models(chosen):
         try:
             model, reason = cached_model(str(path), path.stat().st_mtime_ns)
         except OSError as error:  # the file went away or became unreadable since the sidebar listed it
-            model, reason = None, error.strerror
+            model, reason = None, error.strerror or "the file cannot be read"
         if model is None:
             errors.append(f"{shipped.name} could not be loaded from {path.name}: {reason}")
         else:

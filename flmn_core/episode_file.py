@@ -152,7 +152,7 @@ def file_bytes(source):
                 raise EpisodeError(f"the file is too large for an episode file (over {MAX_FILE_BYTES >> 20} MB)")
             data = path.read_bytes()
         except OSError as error:
-            raise EpisodeError(f"cannot read {path.name}: {error.strerror}") from None
+            raise EpisodeError(f"cannot read {path.name}: {error.strerror or 'the file cannot be read'}") from None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
