@@ -26,9 +26,9 @@ torch.set_num_threads(1)
 # before any test or subprocess reads it.
 FOLDER_VARIABLES = ("FLMN_DATA_DIR", "FLMN_CACHE_DIR", "FLMN_CHECKPOINT_DIR")
 
-# Slow tests in files whose owners mark nothing themselves, with why and how long they took. Marked at
-# collection (see pytest_collection_modifyitems); a test file or function listed here that no longer
-# exists stops the run, so that a rename cannot quietly bring a slow test back into the default run.
+# Slow tests marked here rather than in their own files, with why and how long each took on the 2-core
+# machine. Marked at collection (see pytest_collection_modifyitems); a file or test listed here that no
+# longer exists stops the run, so that a rename cannot quietly bring a slow test back into the default run.
 SLOW_TESTS = {
     "tests/test_interrupt.py": "SIGKILL, SIGTERM, Ctrl-C and NaN stops of real training processes (65 s in all)",
     "tests/test_train.py::test_flmn_learns_to_bind_labels_in_memory": "trains FLMN until it binds labels (110 s)",
