@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 import flmn_core
 
 # Two cores shared with training runs: one thread per test process keeps the suite from oversubscribing them.
 torch.set_num_threads(1)
+
+# Hypothesis gives each example a 200 ms deadline unless told otherwise: a wall-clock limit, which a machine
+# shared with training runs breaks. Speed is measured by bench/; no property test has a deadline.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 # Folders the project reads from the environment. README's test command gives FLMN_DATA_DIR=../shared/data,
 # relative to where pytest starts; tests that run a tool from a temporary folder (test_publish.py,
