@@ -36,9 +36,13 @@ torch.set_num_threads(1)
 
 @st.cache_resource(max_entries=12, show_spinner="Loading the checkpoint…")
 def cached_model(path, modified_ns):
-    """The model of a checkpoint file, loaded once per (path, modification time) for all sessions: a
-    checkpoint replaced on disk is loaded again. Shared: callers must never change it."""
-    return load_model(path)
+    """The model of a checkpoint file, or why it cannot be loaded -> (model, None) or (None, reason),
+    once per (path, modification time) for all sessions: a checkpoint replaced on disk is loaded again,
+    and a broken one is not read again on every rerun. Shared: callers must never change the model."""
+    try:
+        return load_model(path), None
+    except CheckpointError as error:
+        return None, error.reason
 
 
 def choose_checkpoints_ui():
@@ -59,14 +63,19 @@ def choose_checkpoints_ui():
 
 def load_models(chosen):
     """Load the chosen checkpoints -> ({name: model}, [error message]). A checkpoint that fails to load
-    is left out with its CheckpointError's text; the others still work."""
+    is left out, with a message naming its file and why (not the server's folder: the page may be seen
+    from elsewhere); the others still work."""
     models, errors = {}, []
     for shipped in chosen:
         path = zoo.weights_path(shipped.name)
         try:
-            models[shipped.name] = cached_model(str(path), path.stat().st_mtime_ns)
-        except (CheckpointError, OSError) as error:
-            errors.append(f"{shipped.name} could not be loaded: {error}")
+            model, reason = cached_model(str(path), path.stat().st_mtime_ns)
+        except OSError as error:  # the file went away or became unreadable since the sidebar listed it
+            model, reason = None, error.strerror or "the file cannot be read"
+        if model is None:
+            errors.append(f"{shipped.name} could not be loaded from {path.name}: {reason}")
+        else:
+            models[shipped.name] = model
     return models, errors
 
 

@@ -1,27 +1,57 @@
-"""Checkpoint files: one file per model, safe to load, written atomically.
+"""Checkpoint files: one file per model, safe to load, checked before use, written atomically.
 
 A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read (no pickled code):
     format_version  int, FORMAT_VERSION
     model           "flmn" or "mann"
     config          the model's config as a plain dict: build_model(model, **config) rebuilds it
-    state_dict      the weights
+    state_dict      the weights: {name: floating-point tensor}, all finite
     step            training episodes seen
     metrics         a dict of plain values (accuracies, CPU time; shipped files also hold train_args, the
                     run's arguments, written by flmn_core.publish)
     training        optional: what `--resume` needs (optimizer state, RNG state, the run's TrainConfig)
     train_config    optional: the TrainConfig that trained it, as a plain dict (`train --config` reads it)
+
+Every entry is checked on loading, and the config and the weights' shapes before the model is built, so
+that a damaged or hostile file gets a CheckpointError naming it, never a traceback or a huge allocation.
 """
 
+import io
+import math
 import pickle
+import pickletools
+import reprlib
+import zipfile
+from collections import deque
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from .files import atomic_open
-from .models import MODELS, build_model, model_name
+from .models import MODELS, model_name
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model", "config", "state_dict", "step", "metrics")
+# The pickled structure of a checkpoint (its tensors' data lie beside it) takes a few KB; reading more
+# than this to explain why a file was refused would only cost memory.
+MAX_PICKLE_BYTES = 16 << 20
+# How a value of each config field type is recognised. bool is a subclass of int, so types are compared
+# exactly; a float setting may be written as a whole number. tests/test_checkpoint.py checks that every
+# field of every model config has its type here.
+CONFIG_TYPES = {
+    "int": lambda value: type(value) is int,
+    "bool": lambda value: type(value) is bool,
+    "float": lambda value: type(value) in (int, float) and math.isfinite(value),
+    "str": lambda value: type(value) is str,
+}
+# Modules of the building blocks of plain data that a checkpoint's pickle imports (tensor rebuilders,
+# storages, OrderedDict, bytes): a file that imports anything else would run code.
+PLAIN_DATA_MODULES = ("torch", "collections", "_codecs")
+# Pickle opcodes, by pickletools' names, that push a string, store the top of the stack in the memo, or
+# push a memo entry: enough to name what STACK_GLOBAL imports.
+STRING_PUSHES = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
+MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
 
 
 class CheckpointError(Exception):
@@ -53,9 +83,14 @@ def atomic_torch_save(obj, path):
         torch.save(obj, f)
 
 
+# ----------------------------------------------------------------------------------------------------
+# Loading
+
+
 def load_checkpoint(path):
     """Read and check a checkpoint file -> its dict. Raises CheckpointError for a missing, empty,
-    truncated, corrupt or foreign file, or one that would need to unpickle code."""
+    truncated, corrupt or foreign file, one that would need to unpickle code, or one whose entries are
+    not what this module writes (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file")
@@ -63,42 +98,170 @@ def load_checkpoint(path):
         raise CheckpointError(path, "the file is empty")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        detail = _unpickler_detail(error)
-        if detail.startswith("Unsupported global"):
-            raise CheckpointError(path, f"refused: it would need to unpickle code or objects that are not plain data ({detail})") from error
-        raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {detail}") from error
-    except Exception as error:  # noqa: BLE001 - garbage makes the unpickler fail in many ways (IndexError, KeyError, ...)
-        raise CheckpointError(path, f"not a readable checkpoint (truncated or corrupt?): {error}") from error
-    if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
-        raise CheckpointError(path, f"not an FLMN project checkpoint (expected a dict with {', '.join(REQUIRED_KEYS)})")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(path, f"format version {payload['format_version']!r}, this code reads {FORMAT_VERSION}")
-    if payload["model"] not in MODELS:
-        raise CheckpointError(path, f"unknown model {payload['model']!r}; expected one of {sorted(MODELS)}")
+    except Exception as error:  # noqa: BLE001 - a damaged file fails in torch, zipfile or the unpickler in many ways
+        raise CheckpointError(path, unreadable_reason(path, error)) from error
+    check_payload(payload, path)
     return payload
 
 
-def _unpickler_detail(error):
-    """The useful part of torch's weights-only unpickler message: what it refused, without its advice."""
-    text = str(error)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
-    text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return text.split(". Please use")[0].strip()
+def check_payload(payload, path):
+    """Check every entry of a loaded checkpoint dict; raise CheckpointError naming the first problem."""
+    if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
+        raise CheckpointError(path, f"not an FLMN project checkpoint (expected a dict with {', '.join(REQUIRED_KEYS)})")
+    version = payload["format_version"]
+    if type(version) is not int:
+        raise CheckpointError(path, f"its format version is {shown(version)}, not a whole number")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(path, f"format version {version!r}, this code reads {FORMAT_VERSION}")
+    name = payload["model"]
+    if type(name) is not str or name not in MODELS:
+        raise CheckpointError(path, f"unknown model {shown(name)}; expected one of {sorted(MODELS)}")
+    model_config(name, payload["config"], path)
+    check_weights(payload["state_dict"], path)
+    if type(payload["step"]) is not int or payload["step"] < 0:
+        raise CheckpointError(path, f"its step is {shown(payload['step'])}, not a count of episodes")
+    if not isinstance(payload["metrics"], dict):
+        raise CheckpointError(path, f"its metrics are {shown(payload['metrics'])}, not a dict")
+    if not isinstance(payload.get("training", {}), dict):
+        raise CheckpointError(path, f"its training state is {shown(payload['training'])}, not a dict")
+
+
+def model_config(name, config, path):
+    """The config object of model `name` from a checkpoint's plain config dict; raise CheckpointError
+    for anything but known settings of the right types that the config class accepts (its
+    `__post_init__` checks their ranges). Settings left out take their defaults."""
+    config_class = MODELS[name][1]
+    if not isinstance(config, dict):
+        raise CheckpointError(path, f"its config is {shown(config)}, not a dict of settings")
+    types = {field.name: field.type if isinstance(field.type, str) else field.type.__name__
+             for field in fields(config_class)}
+    unknown = sorted(str(key) for key in config if key not in types)
+    if unknown:
+        raise CheckpointError(path, f"its config has settings the {name} model does not know: {', '.join(unknown)}")
+    for key, value in config.items():
+        if not CONFIG_TYPES[types[key]](value):
+            raise CheckpointError(path, f"its config's {key} is {shown(value)}, not {types[key]}")
+    try:
+        return config_class(**config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(path, f"its config is not valid for the {name} model: {error}") from error
+
+
+def check_weights(state_dict, path):
+    """The weights must map names to dense floating-point tensors holding finite values."""
+    if not isinstance(state_dict, dict) or not all(isinstance(key, str) for key in state_dict):
+        raise CheckpointError(path, f"its weights (state_dict) are {shown(state_dict)}, not a dict of named tensors")
+    for key, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided or not tensor.is_floating_point():
+            raise CheckpointError(path, f"its weight {key} is {shown(tensor)}, not a floating-point tensor")
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(path, f"its weight {key} holds NaN or infinite values (the training run diverged)")
+
+
+def shown(value):
+    """A short description of a value for a message: its repr, cut to a few dozen characters."""
+    return reprlib.repr(value)
 
 
 def model_from_checkpoint(payload, path="<checkpoint>"):
-    """Build the model a checkpoint dict describes and load its weights -> model."""
+    """Build the model a checkpoint dict describes and load its weights -> model. The config and the
+    weights' names and shapes are checked against a model built on the meta device (shapes, no memory)
+    before the real one is built, so that a config asking for absurd sizes allocates nothing."""
+    name = payload["model"]
+    model_class = MODELS[name][0]
+    config = model_config(name, payload["config"], path)
     try:
-        model = build_model(payload["model"], **payload["config"])
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        raise CheckpointError(path, f"its weights or config do not fit the {payload['model']} model: {error}") from error
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(path, f"its config does not make a {name} model: {error}") from error
+    given = {key: tuple(value.shape) for key, value in payload["state_dict"].items()}
+    if given != expected:
+        raise CheckpointError(path, f"its weights do not fit the {name} model its config describes: "
+                                    f"{weights_difference(given, expected)}")
+    model = model_class(config)
+    model.load_state_dict(payload["state_dict"])
     return model
+
+
+def weights_difference(given, expected):
+    """The first difference between two {weight name: shape} dicts, in words."""
+    missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+    if missing:
+        return f"{missing[0]} is missing" + (f" ({len(missing)} weights in all)" if len(missing) > 1 else "")
+    if extra:
+        return f"{extra[0]} is not a weight of this model" + (f" ({len(extra)} in all)" if len(extra) > 1 else "")
+    key = next(key for key in expected if given[key] != expected[key])
+    return f"{key} has shape {list(given[key])}, the config makes {list(expected[key])}"
 
 
 def load_model(path):
     """Load a model from a checkpoint file, in eval mode. Raises CheckpointError when it cannot."""
     model = model_from_checkpoint(load_checkpoint(path), path)
     return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Why a file could not be read, told without running it
+
+
+def unreadable_reason(path, error):
+    """Why torch.load(weights_only=True) failed on path, in words. torch's own message is not used: its
+    wording changes between versions, and it advises loading the file with weights_only=False, which
+    would run whatever code the file holds. Instead the pickle inside the file is read op by op (never
+    run): a complete pickle that torch refused either imports something beyond the building blocks of
+    plain data (code, named), or is plain data pickled in a form torch's safe loader does not read (a
+    protocol above 2, say); anything else is a damaged file."""
+    imports = pickled_imports(path)
+    if not isinstance(error, pickle.UnpicklingError) or imports is None:
+        return "not a readable checkpoint (truncated or corrupt?)"
+    foreign = sorted(name for name in imports if name.split(".")[0] not in PLAIN_DATA_MODULES)
+    if foreign:
+        return (f"refused: loading it would import {', '.join(foreign)}, which could run code; a checkpoint "
+                "holds only plain data (tensors, numbers, strings)")
+    return ("refused: it is pickled in a form torch's safe loader does not accept; save it with torch.save "
+            "and its default pickle protocol")
+
+
+def pickled_imports(path):
+    """The globals ("module.name") that the pickles of a checkpoint file import -> set, or None when the
+    file holds no complete pickle. A torch.save zip file keeps its pickle in <archive>/data.pkl; any
+    other file is read as pickles one after another (the legacy format, or a bare pickle)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                members = [info for info in archive.infolist() if info.filename.rsplit("/", 1)[-1] == "data.pkl"]
+                data = b"".join(archive.read(info) for info in members if info.file_size <= MAX_PICKLE_BYTES)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_PICKLE_BYTES)
+    except Exception:  # noqa: BLE001 - a damaged zip fails in zipfile or zlib in many ways: no pickle to read
+        return None
+    stream, imports, complete = io.BytesIO(data), set(), False
+    while stream.tell() < len(data):
+        try:
+            imports |= imports_of_one_pickle(stream)
+        except ValueError:  # pickletools' error for an unknown opcode, a bad argument or a missing STOP
+            break
+        complete = True
+    return imports if complete else None
+
+
+def imports_of_one_pickle(stream):
+    """The globals one pickle in stream imports, as "module.name", from its opcodes (pickletools.genops
+    never runs anything). GLOBAL and INST name theirs; STACK_GLOBAL takes the two strings pushed before
+    it, directly or from the memo. Raises ValueError when the pickle is malformed or ends early."""
+    imports, memo, strings, top = set(), {}, deque(maxlen=2), None
+    for opcode, arg, _ in pickletools.genops(stream):
+        name = opcode.name
+        if name in MEMO_PUTS:  # stores the top of the stack, leaves the stack as it is
+            memo[len(memo) if name == "MEMOIZE" else arg] = top
+            continue
+        top = arg if name in STRING_PUSHES else memo.get(arg) if name in MEMO_GETS else None
+        if top is not None:
+            strings.append(top)
+        if name in ("GLOBAL", "INST"):
+            imports.add(arg.replace(" ", "."))
+        elif name == "STACK_GLOBAL":
+            imports.add(".".join(strings))
+    return imports

@@ -15,28 +15,18 @@ everywhere in flmn_core; the pages show them as 1..C. Shapes: T steps so far, C 
 """
 
 import io
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .models import IMAGE_SIZE
+# The episode file's format and limits live in flmn_core.episode_file; the pages import EpisodeError and
+# MAX_NAME_LENGTH from here, with the episode.
+from .episode_file import (MAX_NAME_LENGTH, MAX_STEPS, EpisodeError, EpisodeFile, check_class_names, check_label,  # noqa: F401
+                           read_episode_file, write_episode_file)
 from .episodes import instance_numbers, sample_episodes
 from .metrics import INSTANCES, instance_hits
-from .files import atomic_open
-
-FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
-MAX_STEPS = 1000  # longest episode a file may hold: keeps a loaded file (and its replay) small
-MAX_NAME_LENGTH = 40  # characters in a class or model name
-MAX_MEMBER_BYTES = 16 << 20  # uncompressed size of one array in an episode file (a zip bomb stops here)
-FILE_ARRAYS = ("format", "classes", "images", "labels", "class_names", "models", "probabilities")
-
-
-class EpisodeError(ValueError):
-    """An action or file the episode cannot take; the message says what is wrong in the person's terms."""
 
 
 @dataclass
@@ -194,25 +184,12 @@ class InteractiveEpisode:
     # Files
 
     def save(self, target):
-        """Write the episode (images, labels, class names, each model's probabilities) as an .npz file to a
-        path (atomically) or a binary file object. Plain arrays only: it loads without pickle."""
-        names = sorted(self.runs)
-        probabilities = np.stack([self.probabilities(n).numpy() for n in names]) if names else \
-            np.zeros((0, len(self), self.classes), dtype=np.float32)
-        arrays = {
-            "format": np.array(FILE_FORMAT), "classes": np.array(self.classes),
-            "images": np.stack([i.numpy() for i in self.images]) if self.images else
-            np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32),
-            "labels": np.array(self.labels, dtype=np.int64),
-            "class_names": np.array(self.class_names, dtype=f"<U{MAX_NAME_LENGTH}"),
-            "models": np.array(names, dtype=f"<U{MAX_NAME_LENGTH}"),
-            "probabilities": probabilities.astype(np.float32),
-        }
-        if isinstance(target, (str, Path)):
-            with atomic_open(target) as f:
-                np.savez_compressed(f, **arrays)
-        else:
-            np.savez_compressed(target, **arrays)
+        """Write the episode (images, labels, class names, each model's probabilities) as an episode file
+        (flmn_core.episode_file) to a path (atomically) or a binary file object. Plain arrays only."""
+        write_episode_file(target, EpisodeFile(
+            self.classes, self.class_names,
+            torch.stack(self.images).numpy() if self.images else torch.zeros(0, IMAGE_SIZE, IMAGE_SIZE).numpy(),
+            self.labels, {name: self.probabilities(name).numpy() for name in self.runs}))
 
     def to_bytes(self):
         """The episode file's content, for a download button."""
@@ -221,22 +198,19 @@ class InteractiveEpisode:
         return buffer.getvalue()
 
     @classmethod
-    def load(cls, source):
+    def load(cls, source, classes=None):
         """Read an episode file (a path, bytes or a binary file object) -> InteractiveEpisode with its
         images and labels; `sync(models)` then replays them. Raises EpisodeError for anything that is not
-        an episode file of this format, with a message naming the problem."""
-        arrays = read_episode_arrays(source)
-        classes = int(arrays["classes"])
-        episode = cls(classes, [str(n) for n in arrays["class_names"]])
-        images, labels = arrays["images"], arrays["labels"]
-        for t, label in enumerate(labels):
-            try:
-                check_label(int(label), classes)
-            except EpisodeError as error:
-                raise EpisodeError(f"step {t + 1} of the file: {error}") from None
-        episode.images = [torch.from_numpy(image.astype(np.float32)) for image in images]
-        episode.labels = [int(label) for label in labels]
-        episode.recorded = {str(name): probs for name, probs in zip(arrays["models"], arrays["probabilities"])}
+        an episode file of this format, or, when `classes` is given (the models' number of classes), for
+        an episode with another number of classes, which no model chosen could run."""
+        content = read_episode_file(source)
+        if classes is not None and content.classes != classes:
+            raise EpisodeError(f"the file's episode has {content.classes} classes and the models tell {classes} apart, "
+                               f"so they could not run it; choose checkpoints with {content.classes} classes to load it")
+        episode = cls(content.classes, content.class_names)
+        episode.images = [torch.from_numpy(image) for image in content.images]
+        episode.labels = [int(label) for label in content.labels]
+        episode.recorded = content.recorded
         return episode
 
     @classmethod
@@ -280,15 +254,6 @@ def check_models(models, classes):
                                "choose checkpoints with the same number of classes, or start a new episode")
 
 
-def check_label(label, classes):
-    """label: an int in 0..C-1 -> label; anything else raises EpisodeError in the pages' 1..C terms."""
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
-        raise EpisodeError(f"a label is a whole number from 1 to {classes}, not {label!r}")
-    if not 0 <= label < classes:
-        raise EpisodeError(f"label {label + 1} is outside 1..{classes}")
-    return int(label)
-
-
 def check_image(image):
     """image: [20, 20] tensor or array in [0, 1] -> float32 tensor; raise EpisodeError otherwise."""
     image = torch.as_tensor(image, dtype=torch.float32)
@@ -297,66 +262,3 @@ def check_image(image):
     if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise EpisodeError("image values must be finite and within 0..1 (ink 1)")
     return image
-
-
-def check_class_names(names, classes):
-    """names: None or C strings (may be empty) -> list of C stripped strings of at most MAX_NAME_LENGTH."""
-    if names is None:
-        return [""] * classes
-    names = [str(n).strip() for n in names]
-    if len(names) != classes:
-        raise EpisodeError(f"expected {classes} class names, got {len(names)}")
-    if any(len(n) > MAX_NAME_LENGTH for n in names):
-        raise EpisodeError(f"class names are at most {MAX_NAME_LENGTH} characters")
-    return names
-
-
-def read_episode_arrays(source):
-    """Read and check the arrays of an episode file -> dict of numpy arrays (see FILE_ARRAYS)."""
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    try:
-        with np.load(source, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise EpisodeError("not an episode file (expected an .npz archive saved by this app)")
-            missing = [key for key in FILE_ARRAYS if key not in archive.files]
-            if missing:
-                raise EpisodeError(f"not an episode file: it lacks {', '.join(missing)}")
-            too_big = [i.filename for i in archive.zip.infolist() if i.file_size > MAX_MEMBER_BYTES]
-            if too_big:
-                raise EpisodeError(f"the episode file is too large ({too_big[0]} holds over {MAX_MEMBER_BYTES >> 20} MB)")
-            arrays = {key: archive[key] for key in FILE_ARRAYS}
-    except EpisodeError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise EpisodeError(f"not a readable episode file ({type(error).__name__}: {error})") from None
-    check_episode_arrays(arrays)
-    return arrays
-
-
-def check_episode_arrays(arrays):
-    """Shapes, types and ranges of an episode file's arrays; raise EpisodeError on the first problem."""
-    if arrays["format"].shape != () or int(arrays["format"]) != FILE_FORMAT:
-        raise EpisodeError(f"episode file format {arrays['format']!r}; this app reads format {FILE_FORMAT}")
-    classes = arrays["classes"]
-    if classes.shape != () or not np.issubdtype(classes.dtype, np.integer) or not 2 <= int(classes) <= 100:
-        raise EpisodeError("the file's number of classes must be an integer from 2 to 100")
-    C = int(classes)
-    images, labels, probabilities = arrays["images"], arrays["labels"], arrays["probabilities"]
-    T = len(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or T > MAX_STEPS:
-        raise EpisodeError(f"the file's labels must be a list of at most {MAX_STEPS} integers")
-    if images.shape != (T, IMAGE_SIZE, IMAGE_SIZE) or not np.issubdtype(images.dtype, np.floating):
-        raise EpisodeError(f"the file's images must be {T} float images of {IMAGE_SIZE}x{IMAGE_SIZE}, "
-                           f"got {images.dtype} {images.shape}")
-    if not np.isfinite(images).all() or images.min(initial=0) < 0 or images.max(initial=0) > 1:
-        raise EpisodeError("the file's images must hold values within 0..1")
-    for key in ("class_names", "models"):
-        if arrays[key].dtype.kind != "U" or arrays[key].ndim != 1:
-            raise EpisodeError(f"the file's {key} must be a list of strings")
-    if len(arrays["class_names"]) != C:
-        raise EpisodeError(f"the file names {len(arrays['class_names'])} classes, expected {C}")
-    M = len(arrays["models"])
-    if probabilities.shape != (M, T, C) or not np.isfinite(probabilities).all():
-        raise EpisodeError(f"the file's probabilities must be finite, of shape {(M, T, C)}, got {probabilities.shape}")
-

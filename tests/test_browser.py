@@ -8,7 +8,6 @@ FLMN_DATA_DIR; without them the test is skipped on a developer's machine and fai
 
 import os
 import re
-import time
 import zipfile
 from pathlib import Path
 
@@ -19,10 +18,10 @@ try:
 except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
-from browser_harness import chromium, figures, need, snapshot, streamlit_server, wait_until
+from browser_harness import RENDER_TIMEOUT_MS, chromium, figures, need, snapshot, streamlit_server, wait_until
 from flmn_core.interactive import InteractiveEpisode
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
 
 STROKES_ZIP = "omniglot-strokes/strokes_background_small1.zip"
 MOTOR_SIZE = 105  # Omniglot's motor space: x in [0, 105], y in [-105, 0]
@@ -31,8 +30,6 @@ CANVAS_SIDE = 280  # app_pages/teach.py's canvas
 # two people, so that the 3rd and 4th drawings repeat a label the models have been given.
 DRAWINGS = (("Korean/character01", "_01", 1), ("Greek/character05", "_03", 2),
             ("Korean/character01", "_07", 1), ("Greek/character05", "_12", 2))
-RENDER_TIMEOUT_MS = 60_000
-FIRST_RENDER_SECONDS = 8  # the limit from opening the page to the Teach page drawn
 
 
 def read_strokes(archive, folder, suffix):
@@ -74,10 +71,8 @@ def page(server):
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(RENDER_TIMEOUT_MS)
-        started = time.perf_counter()
         page.goto(server)
         wait_until(page, "Teach the models")
-        page.first_render_seconds = time.perf_counter() - started
         yield page
 
 
@@ -128,8 +123,7 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
     assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
     strip = page.locator(".flmn-strip").inner_text()
     assert strip.count("label 1") == 2 and strip.count("label 2") == 2
-    print(f"\nfirst render {page.first_render_seconds:.1f} s; server time per drawn stroke (ms): {times}")
-    assert page.first_render_seconds <= FIRST_RENDER_SECONDS
+    print(f"\nserver time per drawn stroke (ms): {times}")  # figures only: bench/app_response.py times the app
 
     page.get_by_text("Episode file").click()
     with page.expect_download() as download:

@@ -1,14 +1,18 @@
 """Checkpoints: an exact round trip, plain data only (weights_only), one clear error for every bad file,
 no code run from a foreign pickle, and atomic writes."""
 
+import dataclasses
+import pickle
 import random
+import re
 
 import pytest
 import torch
 
 import flmn_core
 from flmn_core import CheckpointError
-from flmn_core.checkpoint import FORMAT_VERSION
+from flmn_core.checkpoint import CONFIG_TYPES, FORMAT_VERSION
+from flmn_core.models import MODELS
 
 # Small models with non-default settings, so that a config lost on the way would show.
 CONFIGS = {
@@ -102,9 +106,6 @@ def test_truncated_file(saved):
     assert "truncated or corrupt" in load_error(saved)
 
 
-# Fails with flmn_core as of acd7ea0: torch.load raises pickle.UnpicklingError for random bytes too, and
-# load_checkpoint reports every UnpicklingError as "refused: it holds objects that are not plain data (Weights
-# only load failed. In PyTorch 2.6 ...)". Fix: see test_pickle_that_would_run_code_is_refused.
 def test_random_bytes(tmp_path):
     path = tmp_path / "noise.pt"
     path.write_bytes(random.Random(0).randbytes(4096))
@@ -139,10 +140,99 @@ def test_state_dict_of_another_model(saved):
     assert "do not fit the flmn model" in load_error(saved)
 
 
-def test_config_the_model_does_not_know(saved):
+def saved_config(path):
+    return torch.load(path, weights_only=True)["config"]
+
+
+# Each entry of a checkpoint in turn, malformed: every one gets a CheckpointError saying what is wrong.
+MALFORMED = {
+    "model entry a list": (dict(model=["flmn"]), "unknown model ['flmn']"),
+    "format_version a tensor": (dict(format_version=torch.tensor(1)), "format version is tensor(1), not a whole number"),
+    "format_version a bool": (dict(format_version=True), "not a whole number"),
+    "config a list": (dict(config=[("classes", 3)]), "its config is [('classes', 3)], not a dict"),
+    "config a tensor": (dict(config=torch.zeros(2)), "not a dict of settings"),
+    "state_dict a list": (dict(state_dict=[torch.zeros(2)]), "not a dict of named tensors"),
+    "state_dict with a number": (dict(state_dict={"gate": 0.5}), "its weight gate is 0.5, not a floating-point tensor"),
+    "step a string": (dict(step="10"), "its step is '10', not a count"),
+    "step negative": (dict(step=-1), "not a count"),
+    "metrics a list": (dict(metrics=[0.5]), "its metrics are [0.5], not a dict"),
+    "training a list": (dict(training=[1]), "its training state is [1], not a dict"),
+}
+
+
+@pytest.mark.parametrize("changes, message", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_entry_is_refused_with_what_is_wrong(saved, changes, message):
+    resave(saved, **changes)
+    assert message in load_error(saved)
+
+
+# A config value of the wrong type, or a setting the model does not have: the checkpoint is refused.
+BAD_CONFIG = {
+    "classes a string": (dict(classes="3"), "its config's classes is '3', not int"),
+    "classes a float": (dict(classes=3.0), "its config's classes is 3.0, not int"),
+    "classes a bool": (dict(classes=True), "its config's classes is True, not int"),
+    "key_strength an int": (dict(key_strength=1), "its config's key_strength is 1, not bool"),
+    "gamma a bool": (dict(gamma=True), "its config's gamma is True, not float"),
+    "gamma NaN": (dict(gamma=float("nan")), "its config's gamma is nan, not float"),
+    "gamma a tensor": (dict(gamma=torch.tensor(0.9)), "its config's gamma is tensor(0.9000), not float"),
+    "unknown setting": (dict(attention_heads=8), "settings the flmn model does not know: attention_heads"),
+    "a key that is not a name": ({3: 1}, "settings the flmn model does not know: 3"),
+    "odd memory rows": (dict(memory_rows=7), "its config does not make a flmn model: memory_rows must be even"),
+}
+
+
+@pytest.mark.parametrize("changes, message", BAD_CONFIG.values(), ids=BAD_CONFIG.keys())
+def test_a_bad_config_is_refused_with_what_is_wrong(saved, changes, message):
+    resave(saved, config={**saved_config(saved), **changes})
+    with pytest.raises(CheckpointError, match=re.escape(message)) as error:
+        flmn_core.load_model(saved)
+    assert error.value.path == saved
+
+
+def test_every_config_field_type_is_checked():
+    """A config field of a type the checkpoint checker cannot recognise would go unchecked."""
+    for name, (_, config_class) in MODELS.items():
+        for field in dataclasses.fields(config_class):
+            type_name = field.type if isinstance(field.type, str) else field.type.__name__
+            assert type_name in CONFIG_TYPES, f"{name} config field {field.name}: type {type_name}"
+
+
+def test_a_huge_config_is_refused_before_any_memory_is_taken(saved, monkeypatch):
+    """1.5M classes would make the first layer 800 x 1.5M floats (4.8 GB): refused from the config and the
+    shapes of the weights, before a real model is built (a model built here would fail the test, not the
+    machine)."""
+    built = []
+    model_class, config_class = MODELS["flmn"]
+
+    def watched_init(self, config):
+        device = torch.get_default_device().type
+        built.append(device)
+        assert device == "meta" or config.classes < 1000, "a real model was built from the huge config"
+        original_init(self, config)
+
+    original_init = model_class.__init__
+    monkeypatch.setattr(model_class, "__init__", watched_init)
+    resave(saved, config={**saved_config(saved), "classes": 1_500_000})
+    reason = load_error(saved)
+    assert "config" in reason
+    assert "cpu" not in built
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_weights_that_are_not_finite_are_refused(saved, value):
     payload = torch.load(saved, weights_only=True)
-    resave(saved, config=dict(payload["config"], attention_heads=8))
-    assert "do not fit the flmn model" in load_error(saved)
+    payload["state_dict"]["classifier.weight"][0, 0] = value
+    torch.save(payload, saved)
+    assert "its weight classifier.weight holds NaN or infinite values" in load_error(saved)
+
+
+@pytest.mark.parametrize("tensor", [torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.bool),
+                                    torch.zeros(3).to_sparse()], ids=["int", "bool", "sparse"])
+def test_weights_that_are_not_dense_floats_are_refused(saved, tensor):
+    payload = torch.load(saved, weights_only=True)
+    payload["state_dict"]["gate"] = tensor
+    torch.save(payload, saved)
+    assert "its weight gate is" in load_error(saved)
 
 
 class CreatesMarker:
@@ -155,21 +245,30 @@ class CreatesMarker:
         return (open, (str(self.marker), "w"))
 
 
-# Fails with flmn_core as of acd7ea0 on the reason only (the load is refused and no code runs): the reason is
-# the first line of torch's message, "Weights only load failed. This file can still be loaded, to do so you have
-# two options, <ANSI bold>do those steps only ...", which hides the refused global and invites an unsafe load.
-# Fix in checkpoint.load_checkpoint: take the text after "WeightsUnpickler error:" (its first line, cut before
-# ". Please use"), e.g. "Unsupported global: GLOBAL io.open was not an allowed global by default"; if it starts
-# with "Unsupported global" raise "refused: it holds objects that are not plain data ({detail})", otherwise
-# (random bytes give "Unsupported operand 205") "not a readable checkpoint (truncated or corrupt?): {detail}".
-def test_pickle_that_would_run_code_is_refused(saved, tmp_path):
+def save_crafted(payload, path, how):
+    """Write payload the way `how` says: torch.save's zip file at a pickle protocol (2 is torch's default;
+    4 imports with STACK_GLOBAL; 0 writes text opcodes, no tensors possible), or a bare pickle."""
+    if how == "bare pickle":
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    else:
+        torch.save(payload, path, pickle_protocol=int(how.split()[-1]))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")  # torch notes that it does not write protocol 4
+@pytest.mark.parametrize("how", ["zip, protocol 2", "zip, protocol 4", "zip, protocol 0", "bare pickle"])
+def test_pickle_that_would_run_code_is_refused(saved, tmp_path, how):
     payload = torch.load(saved, weights_only=True)
+    if how == "zip, protocol 0":
+        del payload["state_dict"]  # protocol 0 cannot hold tensors; the file is refused before that matters
     payload["metrics"] = CreatesMarker(tmp_path / "marker")
-    torch.save(payload, saved)  # plain torch.save: it pickles whatever it is given
+    save_crafted(payload, saved, how)
     # The file is really dangerous: an unrestricted torch.load of the same payload runs the code.
     payload["metrics"] = CreatesMarker(tmp_path / "proof")
-    torch.save(payload, tmp_path / "proof.pt")
-    torch.load(tmp_path / "proof.pt", weights_only=False)["metrics"].close()
+    save_crafted(payload, tmp_path / "proof.pt", how)
+    try:
+        torch.load(tmp_path / "proof.pt", weights_only=False)["metrics"].close()
+    except RuntimeError:  # a bare pickle: torch runs it as the legacy format's header, then finds no magic number
+        pass
     assert (tmp_path / "proof").exists()
 
     reason = load_error(saved)
@@ -178,6 +277,36 @@ def test_pickle_that_would_run_code_is_refused(saved, tmp_path):
     assert not (tmp_path / "marker").exists()
     assert "refused" in reason and "io.open" in reason  # says what it refused ...
     assert "\x1b" not in reason and "weights_only" not in reason  # ... without terminal codes or unsafe advice
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")
+def test_plain_data_in_a_pickle_protocol_torch_does_not_read_is_not_called_code(saved):
+    torch.save(torch.load(saved, weights_only=True), saved, pickle_protocol=4)
+    reason = load_error(saved)
+    assert "pickled in a form torch's safe loader does not accept" in reason and "code" not in reason
+
+
+def test_damaged_copies_load_or_are_refused_with_a_checkpoint_error(saved):
+    """Byte flips and truncations of a real checkpoint: each copy loads into a model with finite weights, or
+    raises CheckpointError, never anything else."""
+    content = saved.read_bytes()
+    rng = random.Random(0)
+    variants = [content[:cut] for cut in rng.sample(range(1, len(content)), 100)]
+    for position in rng.sample(range(len(content)), 400):
+        flipped = bytearray(content)
+        flipped[position] ^= rng.randrange(1, 256)
+        variants.append(bytes(flipped))
+    outcomes = {"loaded": 0, "refused": 0}
+    for data in variants:
+        saved.write_bytes(data)
+        try:
+            model = flmn_core.load_model(saved)
+        except CheckpointError:
+            outcomes["refused"] += 1
+            continue
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+        outcomes["loaded"] += 1
+    assert outcomes["refused"] >= 100  # every truncation at least
 
 
 # ---------------------------------------------------------------------------------------------------------

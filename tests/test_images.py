@@ -7,7 +7,6 @@ import io
 import struct
 import tomllib
 import zlib
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -267,9 +266,10 @@ def test_an_uploaded_drawing_prepares_like_the_drawing_itself():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Generated bad inputs: only ever ImageInputError (or a valid result), never another exception, never slow.
+# Generated bad inputs: only ever ImageInputError (or a valid result), never another exception. No deadline:
+# on a machine shared with training runs an example's time says nothing (the bomb tests bound the work).
 
-FUZZ = settings(max_examples=150, deadline=timedelta(seconds=5), database=None,
+FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

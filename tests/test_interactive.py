@@ -181,40 +181,6 @@ def test_save_and_load_round_trip(tmp_path):
     assert len(empty) == 0 and empty.classes == C
 
 
-def file_bytes(**changes):
-    """An episode file's bytes with some arrays replaced (None removes one)."""
-    episode = InteractiveEpisode(C)
-    teach(episode, tiny_models(), *random_sequence(2, C, seed=10))
-    with np.load(io.BytesIO(episode.to_bytes())) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    for key, value in changes.items():
-        if value is None:
-            del arrays[key]
-        else:
-            arrays[key] = value
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize("data, message", [
-    (b"", "not a readable episode file"),
-    (b"\x89PNG\r\n\x1a\n not an episode", "not a readable episode file"),
-    (b"%PDF-1.4 something else", "not a readable episode file"),
-    (np.arange(3).tobytes(), "not a readable episode file"),
-    (file_bytes(labels=None), "lacks labels"),
-    (file_bytes(labels=np.array([0, 3])), "step 2 of the file: label 4 is outside 1..3"),
-    (file_bytes(labels=np.array([0, 1, 2])), "images must be 3 float images"),
-    (file_bytes(images=np.full((2, 20, 20), 2.0, dtype=np.float32)), "within 0..1"),
-    (file_bytes(format=np.array(99)), "format"),
-    (file_bytes(class_names=np.array([{"a": 1}, None, 3], dtype=object)), "not a readable episode file"),
-    (file_bytes(probabilities=np.zeros((2, 2, 4), dtype=np.float32)), "probabilities"),
-])
-def test_a_bad_episode_file_is_refused_with_a_reason(data, message):
-    with pytest.raises(EpisodeError, match=message):
-        InteractiveEpisode.load(data)
-
-
 def test_episodes_from_a_glyph_pool_replay_with_traces():
     pool = sample_glyph_pool(8, 4, seed=0)
     episode = episode_from_pool(pool, C, 4, seed=1)

@@ -14,6 +14,7 @@ import time
 import weakref
 from pathlib import Path
 
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -105,6 +106,7 @@ def test_reset_and_undo_let_every_dropped_step_be_freed():
     assert sum(ref() is not None for ref in dropped) == 0, "reset keeps steps alive"
 
 
+@pytest.mark.slow  # about a minute: 250 drawings labelled through the page
 def test_the_teach_page_keeps_memory_flat_over_200_steps_and_resets():
     alphabet = make_alphabet(CLASSES, seed=3)
     pictures = [render(alphabet[t % CLASSES], drawer_seed=t) for t in range(CYCLE)]

@@ -28,7 +28,7 @@ from flmn_core.images import MAX_UPLOAD_MB, prepare, read_upload
 from flmn_core.interactive import InteractiveEpisode
 from flmn_core.models import model_name
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about 3 minutes: 8 browser sessions
 
 SESSIONS = 8
 STEPS = 3  # pictures each session labels
@@ -37,7 +37,9 @@ SHIPPED = ("flmn-exp1", "mann-exp1")
 MEMORY_TITLES = ("FLMN addressing", "FLMN feature memory", "FLMN label memory", "MANN addressing", "MANN memory")
 PROBABILITIES = ""  # the Teach page's probabilities chart has no title
 OWNER = re.compile(r"\bu(\d)[a-e]\b")  # session i names its labels u<i>a .. u<i>e
-SETTLE_SECONDS = 20  # Plotly redraws a moment after the script run ends; poll this long for the new figures
+# Plotly redraws a moment after the script run ends: poll for the new figures as long as for any render
+# (a guard against a hang, not a speed limit).
+SETTLE_SECONDS = RENDER_TIMEOUT_MS / 1000
 
 
 def png_bytes(array):
