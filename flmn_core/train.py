@@ -85,7 +85,7 @@ def build_parser():
     process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
     process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
     process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
-    process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often")
+    process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often (0: after every batch)")
     process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
     process.add_argument("--compile", action="store_true",
@@ -125,8 +125,8 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, not {args.threads}")
-    if not args.save_minutes > 0:
-        parser.error(f"--save-minutes must be positive, not {args.save_minutes}")
+    if not args.save_minutes >= 0:  # 0 saves after every batch (the interruption tests use it)
+        parser.error(f"--save-minutes must be 0 or more, not {args.save_minutes}")
     if args.resume:
         model_values, run_values = given_settings(args)
         changed = sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
