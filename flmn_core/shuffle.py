@@ -80,9 +80,12 @@ def permute_labels(labels, permutation):
 def label_shuffle_replay(model, images, labels, permutation):
     """Run a model on episodes and on the same episodes with permuted labels, from empty memories.
 
-    images: [B, T, 20, 20] or one episode [T, 20, 20]; labels: [B, T] or [T]; permutation: C ints
-    (`derangement`) -> ShuffleReplay (with a batch dimension of 1 for one episode).
+    images: [B, T, 20, 20], or one episode [T, 20, 20] (or a list of T [20, 20] tensors, as
+    InteractiveEpisode.images); labels: [B, T] or [T]; permutation: C ints (`derangement`)
+    -> ShuffleReplay (with a batch dimension of 1 for one episode).
     """
+    if isinstance(images, (list, tuple)):
+        images = torch.stack([torch.as_tensor(image) for image in images])
     images, labels = torch.as_tensor(images, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.long)
     if labels.ndim == 1:
         images, labels = images[None], labels[None]
