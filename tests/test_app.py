@@ -1,7 +1,7 @@
 """The Streamlit app through AppTest (no browser), with the shipped checkpoints: every page renders, a
 drawing fed through st.session_state["test_drawing"] is predicted, labelled, undone and reset, episodes
-are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint,
-) gets a message while the episode so far is kept. The explorer and Results pages: tests/test_explorer.py, tests/test_results.py."""
+are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint) gets
+a message while the episode so far is kept. The explorer's own tests are in tests/test_explorer.py."""
 
 import io
 import json
