@@ -193,15 +193,21 @@ def choose_source_ui(view):
 # One step
 
 
-def toggle_play(steps):
-    """Play from the next step (from the first after the last), or pause where the tick left it."""
-    view = st.session_state["explorer_view"]
-    if st.session_state.get("explorer_playing"):
-        st.session_state["explorer_playing"] = False
-        go_to(view["step"])  # the slider comes back at the step reached
-    else:
+def start_playing(steps):
+    """Play from the next step (from the first after the last). Idempotent, as pause: Streamlit 1.67 may
+    run a click's callback in a tick's run of the fragment and again in the full run after it, so a toggle
+    would undo itself."""
+    if not st.session_state.get("explorer_playing"):
+        view = st.session_state["explorer_view"]
         st.session_state["explorer_playing"] = True
         view["step"] = 1 if view["step"] >= steps else view["step"] + 1  # the first step shows at once
+
+
+def pause():
+    """Stop playing where the ticks left it (idempotent, see start_playing)."""
+    if st.session_state.get("explorer_playing"):
+        st.session_state["explorer_playing"] = False
+        go_to(st.session_state["explorer_view"]["step"])  # the slider comes back at the step reached
 
 
 def step_header_ui(episode, t):
@@ -251,9 +257,10 @@ def step_view_ui(episode, models, view):
         st.session_state["explorer_step"] = view["step"]
     playing = st.session_state.get("explorer_playing", False)
     # Outside the fragment: starting or stopping the timer needs a full run (run_every is set there).
-    st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,), key="explorer_play",
-              icon=":material/pause:" if playing else ":material/play_arrow:",
-              help="One step a second; the memories are drawn at each step.")
+    if playing:
+        st.button("Pause", on_click=pause, key="explorer_play", icon=":material/pause:")
+    else:
+        st.button("Play", on_click=start_playing, args=(T,), key="explorer_play", icon=":material/play_arrow:")
     st.session_state["explorer_full_run"] = True  # the call below is part of a full run, not a tick
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)
@@ -261,14 +268,18 @@ def step_view_ui(episode, models, view):
         # A run of this fragment alone is a tick of the timer (or a click inside it); only a tick while
         # playing moves on, one step from the session's count, so late or stale ticks cannot skip or rewind.
         ticked = not st.session_state.pop("explorer_full_run", False)
-        if ticked and st.session_state.get("explorer_playing"):
+        if st.session_state.get("explorer_playing", False) != playing:
+            # Play or Pause was taken in a run of this fragment alone (Streamlit can hand a click to a
+            # tick's run): redraw the page, for the right button and to start or stop the timer.
+            st.rerun()
+        if ticked and playing:
             view["step"] = min(view["step"] + 1, T)
             if view["step"] == T:  # the end: stop the timer and turn the button back to Play
                 st.session_state["explorer_playing"] = False
                 go_to(T)
                 write_view_link(view)
                 st.rerun()
-        t = step_chooser_ui(view, T, st.session_state.get("explorer_playing", False))
+        t = step_chooser_ui(view, T, playing)
         write_view_link(view)
         step_header_ui(episode, t)
         names = [episode.label_text(c) for c in range(episode.classes)]

@@ -81,7 +81,7 @@ def settings_ui(game):
                                         on_change=restart, help="10 reaches the papers' 10th instance; fewer is quicker.")
         game["seed"] = right.number_input("Episode", 0, MAX_SEED, key="play_seed", on_change=restart,
                                           help="The same number gives the same episode.")
-    if game["source"] != OMNIGLOT:
+    if game["source"] == GLYPHS and default_source() == GLYPHS:  # chosen for want of Omniglot, not by the person
         st.caption("Generated characters (no data needed). The papers' test uses Omniglot's held-out characters: "
                    f"start the app with `{app_sources.RUN_WITH_DATA}` to play on them.")
 
