@@ -235,10 +235,16 @@ def step_chooser_ui(view, steps, playing):
     """While playing, where the play has got to; paused, a slider and one-step buttons. -> step index t."""
     if playing:
         st.progress(view["step"] / steps, text=f"Playing: step {view['step']} of {steps}")
+        st.session_state["explorer_slider_shown"] = False
         return view["step"] - 1
     if steps == 1:  # a slider needs two values
         return 0
-    restore_widget("explorer_step", view["step"])
+    if not st.session_state.get("explorer_slider_shown") or "explorer_step" not in st.session_state:
+        # The slider comes back (after playing, or on a new visit): give it the step in this very run.
+        # A value set in an earlier run, where the slider was absent, is not sent to the browser, which
+        # would then draw the slider at its minimum while the page shows the step reached.
+        st.session_state["explorer_step"] = view["step"]
+    st.session_state["explorer_slider_shown"] = True
     back, slider, forward = st.columns([1, 14, 1], vertical_alignment="bottom")
     back.button("", icon=":material/chevron_left:", key="explorer_back", on_click=step_by, args=(-1, steps),
                 help="One step back")
