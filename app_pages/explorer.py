@@ -67,14 +67,26 @@ def restore_widget(key, value):
 
 
 def go_to(step):
-    """Show this step (from a callback, before the widgets exist: the slider follows)."""
+    """Show this step (from a callback, or before the step slider exists in the run)."""
     st.session_state["explorer_view"]["step"] = step
-    st.session_state["explorer_step"] = step
+    new_slider()
+
+
+def new_slider():
+    """Draw the step slider as a new widget, starting at the view's step. A widget's value set from the
+    server does not always reach a browser that drew the widget before (after playing it came back at 1
+    while the page showed the step reached); a new widget starts at the value it is given."""
+    st.session_state["explorer_slider_round"] = st.session_state.get("explorer_slider_round", 0) + 1
+
+
+def slider_key():
+    """The widget key of the step slider now: explorer_step-<round>."""
+    return f"explorer_step-{st.session_state.get('explorer_slider_round', 0)}"
 
 
 def step_by(delta, steps):
     """Move from the step shown by delta steps, within 1..steps (a callback of the one-step buttons)."""
-    go_to(min(max(st.session_state["explorer_step"] + delta, 1), steps))
+    go_to(min(max(st.session_state["explorer_view"]["step"] + delta, 1), steps))
 
 
 def from_the_start():
@@ -164,7 +176,8 @@ def sampled_episode_ui(source, classes, view):
             st.error(f"{error}.")
             return None
         if built is not None:  # another episode than the one shown: from its start (a link keeps its step)
-            view["step"], st.session_state["explorer_step"] = 1, 1
+            view["step"] = 1
+            new_slider()
             st.session_state["explorer_playing"] = False
         built = (key, episode)
         st.session_state["explorer_episode"] = built
@@ -179,7 +192,7 @@ def choose_source_ui(view):
     if st.session_state.get("explorer_episode_seen") not in (None, signature) and len(episode):
         view["source"], view["step"] = SESSION, 1
         st.session_state["explorer_source"] = SESSION
-        st.session_state.pop("explorer_step", None)
+        new_slider()
     st.session_state["explorer_episode_seen"] = signature
     restore_widget("explorer_source", view["source"])
     view["source"] = st.radio("Episode", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, horizontal=True,
@@ -239,18 +252,15 @@ def step_chooser_ui(view, steps, playing):
         return view["step"] - 1
     if steps == 1:  # a slider needs two values
         return 0
-    if not st.session_state.get("explorer_slider_shown") or "explorer_step" not in st.session_state:
-        # The slider comes back (after playing, or on a new visit): give it the step in this very run.
-        # A value set in an earlier run, where the slider was absent, is not sent to the browser, which
-        # would then draw the slider at its minimum while the page shows the step reached.
-        st.session_state["explorer_step"] = view["step"]
+    if not st.session_state.get("explorer_slider_shown"):
+        new_slider()  # it comes back after playing
     st.session_state["explorer_slider_shown"] = True
     back, slider, forward = st.columns([1, 14, 1], vertical_alignment="bottom")
     back.button("", icon=":material/chevron_left:", key="explorer_back", on_click=step_by, args=(-1, steps),
                 help="One step back")
     forward.button("", icon=":material/chevron_right:", key="explorer_forward", on_click=step_by, args=(1, steps),
                    help="One step on")
-    view["step"] = slider.slider("Step", 1, steps, key="explorer_step")
+    view["step"] = slider.slider("Step", 1, steps, value=view["step"], key=slider_key())
     return view["step"] - 1
 
 
@@ -259,8 +269,6 @@ def step_view_ui(episode, models, view):
     slider reruns only it, and while playing it reruns itself every PLAY_SECONDS, one step per run."""
     T = len(episode)
     view["step"] = min(max(view["step"], 1), T)
-    if st.session_state.get("explorer_step", 1) > T:
-        st.session_state["explorer_step"] = view["step"]
     playing = st.session_state.get("explorer_playing", False)
     # Outside the fragment: starting or stopping the timer needs a full run (run_every is set there).
     if playing:

@@ -81,7 +81,7 @@ def test_a_link_and_a_reload_keep_the_step_and_pause_holds(page, server):
     time.sleep(TICKS_WATCHED * 1.0)  # watch a few ticks' worth: nothing may move while paused
     idle(page)
     assert step_shown(page) == paused and f"step={paused}" in page.evaluate("location.search")
-    expect(page.locator('.st-key-explorer_step [data-testid="stSliderThumbValue"]')).to_have_text(str(paused))
+    expect(page.locator('[class*="st-key-explorer_step"] [data-testid="stSliderThumbValue"]')).to_have_text(str(paused))
     page.reload()
     wait_until(page, f"Step {paused} of 50")
 
