@@ -16,6 +16,7 @@ st.set_page_config(page_title="FLMN: one-shot learning with memory", page_icon="
 
 pages = st.navigation([
     st.Page("app_pages/teach.py", title="Teach", icon=":material/draw:", default=True),
+    st.Page("app_pages/play.py", title="Play the model", icon=":material/sports_esports:"),
     st.Page("app_pages/explorer.py", title="Episode explorer", icon=":material/grid_on:"),
     st.Page("app_pages/results.py", title="Results", icon=":material/table_chart:"),
     st.Page("app_pages/how_it_works.py", title="How it works", icon=":material/functions:"),

@@ -1,104 +1,226 @@
 """Episode explorer: one episode replayed step by step, FLMN and MANN side by side at the same step.
 
-The episode is this session's (drawn on the Teach page or loaded from a file) or a fresh one sampled as
-in evaluation from Omniglot's test characters, miniMNIST, or characters generated on the spot (which
-needs no data and no internet). At each step: the input, the label fed with it, each model's prediction,
-its addressing weights and its memories.
+The episode is sampled as in evaluation from characters generated on the spot (the default: no data, no
+internet), Omniglot's test characters or miniMNIST, or it is this session's (drawn on the Teach page or
+loaded from a file). At each step: the input, the label fed with it, each model's prediction, its
+addressing weights and its memories. Below, the label-shuffle replay: the same drawings with the labels
+permuted, to see whether the models bind labels in memory or remember characters.
+
+The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12`): a reload comes back to it
+and a link reproduces it. Playing advances one step per tick of a fragment, from a step kept in the
+session (never from the slider, whose value in the browser may lag behind under load), and every tick
+checks Pause first.
 """
+
+import secrets
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
 import app_common
-from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices, viz
-from flmn_core.glyphs import sample_glyph_pool
-from flmn_core.interactive import EpisodeError, episode_from_pool
+import app_sources
+from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
+from flmn_core import viz
+from flmn_core.interactive import MAX_STEPS, EpisodeError, InteractiveEpisode, episode_from_pool
+from flmn_core.shuffle import derangement, label_shuffle_replay
 
-SESSION, GLYPHS, OMNIGLOT, MNIST = ("This session's episode", "Generated characters", "Omniglot test characters",
-                                    "miniMNIST digits")
-GLYPH_CHARACTERS, GLYPH_DRAWINGS = 40, 10  # the generated pool: 40 new characters drawn 10 times each
-PLAY_SECONDS = 1.0  # one step per second while playing
+SESSION = "session"
+SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}
+PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
 PREVIEW_SCALE = 6
+STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
 
 
-@st.cache_resource(show_spinner="Drawing new characters…", max_entries=4)
-def glyph_pool(seed):
-    """Generated characters: [40, 10, 20, 20]. Shared by all sessions, never changed."""
-    return sample_glyph_pool(GLYPH_CHARACTERS, GLYPH_DRAWINGS, seed)
+# ----------------------------------------------------------------------------------------------------
+# The view and its link
 
 
-@st.cache_resource(show_spinner="Reading Omniglot (the first time takes about half a minute)…")
-def omniglot_test_pool(download):
-    """Omniglot's 414 test characters (the paper's split): [414, 20, 20, 20]."""
-    return load_omniglot(download=download).images[split_indices("test")]
+def first_view(params, session_has_episode):
+    """The view a visit starts from, read from the link's query parameters: source, seed, drawings per
+    class (samples), step (1-based), shuffle (the label-shuffle seed). Without a source: this session's
+    episode when it has one, else generated characters, which work offline."""
+    source = params.get("source")
+    if source not in SOURCE_LABELS:
+        source = SESSION if session_has_episode else GLYPHS
+    return {"source": source, "seed": link_int(params, "seed", 0, MAX_SEED, 0),
+            "samples": link_int(params, "samples", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS),
+            "step": link_int(params, "step", 1, MAX_STEPS, 1), "shuffle": link_int(params, "shuffle", 0, MAX_SEED, 0)}
 
 
-@st.cache_resource(show_spinner="Reading MNIST…")
-def mnist_pool(download):
-    """miniMNIST: [10, 20, 20, 20]."""
-    return load_mini_mnist(download=download)
+def write_view_link(view):
+    """Put the view in the URL: what a reload or a copied link needs to show the same episode and step."""
+    if view["source"] == SESSION:
+        link = {"source": SESSION, "step": view["step"]}
+        if "episode_token" in st.session_state:
+            link["episode"] = st.session_state["episode_token"]
+    else:
+        link = {key: view[key] for key in ("source", "seed", "samples", "step")}
+    app_sources.write_link(link | {"shuffle": view["shuffle"]})
 
 
-POOLS = {GLYPHS: None, OMNIGLOT: omniglot_test_pool, MNIST: mnist_pool}
-DOWNLOADS = {OMNIGLOT: "Download Omniglot (about 9 MB, from github.com/brendenlake/omniglot)",
-             MNIST: "Download the MNIST test set (about 2 MB)"}
+def restore_widget(key, value):
+    """Give a widget its value from the view when it has none yet (first visit, or back from another
+    page, where Streamlit dropped the widget's state)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
 
 
-def pool_ui(source, seed):
-    """The image pool of a sampled source, or None after saying why it is missing (with a download
-    button for the public data sets)."""
-    if source == GLYPHS:
-        return glyph_pool(seed)
-    try:
-        return POOLS[source](download=False)
-    except DataError as missing:
-        st.info(f"{source} are not on this machine. {missing}")
-    if st.button(DOWNLOADS[source], icon=":material/download:"):
-        try:
-            return POOLS[source](download=True)
-        except DataError as error:
-            st.error(f"The download failed: {error}")
-    return None
+def go_to(step):
+    """Show this step (from a callback, or before the step slider exists in the run)."""
+    st.session_state["explorer_view"]["step"] = step
+    new_slider()
 
 
-def new_episode():
-    st.session_state["explorer_seed"] = st.session_state.get("explorer_seed", 0) + 1
-    from_the_start()
+def new_slider():
+    """Draw the step slider as a new widget, starting at the view's step. A widget's value set from the
+    server does not always reach a browser that drew the widget before (after playing it came back at 1
+    while the page showed the step reached); a new widget starts at the value it is given."""
+    st.session_state["explorer_slider_round"] = st.session_state.get("explorer_slider_round", 0) + 1
+
+
+def slider_key():
+    """The widget key of the step slider now: explorer_step-<round>."""
+    return f"explorer_step-{st.session_state.get('explorer_slider_round', 0)}"
+
+
+def step_by(delta, steps):
+    """Move from the step shown by delta steps, within 1..steps (a callback of the one-step buttons)."""
+    go_to(min(max(st.session_state["explorer_view"]["step"] + delta, 1), steps))
 
 
 def from_the_start():
-    """Another episode: show its first step, not playing."""
-    st.session_state["explorer_step"] = 1
+    """Another episode: its first step, not playing."""
+    go_to(1)
     st.session_state["explorer_playing"] = False
 
 
-def sampled_episode_ui(source, classes):
+def new_episode():
+    st.session_state["explorer_seed"] = min(st.session_state.get("explorer_seed", 0) + 1, MAX_SEED)
+    from_the_start()
+
+
+# ----------------------------------------------------------------------------------------------------
+# This session's episode across reloads
+
+
+@st.cache_resource
+def episode_stash():
+    """Session episodes by link token, for reloads: (OrderedDict {token: episode file bytes}, lock).
+    Shared by all sessions of this process; a token is unguessable, so only its link reaches an episode."""
+    return OrderedDict(), threading.Lock()
+
+
+def stash_episode(episode):
+    """Keep this session's episode under its link token, so that a reload of the page finds it again."""
+    token = st.session_state.setdefault("episode_token", secrets.token_urlsafe(12))
+    stash, lock = episode_stash()
+    data = episode.to_bytes()
+    with lock:
+        stash[token] = data
+        stash.move_to_end(token)
+        while len(stash) > STASH_SIZE:
+            stash.popitem(last=False)
+
+
+def restore_episode(token):
+    """After a reload: make the stashed episode of this link this session's again. -> True if restored."""
+    stash, lock = episode_stash()
+    with lock:
+        data = stash.get(token)
+    if data is None:
+        return False
+    try:
+        st.session_state["episode"] = InteractiveEpisode.load(data)
+    except EpisodeError:
+        return False
+    st.session_state["episode_token"] = token
+    return True
+
+
+def session_episode_ui():
+    """This session's episode, or None after saying why there is none."""
+    episode = app_common.session_episode()
+    if not len(episode):
+        st.info("This session's episode is empty: draw and label a few characters on the Teach page, load an "
+                "episode file in the sidebar, or pick another source.")
+        return None
+    stash_episode(episode)
+    return episode
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sampled episodes
+
+
+def sampled_episode_ui(source, classes, view):
     """Sampling options and the sampled episode (kept in the session until they change), or None."""
     left, middle, right = st.columns([2, 1, 1])
-    samples = left.slider("Drawings per class", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS, key="explorer_samples",
-                          help=f"{classes} classes, each shown this many times: the episode has {classes} × this steps.")
-    seed = middle.number_input("Seed", 0, 10**6, key="explorer_seed", help="The same seed gives the same episode.")
+    restore_widget("explorer_samples", view["samples"])
+    restore_widget("explorer_seed", view["seed"])
+    view["samples"] = left.slider("Drawings per class", 1, GLYPH_DRAWINGS, key="explorer_samples",
+                                  help=f"{classes} classes, each shown this many times: "
+                                       f"the episode has {classes} × this steps.")
+    view["seed"] = middle.number_input("Seed", 0, MAX_SEED, key="explorer_seed",
+                                       help="The same seed gives the same episode, here and in a link.")
     right.button("New episode", on_click=new_episode, icon=":material/casino:", key="explorer_new")
-    pool = pool_ui(source, seed)
+    pool = app_sources.pool_ui(source, view["seed"])
     if pool is None:
         return None
-    key = (source, samples, seed, classes)
+    key = (source, view["samples"], view["seed"], classes)
     built = st.session_state.get("explorer_episode")
     if built is None or built[0] != key:
         try:
-            built = (key, episode_from_pool(pool, classes, samples, seed))
+            episode = episode_from_pool(pool, classes, view["samples"], view["seed"])
         except EpisodeError as error:
             st.error(f"{error}.")
             return None
+        if built is not None:  # another episode than the one shown: from its start (a link keeps its step)
+            view["step"] = 1
+            new_slider()
+            st.session_state["explorer_playing"] = False
+        built = (key, episode)
         st.session_state["explorer_episode"] = built
-        from_the_start()
     return built[1]
 
 
-def toggle_play(steps):
-    playing = not st.session_state.get("explorer_playing", False)
-    st.session_state["explorer_playing"] = playing
-    if playing and st.session_state.get("explorer_step", 1) >= steps:
-        st.session_state["explorer_step"] = 0  # play again from the start (the first tick shows step 1)
+def choose_source_ui(view):
+    """The source radio -> the chosen source. A session episode that changed since the explorer last saw
+    it (a file loaded, steps taught) is shown at once: that is what the person wants to look at."""
+    episode = app_common.session_episode()
+    signature = (id(episode), len(episode))
+    if st.session_state.get("explorer_episode_seen") not in (None, signature) and len(episode):
+        view["source"], view["step"] = SESSION, 1
+        st.session_state["explorer_source"] = SESSION
+        new_slider()
+    st.session_state["explorer_episode_seen"] = signature
+    restore_widget("explorer_source", view["source"])
+    view["source"] = st.radio("Episode", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, horizontal=True,
+                              key="explorer_source", on_change=from_the_start,
+                              help="Generated characters need no data. This session's episode is the one drawn "
+                                   "on the Teach page, or loaded from a file in the sidebar.")
+    return view["source"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# One step
+
+
+def start_playing(steps):
+    """Play from the next step (from the first after the last). Idempotent, as pause: Streamlit 1.67 may
+    run a click's callback in a tick's run of the fragment and again in the full run after it, so a toggle
+    would undo itself."""
+    if not st.session_state.get("explorer_playing"):
+        view = st.session_state["explorer_view"]
+        st.session_state["explorer_playing"] = True
+        view["step"] = 1 if view["step"] >= steps else view["step"] + 1  # the first step shows at once
+
+
+def pause():
+    """Stop playing where the ticks left it (idempotent, see start_playing)."""
+    if st.session_state.get("explorer_playing"):
+        st.session_state["explorer_playing"] = False
+        go_to(st.session_state["explorer_view"]["step"])  # the slider comes back at the step reached
 
 
 def step_header_ui(episode, t):
@@ -122,22 +244,57 @@ def step_header_ui(episode, t):
     right.markdown("  \n".join(predictions))
 
 
-def step_view_ui(episode, models):
-    """The step slider and everything drawn for the chosen step; a fragment, so that moving the slider
-    or playing reruns only this part."""
+def step_chooser_ui(view, steps, playing):
+    """While playing, where the play has got to; paused, a slider and one-step buttons. -> step index t."""
+    if playing:
+        st.progress(view["step"] / steps, text=f"Playing: step {view['step']} of {steps}")
+        st.session_state["explorer_slider_shown"] = False
+        return view["step"] - 1
+    if steps == 1:  # a slider needs two values
+        return 0
+    if not st.session_state.get("explorer_slider_shown"):
+        new_slider()  # it comes back after playing
+    st.session_state["explorer_slider_shown"] = True
+    back, slider, forward = st.columns([1, 14, 1], vertical_alignment="bottom")
+    back.button("", icon=":material/chevron_left:", key="explorer_back", on_click=step_by, args=(-1, steps),
+                help="One step back")
+    forward.button("", icon=":material/chevron_right:", key="explorer_forward", on_click=step_by, args=(1, steps),
+                   help="One step on")
+    view["step"] = slider.slider("Step", 1, steps, value=view["step"], key=slider_key())
+    return view["step"] - 1
+
+
+def step_view_ui(episode, models, view):
+    """Play/Pause and everything drawn for the current step. The step view is a fragment: moving the
+    slider reruns only it, and while playing it reruns itself every PLAY_SECONDS, one step per run."""
     T = len(episode)
+    view["step"] = min(max(view["step"], 1), T)
     playing = st.session_state.get("explorer_playing", False)
+    # Outside the fragment: starting or stopping the timer needs a full run (run_every is set there).
+    if playing:
+        st.button("Pause", on_click=pause, key="explorer_play", icon=":material/pause:")
+    else:
+        st.button("Play", on_click=start_playing, args=(T,), key="explorer_play", icon=":material/play_arrow:")
+    st.session_state["explorer_full_run"] = True  # the call below is part of a full run, not a tick
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)
-    def view():
-        if st.session_state.get("explorer_playing"):
-            if st.session_state.get("explorer_step", 1) < T:
-                st.session_state["explorer_step"] = st.session_state.get("explorer_step", 1) + 1
-            else:
+    def view_step():
+        # A run of this fragment alone is a tick of the timer (or a click inside it); only a tick while
+        # playing moves on, one step from the session's count, so late or stale ticks cannot skip or rewind.
+        ticked = not st.session_state.pop("explorer_full_run", False)
+        if st.session_state.get("explorer_playing", False) != playing:
+            # Play or Pause was taken in a run of this fragment alone (Streamlit can hand a click to a
+            # tick's run): redraw the page, for the right button and to start or stop the timer.
+            st.rerun()
+        if ticked and playing:
+            view["step"] = min(view["step"] + 1, T)
+            if view["step"] == T:  # the end: stop the timer and turn the button back to Play
                 st.session_state["explorer_playing"] = False
-                st.rerun()  # the whole page, so that the timer stops and the button says Play
-        st.session_state["explorer_step"] = min(max(st.session_state.get("explorer_step", 1), 1), T)
-        t = st.slider("Step", 1, T, key="explorer_step") - 1 if T > 1 else 0  # a slider needs two values
+                go_to(T)
+                write_view_link(view)
+                st.rerun()
+        t = step_chooser_ui(view, T, playing)
+        write_view_link(view)
         step_header_ui(episode, t)
         names = [episode.label_text(c) for c in range(episode.classes)]
         figure = viz.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
@@ -151,35 +308,97 @@ def step_view_ui(episode, models):
                 for key, figure in viz.trace_figures(episode.runs[name][t].state, episode.runs[name][t].trace).items():
                     st.plotly_chart(figure, key=f"explorer-{name}-{key}", config={"displayModeBar": False})
 
-    st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,), key="explorer_play",
-              icon=":material/pause:" if playing else ":material/play_arrow:")
-    view()
+    view_step()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Label-shuffle replay
+
+
+def shuffle_again():
+    st.session_state["explorer_view"]["shuffle"] = (st.session_state["explorer_view"]["shuffle"] + 1) % (MAX_SEED + 1)
+
+
+def shuffle_replays(episode, models, seed):
+    """Each model's label-shuffle replay of this episode -> (permutation, {name: ShuffleReplay}); kept in
+    the session for the same episode, models and seed (reruns of the page never recompute it)."""
+    key = (id(episode), len(episode), tuple((name, id(model)) for name, model in models.items()), seed)
+    cached = st.session_state.get("explorer_shuffle")
+    if cached is None or cached[0] != key:
+        permutation = derangement(episode.classes, seed)
+        replays = {name: label_shuffle_replay(model, episode.images, episode.labels, permutation)
+                   for name, model in models.items()}
+        cached = (key, (permutation, replays))
+        st.session_state["explorer_shuffle"] = cached
+    return cached[1]
+
+
+def shuffle_table_md(replays, instances):
+    """Each model's per-instance accuracy on the original episode and on its label-shuffled replay, side by
+    side, as a Markdown table (instances 1..instances)."""
+    header = "| model | labels | " + " | ".join(app_common.ordinal(k) for k in range(1, instances + 1)) + \
+             " | 2nd on | same prediction, permuted |"
+    rows = [header, "|---" * (instances + 4) + "|"]
+    for name, replay in replays.items():
+        for which, (correct, total) in zip(("original", "permuted"), replay.instance_accuracy(instances)):
+            cells = [f"{c}/{n}" if n else "–" for c, n in zip(correct, total)]
+            later_c, later_n = sum(correct[1:]), sum(total[1:])
+            later = f"{100 * later_c / later_n:.0f}%" if later_n else "–"
+            agreement = f"{100 * replay.agreement():.0f}% of steps" if which == "permuted" and later_n else ""
+            rows.append(f"| {name} | {which} | " + " | ".join(cells) + f" | {later} | {agreement} |")
+    return "\n".join(rows)
+
+
+def shuffle_ui(episode, models, view):
+    """The label-shuffle replay of this episode: the permutation, and both models' accuracy side by side."""
+    st.subheader("Label-shuffle replay")
+    st.markdown("The same drawings in the same order, with every label changed for another throughout the "
+                "episode. A model that binds each label to its drawings in memory does as well, predicting the "
+                "permuted labels; one that had learned the characters themselves would fail from the 2nd "
+                "instance on.")
+    permutation, replays = shuffle_replays(episode, models, view["shuffle"])
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.markdown("Permutation: " + " · ".join(f"{episode.label_text(c)} → {episode.label_text(permutation[c])}"
+                                                 for c in range(episode.classes)))
+    right.button("Shuffle again", on_click=shuffle_again, icon=":material/shuffle:", key="explorer_shuffle_again")
+    instances = max(1, int(episode.instances().max()))
+    st.markdown(shuffle_table_md(replays, instances))
+    st.caption("\"Same prediction, permuted\": of the steps from the 2nd instance on, how many the replay predicts "
+               "as the permuted prediction of the original. The 1st instance is a guess either way.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The page
 
 
 st.title("Episode explorer")
 st.markdown("Replay an episode one step at a time and watch what each model reads and writes. "
-            "Green marks the rows just read, orange the rows just written.")
+            "Green marks the rows just read, orange the rows just written. The address of this page "
+            "reproduces what it shows: copy it to share the episode and step.")
+
+if "explorer_view" not in st.session_state:  # a new session: a first visit, a reload or a shared link
+    params = st.query_params.to_dict()
+    if params.get("source") == SESSION and params.get("episode") and not len(app_common.session_episode()):
+        if restore_episode(params["episode"]):
+            st.session_state["explorer_view"] = first_view(params, True)
+            st.rerun()  # so that the sidebar and every page see the restored episode from the start
+    st.session_state["explorer_view"] = first_view(params, bool(len(app_common.session_episode())))
+view = st.session_state["explorer_view"]
 
 models = app_common.current_models()
-source = st.radio("Episode", [SESSION, GLYPHS, OMNIGLOT, MNIST], horizontal=True, key="explorer_source",
-                  on_change=from_the_start,
-                  help="This session's episode is the one drawn on the Teach page, or loaded from a file in the sidebar.")
+source = choose_source_ui(view)
 if not models:
     st.warning("No model is loaded: choose a checkpoint in the sidebar.")
+    write_view_link(view)
     st.stop()
 classes = next(iter(models.values())).config.classes
-if source == SESSION:
-    episode = app_common.session_episode()
-    if not len(episode):
-        st.info("This session's episode is empty: draw and label a few characters on the Teach page, "
-                "load an episode file in the sidebar, or pick another source.")
-        st.stop()
-else:
-    episode = sampled_episode_ui(source, classes)
-    if episode is None:
-        st.stop()
+episode = session_episode_ui() if source == SESSION else sampled_episode_ui(source, classes, view)
+if episode is None:
+    write_view_link(view)
+    st.stop()
 models = app_common.sync_episode(episode, models)
 if models:
-    step_view_ui(episode, models)
+    step_view_ui(episode, models, view)
     with st.expander("Accuracy by instance in this episode"):
         st.markdown(app_common.accuracy_table_md(episode))
+    shuffle_ui(episode, models, view)

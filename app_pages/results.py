@@ -6,14 +6,24 @@ import streamlit as st
 
 from flmn_core import paper, report, viz, zoo
 
-DATASETS = {"omniglot": ("Omniglot, held-out characters", paper.TABLE1 + (paper.SANTORO,)),
-            "mnist": ("zero-shot miniMNIST", paper.TABLE2)}
+# Each figure: (data set, title, the experiments of our checkpoints it shows, the published rows beside them).
+# Omniglot is split by experiment, as the FLMN paper's Table 1 is; Santoro et al.'s rows (their MANN and
+# their human players) belong to neither experiment and are drawn in both.
+FIGURES = tuple(
+    ("omniglot", f"Omniglot, held-out characters, Experiment {e}", (e,),
+     tuple(r for r in paper.TABLE1 if r.experiment == e) + (paper.SANTORO, paper.HUMAN))
+    for e in ("I", "II")) + (
+    ("mnist", "zero-shot miniMNIST", ("I", "II"), paper.TABLE2),
+)
 
 
-def results_by_checkpoint(dataset):
-    """{name: evaluate's result} of the shipped checkpoints evaluated on dataset, and [error message]."""
+def results_by_checkpoint(dataset, experiments=("I", "II")):
+    """{name: evaluate's result} of the shipped checkpoints of these experiments evaluated on dataset, and
+    [error message]."""
     results, errors = {}, []
     for shipped in zoo.CHECKPOINTS:
+        if shipped.experiment not in experiments:
+            continue
         try:
             result = report.load_result(shipped.name, dataset)
         except report.ReportError as error:
@@ -24,17 +34,28 @@ def results_by_checkpoint(dataset):
     return results, errors
 
 
-def accuracy_figure(dataset):
-    """Our checkpoints (with 95% CIs) and the published rows on one per-instance plot, or None."""
-    title, published = DATASETS[dataset]
-    results, errors = results_by_checkpoint(dataset)
+def accuracy_figure(dataset, title, experiments, published):
+    """Our checkpoints (lines with 95% CIs) and the published rows (points at the instances they report)
+    on one per-instance plot, or None when none of our checkpoints has a result."""
+    results, errors = results_by_checkpoint(dataset, experiments)
     for message in errors:
         st.error(message)
     if not results:
         return None
     series = {name: {"accuracy": r["accuracy"], "ci95": r["ci95"]} for name, r in results.items()}
-    series |= {f"{row.model} ({row.source})": row.series() for row in published}
+    series |= {f"{row.model}{f', Exp. {row.experiment}' if row.experiment else ''} ({row.source})": row.series()
+               for row in published}
     return viz.instance_accuracy_figure(series, title=f"Accuracy by instance: {title}")
+
+
+def accuracy_figures_ui(dataset):
+    """The per-instance plots of one data set, one per experiment where the table splits them."""
+    for key, (figure_dataset, title, experiments, published) in enumerate(FIGURES):
+        if figure_dataset != dataset:
+            continue
+        figure = accuracy_figure(dataset, title, experiments, published)
+        if figure is not None:
+            st.plotly_chart(figure, key=f"results-accuracy-{key}")
 
 
 st.title("Results")
@@ -42,23 +63,22 @@ st.markdown("Per-instance accuracy: of all the steps showing a class for the k-t
             "fraction classified right (5 classes × 10 samples). The 1st instance can only be guessed; "
             "the 2nd is one-shot recognition.")
 
-evaluated = any(results_by_checkpoint(d)[0] for d in DATASETS)
+evaluated = any(results_by_checkpoint(d)[0] for d in zoo.DATASETS)
 if not evaluated:
     st.info(f"No evaluation results in {zoo.checkpoint_dir() / 'results'} yet, so our rows read \"not evaluated\". "
             "Produce them with `python -m flmn_core.evaluate --checkpoint checkpoints/<name>.pt` "
             "(see README).")
 
+st.caption("In the plots, lines are our checkpoints (10,000 episodes, 95% intervals); hollow diamonds are "
+           "published numbers, drawn only at the instances the papers report.")
+
 st.header("Table 1: Omniglot")
 st.markdown(report.table1_markdown())
-figure = accuracy_figure("omniglot")
-if figure is not None:
-    st.plotly_chart(figure, key="results-omniglot")
+accuracy_figures_ui("omniglot")
 
 st.header("Table 2: zero-shot miniMNIST")
 st.markdown(report.table2_markdown())
-figure = accuracy_figure("mnist")
-if figure is not None:
-    st.plotly_chart(figure, key="results-mnist")
+accuracy_figures_ui("mnist")
 
 st.header("Targets")
 st.markdown(report.targets_markdown())

@@ -142,11 +142,13 @@ def image_figure(image, title=None):
 
 
 def instance_accuracy_figure(series, title="Accuracy by instance"):
-    """Per-instance accuracy, one line per model, with 95% error bars where given.
+    """Per-instance accuracy, one series per model, with 95% error bars where given.
 
     series: {name: {"accuracy": [I] fractions, optional "ci95": [I] half-widths (fractions), optional
-    "instances": [I] instance numbers (default 1..I)}}; e.g. evaluate's result JSON or
-    paper.Published.series(). Drawn in percent.
+    "instances": [I] instance numbers (default 1..I), optional "published": True}}; e.g. evaluate's
+    result JSON or paper.Published.series(). Drawn in percent. A measured series is a line through every
+    instance; a published one is points only, at the instances its source reports: a line would invent
+    the values between them (the papers give the 1st-5th and 10th, or fewer).
     """
     fig = go.Figure()
     for colour, (name, spec) in zip(_colours(), series.items()):
@@ -157,8 +159,11 @@ def instance_accuracy_figure(series, title="Accuracy by instance"):
         error = None
         if spec.get("ci95") is not None:
             error = dict(type="data", array=100 * _array(spec["ci95"]), visible=True, thickness=1.2)
-        fig.add_trace(go.Scatter(x=instances, y=100 * accuracy, error_y=error, mode="lines+markers", name=name,
-                                 line=dict(color=colour),
+        if spec.get("published"):
+            style = dict(mode="markers", marker=dict(color=colour, symbol="diamond-open", size=10, line=dict(width=2)))
+        else:
+            style = dict(mode="lines+markers", line=dict(color=colour))
+        fig.add_trace(go.Scatter(x=instances, y=100 * accuracy, error_y=error, name=name, **style,
                                  hovertemplate=f"{name}, instance %{{x}}: %{{y:.1f}}%<extra></extra>"))
     fig.update_layout(title=dict(text=title, font_size=14), xaxis=dict(title_text="instance", dtick=1),
                       yaxis=dict(title_text="accuracy (%)", range=[0, 100]), height=380, margin=MARGIN)

@@ -1,7 +1,7 @@
 """The Streamlit app through AppTest (no browser), with the shipped checkpoints: every page renders, a
 drawing fed through st.session_state["test_drawing"] is predicted, labelled, undone and reset, episodes
-are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint,
-missing data) gets a message while the episode so far is kept."""
+are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint) gets
+a message while the episode so far is kept. The explorer's own tests are in tests/test_explorer.py."""
 
 import io
 import json
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -216,50 +215,6 @@ def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy
     for page in ("explorer", "results", "how"):
         at.switch_page(PAGES[page]).run()
         assert not at.exception and "flmn-exp1 could not be loaded" in texts(at.error)
-
-
-def test_the_explorer_steps_through_a_generated_episode_side_by_side():
-    at = start()
-    at.switch_page(PAGES["explorer"]).run()
-    assert "empty" in texts(at.info)
-    at.radio(key="explorer_source").set_value("Generated characters").run()
-    assert not at.exception, at.exception
-    episode = at.session_state["explorer_episode"][1]
-    assert len(episode) == 50 and set(episode.runs) == set(SHIPPED)
-    at.slider(key="explorer_step").set_value(5).run()
-    markdown = texts(at.markdown)
-    assert "Step 5 of 50" in markdown and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
-    assert "#### flmn-exp1" in markdown and "#### mann-exp1" in markdown
-    assert len(at.get("plotly_chart")) == 1 + 3 + 2  # probabilities, FLMN's 3 figures, MANN's 2
-    assert at.button(key="explorer_play").label == "Play"
-    at.button(key="explorer_play").click().run()  # playing shows the next step at once, then one a second
-    assert at.session_state["explorer_playing"] and at.slider(key="explorer_step").value == 6
-    assert at.button(key="explorer_play").label == "Pause"
-    at.button(key="explorer_play").click().run()
-    assert not at.session_state["explorer_playing"] and at.slider(key="explorer_step").value == 6
-    seed = at.session_state["explorer_seed"]
-    at.button(key="explorer_new").click().run()
-    assert at.session_state["explorer_seed"] == seed + 1 and at.slider(key="explorer_step").value == 1
-    assert at.session_state["explorer_episode"][1].labels != episode.labels
-
-
-@pytest.mark.parametrize("source", ["Omniglot test characters", "miniMNIST digits"])
-def test_the_explorer_samples_the_real_data_sets(source, omniglot):
-    at = start()  # the omniglot fixture filled this session's cache, so the app reads it from there
-    at.switch_page(PAGES["explorer"]).run()
-    at.radio(key="explorer_source").set_value(source).run()
-    assert not at.exception and not at.error, (at.exception, at.error)
-    assert "Step 1 of 50" in texts(at.markdown)
-
-
-def test_the_explorer_without_data_offers_the_download(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLMN_DATA_DIR", str(tmp_path))
-    st.cache_resource.clear()  # forget the pools that other tests loaded in this process
-    at = start()
-    at.switch_page(PAGES["explorer"]).run()
-    at.radio(key="explorer_source").set_value("Omniglot test characters").run()
-    assert "are not on this machine" in texts(at.info) and "images_background.zip is missing" in texts(at.info)
-    assert any(b.label.startswith("Download Omniglot") for b in at.button)
 
 
 def test_the_results_page_draws_what_the_result_files_hold(checkpoint_copy):

@@ -112,9 +112,10 @@ def test_instance_accuracy_figure_in_percent_with_error_bars():
     fig = viz.instance_accuracy_figure({"ours": ours, "FLMN paper": paper.TABLE1[0].series()})
     np.testing.assert_allclose(fig.data[0].y, [30, 80, 90], rtol=1e-6)
     np.testing.assert_allclose(fig.data[0].error_y.array, [1, 2, 3], rtol=1e-6)
-    assert list(fig.data[1].x) == [1, 2, 3, 10]
-    np.testing.assert_allclose(fig.data[1].y, [31.1, 85.6, 88.7, 94.1], rtol=1e-6)
+    assert list(fig.data[1].x) == [1, 2, 3, 4, 5, 10]
+    np.testing.assert_allclose(fig.data[1].y, [31.1, 85.6, 88.7, 89.5, 91.0, 94.1], rtol=1e-6)
     assert fig.data[1].error_y.array is None
+    assert fig.data[0].mode == "lines+markers" and fig.data[1].mode == "markers"  # no line between published cells
 
 
 def fake_log(scale):

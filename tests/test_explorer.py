@@ -1,0 +1,190 @@
+"""The Episode explorer through AppTest: the offline default source, stepping and Play/Pause, the view kept in
+the URL (a reload, or a link, reproduces the episode at its step), the data sources' instructions when the
+data is missing, and the label-shuffle replay as the page shows it."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from flmn_core import load_model, zoo
+from flmn_core.glyphs import make_alphabet, render, sample_glyph_pool
+from flmn_core.interactive import episode_from_pool
+from flmn_core.shuffle import derangement, label_shuffle_replay
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+EXPLORER = "app_pages/explorer.py"
+TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints
+SHIPPED = ("flmn-exp1", "mann-exp1")
+
+
+def texts(elements):
+    return " ".join(str(e.value) for e in elements)
+
+
+def explorer(**params):
+    """A fresh session (as after a reload, or opening a link) on the explorer, with these query parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update({key: str(value) for key, value in params.items()})
+    at.switch_page(EXPLORER).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_step(at):
+    """'Step s of T' of the step header -> (s, T)."""
+    header = next(m.value for m in at.markdown if m.value.startswith("**Step "))
+    step, _, total = header.split("**")[1].removeprefix("Step ").partition(" of ")
+    return int(step), int(total)
+
+
+def step_slider(at):
+    """The step slider (a new widget, with a new key, each time the page moves the step itself)."""
+    return next(s for s in at.slider if s.label == "Step")
+
+
+def shown_episode(at):
+    return at.session_state["explorer_episode"][1]
+
+
+def reload(at):
+    """The same URL in a new session, as a browser reload makes it."""
+    return explorer(**at.query_params)
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """An empty data folder, and no pool loaded earlier in this process."""
+    monkeypatch.setenv("FLMN_DATA_DIR", str(tmp_path))
+    st.cache_resource.clear()
+    return tmp_path
+
+
+def test_offline_the_explorer_opens_on_generated_characters(no_data):
+    at = explorer()
+    assert at.radio(key="explorer_source").value == "glyphs" and not at.error and not at.info
+    assert shown_step(at) == (1, 50) and set(shown_episode(at).runs) == set(SHIPPED)
+    assert at.query_params == {"source": "glyphs", "seed": "0", "samples": "10", "step": "1", "shuffle": "0"}
+
+
+@pytest.mark.parametrize("source, files", [("omniglot", ("images_background.zip", "images_evaluation.zip")),
+                                           ("mnist", ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))])
+def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, source, files):
+    at = explorer()
+    at.radio(key="explorer_source").set_value(source).run()
+    assert not at.exception, at.exception
+    message = texts(at.info)
+    assert "FLMN_DATA_DIR=../shared/data .venv/bin/streamlit run app.py" in message
+    assert all(name in message for name in files) and str(no_data) in message
+    assert not any("Download" in b.label for b in at.button)  # offline a download only fails
+    assert at.button(key=f"retry-{source}").label == "Try again"
+
+
+def test_stepping_and_play_pause_side_by_side():
+    at = explorer()
+    episode = shown_episode(at)
+    step_slider(at).set_value(5).run()
+    markdown = texts(at.markdown)
+    assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
+    assert "#### flmn-exp1" in markdown and "#### mann-exp1" in markdown
+    assert len(at.get("plotly_chart")) == 1 + 3 + 2  # probabilities, FLMN's 3 figures, MANN's 2
+    at.button(key="explorer_forward").click().run()
+    assert shown_step(at) == (6, 50) and at.query_params["step"] == "6"
+    at.button(key="explorer_back").click().run()
+    assert shown_step(at) == (5, 50)
+
+    at.button(key="explorer_play").click().run()  # playing shows the next step at once, then one per tick
+    assert at.session_state["explorer_playing"] and shown_step(at) == (6, 50)
+    assert at.button(key="explorer_play").label == "Pause"
+    assert "Step" not in [s.label for s in at.slider]  # no step slider to send back a stale step
+    at.run()  # a full run of the page (the sidebar, say) is not a tick: the step stays
+    assert shown_step(at) == (6, 50)
+    at.button(key="explorer_play").click().run()
+    assert not at.session_state["explorer_playing"] and at.button(key="explorer_play").label == "Play"
+    assert step_slider(at).value == 6 and shown_step(at) == (6, 50)
+
+    step_slider(at).set_value(50).run()
+    at.button(key="explorer_play").click().run()  # from the end, play starts again from the first step
+    assert shown_step(at) == (1, 50)
+    at.button(key="explorer_play").click().run()
+    seed = at.number_input(key="explorer_seed").value
+    at.button(key="explorer_new").click().run()
+    assert at.number_input(key="explorer_seed").value == seed + 1 and shown_step(at) == (1, 50)
+    assert shown_episode(at).labels != episode.labels and at.query_params["seed"] == str(seed + 1)
+
+
+def test_a_link_reproduces_a_generated_episode_at_its_step():
+    at = explorer(source="glyphs", seed=3, samples=4, step=12)
+    assert shown_step(at) == (12, 20)
+    expected = episode_from_pool(sample_glyph_pool(40, 10, 3), 5, 4, 3)
+    episode = shown_episode(at)
+    assert episode.labels == expected.labels and all(torch.equal(a, b) for a, b in zip(episode.images, expected.images))
+    assert at.number_input(key="explorer_seed").value == 3 and at.slider(key="explorer_samples").value == 4
+    assert at.query_params == {"source": "glyphs", "seed": "3", "samples": "4", "step": "12", "shuffle": "0"}
+
+
+def test_a_reload_keeps_the_episode_and_the_step():
+    at = explorer()
+    at.number_input(key="explorer_seed").set_value(7).run()
+    step_slider(at).set_value(33).run()
+    again = reload(at)
+    assert shown_step(again) == (33, 50) and shown_episode(again).labels == shown_episode(at).labels
+
+
+@pytest.mark.parametrize("params, step", [({"source": "nonsense", "step": "x"}, (1, 50)),
+                                          ({"source": "glyphs", "step": "999", "samples": "0"}, (5, 5)),
+                                          ({"seed": "-4", "step": "-1"}, (1, 50))])
+def test_a_broken_link_shows_the_nearest_view(params, step):
+    at = explorer(**params)
+    assert not at.error and shown_step(at) == step
+
+
+def drawing(character, drawer):
+    return render(make_alphabet(3, seed=7)[character], drawer_seed=drawer)
+
+
+def test_this_sessions_episode_survives_a_reload():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    for character, value in ((0, 1), (1, 2), (0, 1)):
+        at.session_state["test_drawing"] = drawing(character, value + character)
+        at.run()
+        at.button(key=f"label-{value - 1}").click().run()
+    taught = at.session_state["episode"]
+    at.switch_page(EXPLORER).run()
+    assert at.radio(key="explorer_source").value == "session" and shown_step(at) == (1, 3)
+    step_slider(at).set_value(3).run()
+    assert at.query_params["source"] == "session" and at.query_params["episode"]
+
+    again = reload(at)
+    assert not again.exception and shown_step(again) == (3, 3)
+    restored = again.session_state["episode"]
+    assert restored.labels == taught.labels and all(torch.equal(a, b) for a, b in zip(restored.images, taught.images))
+    stranger = explorer(source="session", episode="not-a-token")  # a made-up link reaches no one's episode
+    assert "empty" in texts(stranger.info)
+
+
+def test_the_explorer_samples_the_real_data_sets_from_a_link(omniglot):
+    for source in ("omniglot", "mnist"):
+        at = explorer(source=source, seed=2, step=7)  # the omniglot fixture filled this session's cache
+        assert not at.error and not at.info and shown_step(at) == (7, 50)
+
+
+def test_the_label_shuffle_replay_shows_what_flmn_core_computes():
+    at = explorer(seed=5)
+    episode = shown_episode(at)
+    permutation = derangement(5, 0)
+    assert f"1 → {permutation[0] + 1}" in texts(at.markdown)
+    table = next(m.value for m in at.markdown if m.value.startswith("| model | labels"))
+    for name in SHIPPED:
+        replay = label_shuffle_replay(load_model(zoo.weights_path(name)), episode.images, episode.labels, permutation)
+        for which, (correct, total) in zip(("original", "permuted"), replay.instance_accuracy(10)):
+            row = next(line for line in table.splitlines() if line.startswith(f"| {name} | {which} |"))
+            assert row.split(" | ")[2:12] == [f"{c}/{n}" for c, n in zip(correct, total)]
+        assert f"{100 * replay.agreement():.0f}% of steps" in table
+    at.button(key="explorer_shuffle_again").click().run()
+    assert at.query_params["shuffle"] == "1" and f"1 → {derangement(5, 1)[0] + 1}" in texts(at.markdown)
+    again = reload(at)
+    assert f"1 → {derangement(5, 1)[0] + 1}" in texts(again.markdown)  # the link keeps the permutation too
