@@ -9,6 +9,7 @@ its addressing weights and its memories.
 import streamlit as st
 
 import app_common
+import app_memory
 from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices, viz
 from flmn_core.glyphs import sample_glyph_pool
 from flmn_core.interactive import EpisodeError, episode_from_pool
@@ -148,8 +149,7 @@ def step_view_ui(episode, models):
         for column, (name, model) in zip(columns, models.items()):
             with column:
                 st.markdown(f"#### {name}")
-                for key, figure in viz.trace_figures(episode.runs[name][t].state, episode.runs[name][t].trace).items():
-                    st.plotly_chart(figure, key=f"explorer-{name}-{key}", config={"displayModeBar": False})
+                app_memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}")
 
     st.button("Pause" if playing else "Play", on_click=toggle_play, args=(T,), key="explorer_play",
               icon=":material/pause:" if playing else ":material/play_arrow:")

@@ -232,7 +232,8 @@ def test_the_explorer_steps_through_a_generated_episode_side_by_side():
     markdown = texts(at.markdown)
     assert "Step 5 of 50" in markdown and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
     assert "#### flmn-exp1" in markdown and "#### mann-exp1" in markdown
-    assert len(at.get("plotly_chart")) == 1 + 3 + 2  # probabilities, FLMN's 3 figures, MANN's 2
+    assert len(at.get("plotly_chart")) == 1 + 5 + 4  # probabilities; each memory view: read, addressing,
+    # memories (FLMN 2, MANN 1), controller
     assert at.button(key="explorer_play").label == "Play"
     at.button(key="explorer_play").click().run()  # playing shows the next step at once, then one a second
     assert at.session_state["explorer_playing"] and at.slider(key="explorer_step").value == 6
