@@ -59,9 +59,9 @@ def surgery_ui(key, model, t, rows, label_text, classes):
     chosen = left.multiselect("Rows", list(range(len(rows.writer))), key=rows_key,
                               format_func=row_choice_text(rows, label_text), on_change=remember_step,
                               args=(step_key, t), placeholder="Choose rows (their drawings are listed)")
-    right.selectbox("Add the rows holding label", [None, *range(classes)], key=f"{key}-label",
+    right.selectbox("Rows of label", [None, *range(classes)], key=f"{key}-label",
                     format_func=lambda c: "—" if c is None else label_text(c), on_change=add_label_rows,
-                    args=(key, by_label, t), help="Every row whose drawing has this label, as this step shows them.")
+                    args=(key, by_label, t), help="Adds every row whose drawing has this label, as this step shows them.")
     action = left.radio("What to do with them", [WIPE, FREEZE], horizontal=True, key=f"{key}-action",
                         on_change=remember_step, args=(step_key, t),
                         help="Wipe: the rows are emptied as the step begins (zero memory, zero usage). Freeze: "
@@ -86,7 +86,7 @@ def remember_step(step_key, t):
 
 
 def add_label_rows(key, by_label, t):
-    """Callback of the 'rows holding label' box: add that label's rows to the chosen rows."""
+    """Callback of the 'Rows of label' box: add that label's rows to the chosen rows."""
     label = st.session_state[f"{key}-label"]
     if label is not None:
         chosen = set(st.session_state.get(f"{key}-rows", ())) | set(by_label[label])

@@ -248,11 +248,11 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
     note += "; similarity: red -1 to blue 1" if similarity is not None else ""
     note += f"; usage: 0 to {USAGE_RANGE:g}" if usage is not None else ""
     return _figure(lines, layout=dict(
-        title=dict(text=title, font=dict(size=14)), height=120 + 22 * len(lines), margin=dict(MARGIN, b=55),
+        title=dict(text=title, font=dict(size=14)), height=135 + 22 * len(lines), margin=dict(MARGIN, b=70),
         yaxis=dict(autorange="reversed", tickvals=list(range(len(lines))), ticktext=[line["name"] for line in lines],
                    automargin=True),
         xaxis=dict(title=dict(text="memory row", standoff=4)),
-        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-48, xanchor="left",
+        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-62, xanchor="left",
                           showarrow=False, font=dict(size=10, color="#666666"))]))
 
 
@@ -471,8 +471,7 @@ def _top_row_bars(mean, top, rows, names):
     colour_of = _code_colours(len(names))
     rest = np.ones(len(mean), dtype=bool)
     rest[top] = False
-    return dict(ticks=[_bar_name(int(r), rows, names) for r in top] + ["other rows<br>with drawings",
-                                                                        "rows with<br>no drawing"],
+    return dict(ticks=[_bar_name(int(r), rows, names) for r in top] + ["other<br>rows", "no<br>drawing"],
                 values=[*mean[top].tolist(), float(mean[rest & (writer >= 0)].sum()),
                         float(mean[rest & (writer < 0)].sum())],
                 colours=[colour_of[int(codes[r])] for r in top] + ["#d9d9d9", NO_DRAWING_COLOUR],
@@ -482,7 +481,7 @@ def _top_row_bars(mean, top, rows, names):
 def _label_bars(by_label, names):
     """The read figure's right bars: by_label [C + 2] from memory_rows.weight_by_label -> as _top_row_bars."""
     colour_of = _code_colours(len(names))
-    return dict(ticks=names + ["no label<br>yet", "no<br>drawing"], values=by_label.tolist(),
+    return dict(ticks=names + ["no<br>label", "no<br>drawing"], values=by_label.tolist(),
                 colours=colour_of[2:] + [PENDING_COLOUR, NO_DRAWING_COLOUR], outline=[1] * len(by_label))
 
 

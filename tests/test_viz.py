@@ -209,7 +209,7 @@ def test_mann_rows_with_no_drawing_are_drawn_empty_and_their_read_weight_counted
     assert (np.ravel(figures["memory"].data[3].z)[11:] == 0).all()  # the label strip's "no drawing"
     weights = episode.runs["model"][10].state.read_weights[0, 0].numpy()
     labels = list(figures["read"].layout.xaxis.ticktext)
-    no_drawing = figures["read"].data[0].y[labels.index("rows with<br>no drawing")]
+    no_drawing = figures["read"].data[0].y[labels.index("no<br>drawing")]
     top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
     assert no_drawing == pytest.approx(weights[11:].sum() - weights[top[top >= 11]].sum(), rel=1e-5)
 
