@@ -19,6 +19,7 @@ from collections import OrderedDict
 import streamlit as st
 
 import app_common
+import app_memory
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
 from flmn_core import viz
@@ -305,8 +306,7 @@ def step_view_ui(episode, models, view):
         for column, (name, model) in zip(columns, models.items()):
             with column:
                 st.markdown(f"#### {name}")
-                for key, figure in viz.trace_figures(episode.runs[name][t].state, episode.runs[name][t].trace).items():
-                    st.plotly_chart(figure, key=f"explorer-{name}-{key}", config={"displayModeBar": False})
+                app_memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}")
 
     view_step()
 

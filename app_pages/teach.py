@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import app_common
+import app_memory
 from flmn_core import viz
 from flmn_core.images import EMPTY_MESSAGE, ImageInputError, image_from_canvas, prepare, read_upload
 from flmn_core.interactive import MAX_NAME_LENGTH, EpisodeError
@@ -112,15 +113,14 @@ def predictions_ui(episode, steps):
                             f"({100 * float(s.probabilities.max()):.0f}%)" for name, s in steps.items()))
 
 
-def memories_ui(models, steps, caption):
-    """Each model's addressing and memories after the step shown, side by side."""
+def memories_ui(episode, models, t, caption):
+    """Each model's memory view at step t (0-based; len(episode): the drawing not labelled yet), side by side."""
     st.subheader("Memories")
     st.caption(caption)
-    columns = st.columns(len(steps))
-    for column, (name, step) in zip(columns, steps.items()):
+    columns = st.columns(len(models))
+    for column, name in zip(columns, models):
         with column:
-            for key, figure in viz.trace_figures(step.state, step.trace).items():
-                st.plotly_chart(figure, key=f"teach-{name}-{key}", config={"displayModeBar": False})
+            app_memory.memory_panel_ui(episode, name, models[name], t, key=f"teach-{name}")
 
 
 def episode_ui(episode):
@@ -190,11 +190,11 @@ with right:
 
 episode_ui(episode)
 if steps:
-    memories_ui(models, steps, "After reading the drawing above, before its label is given. Green: the rows "
-                "just read; orange: the rows just written.")
+    memories_ui(episode, models, len(episode), "After reading the drawing above, before its label is given. Green: "
+                "the rows just read; orange: the rows just written.")
 elif len(episode) and models:
-    last = {name: run[-1] for name, run in episode.runs.items()}
-    memories_ui(models, last, f"After step {len(episode)}. Green: the rows just read; orange: the rows just written.")
+    memories_ui(episode, models, len(episode) - 1, f"After step {len(episode)}. Green: the rows just read; orange: "
+                "the rows just written.")
 
 st.session_state["last_update_ms"] = app_common.elapsed_ms()
 st.caption(f"Server time for this update: {st.session_state['last_update_ms']:.0f} ms")

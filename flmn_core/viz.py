@@ -7,23 +7,43 @@ binary), short hover templates, no per-cell text on large heatmaps.
 Shapes: N memory rows, W word size, R read heads, C classes.
 """
 
+import base64
+import io
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
-from plotly.colors import qualitative
+from plotly.colors import get_colorscale, qualitative
 from plotly.subplots import make_subplots
 
+from . import memory_rows
 from .glyphs import make_alphabet, render
 from .models import FLMNTrace, MANNTrace
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
-MEMORY_COLOURS = "RdBu"  # memory values are signed sums of tanh vectors: a diverging scale around 0
+LEAST_USED_COLOUR = "#616161"  # the least-used rows of Eq. (5): grey
+USAGE_COLOUR = "#3b6fb6"  # usage of Eq. (4): blue
+# Memory values are signed sums of tanh vectors: a diverging scale around 0. Given as colours, not by name:
+# the unvalidated figures (see _figure) would get Plotly.js's own "RdBu", grey in the middle.
+MEMORY_COLOURS = get_colorscale("RdBu")
 SERIES_COLOURS = qualitative.Plotly  # one colour per model or checkpoint, in dict order
+LABEL_COLOURS = qualitative.Set2  # one colour per label that a memory row holds, cycling
+NO_DRAWING_COLOUR = "#ffffff"  # a row that holds no drawing is drawn empty
+PENDING_COLOUR = "#9e9e9e"  # a row holding this step's drawing, whose label is not given yet
+SAME_LABEL_COLOUR = "#111111"  # the mark (◆) of the rows holding earlier drawings of this step's label
 INK_COLOURS = [[0.0, "white"], [1.0, "black"]]  # images: ink 1 drawn black on white
 MARGIN = dict(l=50, r=20, t=40, b=40)
+# Fixed scales, so that a figure shows true values whatever the step: memories, keys, add and read vectors
+# on tanh's -1..1 (larger sums are drawn at full colour), weights on 0..1, usage on 0..2 (a row read and
+# written in full at one step); the hover gives the exact value.
+VECTOR_RANGE = 1.0
+USAGE_RANGE = 2.0
+OUTLINE_WEIGHT = 0.25  # rows read or written with at least this weight are outlined on the memory
+MEMORY_PLOT_PX = 320  # plot height of a memory heatmap whatever N: 5 px a row for 64 rows, 2.5 for 128
+ROW_LABEL_PX = 11  # the least spacing between two row names on a memory heatmap
+TOP_ROWS = 5  # the read figure draws the most-read rows one by one, then the rest in groups
 
 
 def _array(values):
@@ -45,70 +65,195 @@ def _weight_rows(weights, name):
     raise ValueError(f"{name}: expected weights of shape [N] or [R, N], got {list(weights.shape)}")
 
 
-def memory_heatmap(memory, title, read_weights=None, write_weights=None):
-    """A memory as a heatmap, one line per memory row, with the rows just read and written marked.
+def _figure(data, layout):
+    """A figure from trace and layout dicts, not validated: the memory view is rebuilt at every stroke and
+    Plotly's validation would cost more than everything else (tests/test_viz.py validates these figures)."""
+    return go.Figure(data=data, layout=layout, _validate=False)
 
-    memory: [N, W]; read_weights, write_weights: optional [N] or [R, N] (one per head). Each given set of
-    weights is drawn as a strip beside the memory (one column per head), and the row each head weights
-    most is outlined on the memory (read green, written orange).
+
+def image_uri(image):
+    """A [20, 20] image (ink 1) -> a PNG data URI, black on white (a few hundred bytes)."""
+    pixels = (255 * (1 - np.clip(_array(image), 0, 1))).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _label_names(label_names, rows):
+    """The display names of labels 0..C-1: as given, else "1".."C" for the labels the rows hold."""
+    if label_names is not None:
+        return list(label_names)
+    classes = int(rows.label.max()) + 1 if rows is not None and len(rows.label) else 0
+    return [str(c + 1) for c in range(classes)]
+
+
+def _row_codes(rows):
+    """RowView -> float32 [N]: 0 for a row that holds no drawing, 1 for this step's drawing (label not
+    given yet), 2 + c for a drawing of label c; drawn with _code_colourscale."""
+    codes = np.where(_array(rows.label) >= 0, _array(rows.label) + 2, 1.0)
+    return np.where(_array(rows.writer) >= 0, codes, 0.0).astype(np.float32)
+
+
+def _code_colourscale(classes):
+    """A discrete colour scale for _row_codes of `classes` labels -> (colorscale, zmin, zmax)."""
+    colours = _code_colours(classes)
+    bands = len(colours)
+    scale = [[edge, colour] for k, colour in enumerate(colours) for edge in (k / bands, (k + 1) / bands)]
+    return scale, -0.5, bands - 0.5
+
+
+def _row_texts(rows, names):
+    """What each row holds, in words: "x3, label 2", "x7, no label yet" or "no drawing"."""
+    texts = []
+    for writer, label, same in zip(rows.writer.tolist(), rows.label.tolist(), rows.same_label.tolist()):
+        if writer < 0:
+            texts.append("no drawing")
+            continue
+        text = f"x{writer + 1}, " + (f"label {names[label]}" if label >= 0 else "no label yet")
+        texts.append(text + (" ◆ an earlier drawing of this step's label" if same else ""))
+    return texts
+
+
+def _row_ticks(rows, row_px):
+    """Names of the rows holding a drawing ("12 · x3": row 12 holds the drawing of step 3), every row
+    when they fit, else thinned to one in ROW_LABEL_PX pixels -> (tick rows, tick texts)."""
+    gap = max(1, math.ceil(ROW_LABEL_PX / row_px))
+    values, texts, last = [], [], -gap
+    for row, writer in enumerate(rows.writer.tolist()):
+        if writer >= 0 and row - last >= gap:
+            values.append(row)
+            texts.append(f"{row} · x{writer + 1}")
+            last = row
+    return values, texts
+
+
+def _strip(z, columns, axis, colorscale, zmin, zmax, hovertemplate, text=None):
+    """A narrow heatmap beside a memory: z [N, K], one column per name in columns, on x axis `axis`."""
+    return dict(type="heatmap", z=z, x=columns, xaxis=axis, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                showscale=False, text=text, hovertemplate=hovertemplate)
+
+
+def _label_strip(rows, names, axis, row_px):
+    """The traces of the 'label' strip beside a memory: the label each row holds (white: no drawing;
+    grey: this step's drawing, label not given yet), the hover naming its drawing, and ◆ marks on the
+    rows holding earlier drawings of this step's label."""
+    scale, low, high = _code_colourscale(len(names))
+    codes = _strip(_row_codes(rows)[:, None], ["label"], axis, scale, low, high, "row %{y}: %{text}<extra></extra>",
+                   np.array(_row_texts(rows, names))[:, None])
+    same = np.flatnonzero(_array(rows.same_label))
+    marks = dict(type="scatter", x=["label"] * len(same), y=same, xaxis=axis, mode="markers", hoverinfo="skip",
+                 marker=dict(symbol="diamond", size=min(8, max(4, row_px + 1)), color=SAME_LABEL_COLOUR))
+    return [codes, marks]
+
+
+def _side_by_side(widths, gap=0.015):
+    """Layout x axes for panels of the given relative widths, left to right, all on the y axis:
+    {"xaxis": ..., "xaxis2": ...}. Built in one go: make_subplots and add_shape revalidate the figure
+    at each call, several times slower than this."""
+    widths = np.asarray(widths, dtype=float)
+    edges = np.concatenate([[0], np.cumsum(widths / widths.sum() * (1 - gap * (len(widths) - 1)))])
+    return {f"xaxis{i + 1 if i else ''}": dict(domain=[edges[i] + gap * i, edges[i + 1] + gap * i], anchor="y")
+            for i in range(len(widths))}
+
+
+def memory_heatmap(memory, title, read_weights=None, write_weights=None, rows=None, label_names=None):
+    """A memory as a heatmap, one line per memory row, on a fixed -1..1 scale, with strips beside it.
+
+    memory: [N, W]; read_weights, write_weights: optional [N] or [R, N], each drawn as a strip on its
+    true 0..1 scale (one column per head); the rows taking at least OUTLINE_WEIGHT of a head are outlined
+    (read green, written orange), so a near-uniform read outlines nothing. rows: an optional
+    memory_rows.RowView, which adds a strip of the label each row holds (white: no drawing; grey: this
+    step's drawing, whose label is not given yet), marks with ◆ the rows holding earlier drawings of this
+    step's label, and names the rows by the drawing that wrote them ("12 · x3": row 12 holds x3).
     """
     memory = _array(memory)
     if memory.ndim != 2:
         raise ValueError(f"memory: expected shape [N, W], got {list(memory.shape)}")
     N, W = memory.shape
-    limit = max(float(np.abs(memory).max()), 1e-6)
-    traces = [go.Heatmap(z=memory, colorscale=MEMORY_COLOURS, zmid=0, zmin=-limit, zmax=limit,
-                         colorbar=dict(thickness=10, len=0.8),
-                         hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>")]
-    outlines = []
+    traces = [dict(type="heatmap", z=memory, colorscale=MEMORY_COLOURS, zmid=0, zmin=-VECTOR_RANGE,
+                   zmax=VECTOR_RANGE, colorbar=dict(thickness=10, len=0.8, tickvals=[-VECTOR_RANGE, 0, VECTOR_RANGE]),
+                   hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>")]
+    outlines, axes = [], 1
     for weights, name, colour in ((read_weights, "read", READ_COLOUR), (write_weights, "write", WRITE_COLOUR)):
         if weights is None:
             continue
-        rows, labels = _weight_rows(weights, name)
-        if rows.shape[1] != N:
-            raise ValueError(f"{name} weights cover {rows.shape[1]} rows but the memory has {N}")
-        traces.append(go.Heatmap(z=rows.T, x=labels, xaxis=f"x{len(traces) + 1}",
-                                 colorscale=[[0, "white"], [1, colour]], zmin=0, zmax=max(float(rows.max()), 1e-6), showscale=False,
-                                 hovertemplate="%{x}, row %{y}: %{z:.3f}<extra></extra>"))
+        block, labels = _weight_rows(weights, name)
+        if block.shape[1] != N:
+            raise ValueError(f"{name} weights cover {block.shape[1]} rows but the memory has {N}")
+        axes += 1
+        traces.append(_strip(block.T, labels, f"x{axes}", [[0, "white"], [1, colour]], 0, 1,
+                             "%{x}, row %{y}: %{z:.3f}<extra></extra>"))
         outlines += [dict(type="rect", x0=-0.5, x1=W - 0.5, y0=int(r) - 0.5, y1=int(r) + 0.5, xref="x", yref="y",
-                          line=dict(color=colour, width=2)) for r in rows.argmax(axis=1)]
-    # One y axis for all; the x axes side by side, the strips narrow. Built in one go: make_subplots and
-    # add_shape revalidate the figure at each call, several times slower than this.
-    widths = np.array([W] + [max(2.0, 0.12 * W)] * (len(traces) - 1))
-    gap = 0.015
-    edges = np.concatenate([[0], np.cumsum(widths / widths.sum() * (1 - gap * (len(widths) - 1)))])
-    axes = {f"xaxis{i + 1 if i else ''}": dict(domain=[edges[i] + gap * i, edges[i + 1] + gap * i], anchor="y")
-            for i in range(len(widths))}
-    axes["xaxis"]["title"] = dict(text="word")
-    layout = dict(title=dict(text=title, font=dict(size=14)), height=140 + 3 * N, margin=MARGIN, shapes=outlines,
-                  yaxis=dict(autorange="reversed", title=dict(text="memory row")), **axes)
-    return go.Figure(data=traces, layout=layout)
+                          line=dict(color=colour, width=2)) for r in np.flatnonzero(block.max(0) >= OUTLINE_WEIGHT)]
+    yaxis = dict(autorange="reversed", title=dict(text="memory row"))
+    if rows is not None:
+        if len(rows.writer) != N:
+            raise ValueError(f"the row descriptions cover {len(rows.writer)} rows but the memory has {N}")
+        axes += 1
+        traces += _label_strip(rows, _label_names(label_names, rows), f"x{axes}", MEMORY_PLOT_PX / N)
+        ticks, texts = _row_ticks(rows, MEMORY_PLOT_PX / N)
+        yaxis.update(tickvals=ticks, ticktext=texts, tickfont=dict(size=9), title=dict(text="row · drawing it holds"))
+    layout_axes = _side_by_side([W] + [max(2.0, 0.12 * W)] * (axes - 1))
+    layout_axes["xaxis"]["title"] = dict(text="word")
+    return _figure(traces, layout=dict(title=dict(text=title, font=dict(size=14)), height=140 + MEMORY_PLOT_PX,
+                                       margin=MARGIN, shapes=outlines, yaxis=yaxis, showlegend=False, **layout_axes))
 
 
-def addressing_figure(weights, title):
-    """Several weightings over the memory rows as one compact heatmap, a line per weighting.
+def _line(name, values, colorscale, zmin, zmax, hovertemplate, text=None):
+    """One line of addressing_figure: values [N] drawn as a one-row heatmap named `name` (its y position
+    is set when the lines are stacked: Plotly.js fails on several one-row heatmaps on a category axis)."""
+    return dict(type="heatmap", z=_array(values)[None], name=name, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                showscale=False, text=None if text is None else [text], hovertemplate=hovertemplate)
 
-    weights: {name: [N] or [R, N]} in display order (e.g. read, usage, least used, write). Each line is
-    scaled to its own maximum so that usage (up to 1 / (1 - gamma)) and weights (up to 1) both show;
-    the hover gives the true value.
+
+def _weight_lines(name, values, colorscale, zmin, zmax):
+    """The lines of one weighting [N] or [R, N], one per head, with the value in the hover."""
+    block, names = _weight_rows(values, name)
+    return [_line(n, b, colorscale, zmin, zmax, f"{n}, row %{{x}}: %{{z:.3f}}<extra></extra>")
+            for n, b in zip(names, block)]
+
+
+def addressing_figure(weights, title, similarity=None, usage=None, readable=None, rows=None, label_names=None):
+    """Weightings over the memory rows as one compact heatmap, a line each, every line on its true scale.
+
+    weights: {name: ([N] or [R, N], colour)} in display order (read, write, least used...), each drawn
+    from white (0) to its colour (1) whatever its largest value, so a near-uniform read looks pale.
+    similarity: optional [N] or [R, N], the key's cosine similarity to each row (Eq. 1), on -1 (red)..1
+    (blue). usage: optional [N] (Eq. 4), on 0..USAGE_RANGE. readable: optional bool [N], the rows a masked
+    read may land on. rows: an optional memory_rows.RowView: a line of the label each row holds (the
+    hover names its drawing) and a line marking the rows holding earlier drawings of this step's label.
     """
-    rows, labels = [], []
-    for name, values in weights.items():
-        block, names = _weight_rows(values, name)
-        rows.append(block)
-        labels += names
-    if not rows:
+    lines = [line for name, (values, colour) in weights.items()
+             for line in _weight_lines(name, values, [[0, "white"], [1, colour]], 0, 1)]
+    if similarity is not None:
+        lines += _weight_lines("similarity", similarity, MEMORY_COLOURS, -1, 1)
+    if usage is not None:
+        lines += _weight_lines("usage", usage, [[0, "white"], [1, USAGE_COLOUR]], 0, USAGE_RANGE)
+    if readable is not None:
+        lines += _weight_lines("readable", readable, [[0, "white"], [1, READ_COLOUR]], 0, 1)
+    if rows is not None:
+        names = _label_names(label_names, rows)
+        scale, low, high = _code_colourscale(len(names))
+        lines.append(_line("label held", _row_codes(rows), scale, low, high, "row %{x}: %{text}<extra></extra>",
+                           _row_texts(rows, names)))
+        lines += _weight_lines("◆ same label", rows.same_label, [[0, "white"], [1, SAME_LABEL_COLOUR]], 0, 1)
+    if not lines:
         raise ValueError("addressing_figure needs at least one weighting")
-    if len({r.shape[1] for r in rows}) > 1:
-        raise ValueError(f"the weightings cover different numbers of rows: {[r.shape[1] for r in rows]}")
-    values = np.concatenate(rows)
-    scaled = values / np.maximum(values.max(axis=1, keepdims=True), 1e-6)
-    heatmap = go.Heatmap(z=scaled, y=labels, customdata=values, colorscale="Blues", zmin=0, zmax=1,
-                         colorbar=dict(thickness=10, title=dict(text="of max", side="right")),
-                         hovertemplate="%{y}, row %{x}: %{customdata:.3f}<extra></extra>")
-    return go.Figure(heatmap, layout=dict(
-        title=dict(text=title, font=dict(size=14)), height=110 + 24 * len(labels), margin=MARGIN,
-        yaxis=dict(autorange="reversed"), xaxis=dict(title=dict(text="memory row"))))
+    lengths = sorted({line["z"].shape[1] for line in lines})
+    if len(lengths) > 1:
+        raise ValueError(f"the weightings cover different numbers of rows: {lengths}")
+    for position, line in enumerate(lines):
+        line["y"] = [position]
+    note = "weights: white 0 to full colour 1"
+    note += "; similarity: red -1 to blue 1" if similarity is not None else ""
+    note += f"; usage: 0 to {USAGE_RANGE:g}" if usage is not None else ""
+    return _figure(lines, layout=dict(
+        title=dict(text=title, font=dict(size=14)), height=135 + 22 * len(lines), margin=dict(MARGIN, b=70),
+        yaxis=dict(autorange="reversed", tickvals=list(range(len(lines))), ticktext=[line["name"] for line in lines],
+                   automargin=True),
+        xaxis=dict(title=dict(text="memory row", standoff=4)),
+        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-62, xanchor="left",
+                          showarrow=False, font=dict(size=10, color="#666666"))]))
 
 
 def probabilities_figure(probabilities, class_names):
@@ -232,31 +377,206 @@ def _colours():
         yield from SERIES_COLOURS
 
 
-def trace_figures(state, trace, batch_index=0):
-    """The figures of one model at one step, from the (state, trace) that model.step returned.
+def trace_figures(state, trace, batch_index=0, rows=None, label_names=None):
+    """The addressing and memory figures of one model at one step, from the (state, trace) that
+    model.step returned; rows: an optional memory_rows.RowView of that step (batch of 1) naming what
+    each row holds.
 
     FLMN -> {"addressing", "feature_memory", "label_memory"}; MANN -> {"addressing", "memory"}.
     """
     b = batch_index
+    if not isinstance(trace, (FLMNTrace, MANNTrace)):
+        raise TypeError(f"expected the trace of an FLMN or MANN step, not {type(trace).__name__}")
+    readable = None if trace.readable is None else trace.readable[b]
     if isinstance(trace, FLMNTrace):
         read, write = state.read_weights[b, 0], state.feature_write_weights[b, 0]
+        label_write = trace.label_write_weights[b]
+        weights = {"read": (read, READ_COLOUR), "feature write": (write, WRITE_COLOUR),
+                   "label write": (label_write, WRITE_COLOUR),
+                   "least used": (state.least_used[b, 0], LEAST_USED_COLOUR)}
         return {
-            "addressing": addressing_figure({
-                "read": read, "usage": state.usage[b], "least used": state.least_used[b, 0],
-                "feature write": write, "label write": trace.label_write_weights[b],
-            }, "FLMN addressing"),
-            "feature_memory": memory_heatmap(state.feature_memory[b], "FLMN feature memory", read, write),
-            "label_memory": memory_heatmap(state.label_memory[b], "FLMN label memory", read,
-                                           trace.label_write_weights[b]),
+            "addressing": addressing_figure(weights, "FLMN addressing", trace.similarity[b], state.usage[b], readable,
+                                            rows, label_names),
+            "feature_memory": memory_heatmap(state.feature_memory[b], "FLMN feature memory", read, write, rows,
+                                             label_names),
+            "label_memory": memory_heatmap(state.label_memory[b], "FLMN label memory", read, label_write, rows,
+                                           label_names),
         }
+    read, write = state.read_weights[b], trace.write_weights[b]
+    weights = {"read": (read, READ_COLOUR), "write": (write, WRITE_COLOUR),
+               "least used": (state.least_used[b], LEAST_USED_COLOUR)}
+    return {
+        "addressing": addressing_figure(weights, "MANN addressing", trace.similarity[b], state.usage[b], readable,
+                                        rows, label_names),
+        "memory": memory_heatmap(state.memory[b], "MANN memory", read, write, rows, label_names),
+    }
+
+
+def _focus_text(focus):
+    """ReadFocus -> one line: top weight, entropy, weight on the ◆ rows and on nothing, per head."""
+    def each(values, digits=2):
+        return "/".join("–" if math.isnan(v) else f"{v:.{digits}f}" for v in values.tolist())
+
+    heads = len(focus.top_weight)
+    parts = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max",
+             f"on ◆ rows {each(focus.same_label)}", f"on rows with no drawing {each(focus.no_drawing)}"]
+    if float(focus.nothing.max()) >= 0.0005:
+        parts.append(f"nothing {each(focus.nothing)}")
+    return (f"{heads} heads: " if heads > 1 else "") + " · ".join(parts)
+
+
+def read_figure(read_weights, rows, images, title, label_names=None):
+    """Where a read went, on the true 0..1 scale, and how focused it is (the subtitle).
+
+    read_weights: [N] or [R, N] (the bars show the mean over heads); rows: memory_rows.RowView of the
+    step; images: the [20, 20] images of steps 0..t, for thumbnails of the drawings the rows hold.
+    Left: the TOP_ROWS most-read rows, each with its drawing and label (◆: an earlier drawing of this
+    step's label), then the other rows holding drawings, the rows holding none and, for a model that can
+    read nothing (a null row), what the read took from nothing: together 1. Right: the same weight
+    gathered by the label of the rows.
+    """
+    weights = _array(read_weights)
+    weights = weights[None] if weights.ndim == 1 else weights
+    mean = weights.mean(0)
+    if len(rows.writer) != len(mean):
+        raise ValueError(f"the row descriptions cover {len(rows.writer)} rows but the read covers {len(mean)}")
+    names = _label_names(label_names, rows)
+    top = np.argsort(-mean, kind="stable")[:TOP_ROWS]
+    rows_bars = _top_row_bars(mean, top, rows, names)
+    label_bars = _label_bars(memory_rows.weight_by_label(weights, rows, len(names)).numpy(), names)
+    nothing = max(0.0, 1.0 - float(mean.sum()))
+    if nothing >= 0.0005:
+        for bars in (rows_bars, label_bars):
+            bars.update(ticks=bars["ticks"] + ["nothing"], values=bars["values"] + [nothing],
+                        colours=bars["colours"] + ["#f0f0f0"], outline=bars["outline"] + [1])
+    writer = rows.writer.numpy()
+    thumbnails = [dict(source=image_uri(images[writer[r]]), x=i, y=float(mean[r]) + 0.13, xref="x", yref="y",
+                       sizex=0.75, sizey=0.3, xanchor="center", yanchor="bottom", sizing="contain", layer="above")
+                  for i, r in enumerate(top) if 0 <= writer[r] < len(images)]
+    heads = "" if len(weights) == 1 else f" (mean of {len(weights)} heads)"
+    subtitle = _focus_text(memory_rows.read_focus(weights, rows))
+    axis = dict(tickfont=dict(size=9), tickangle=0, fixedrange=True)
+    weight_axis = dict(range=[0, 1.5], tickvals=[0, 0.25, 0.5, 0.75, 1], fixedrange=True)
+    return _figure([_bars(rows_bars), _bars(label_bars, xaxis="x2", yaxis="y2")], layout=dict(
+        title=dict(text=f"{title}: where the read went{heads}<br><sup>{subtitle}</sup>", font=dict(size=14)),
+        height=340, margin=dict(l=45, r=10, t=60, b=80), showlegend=False, images=thumbnails, bargap=0.25,
+        xaxis=dict(domain=[0, 0.6], tickvals=list(range(len(rows_bars["ticks"]))), ticktext=rows_bars["ticks"],
+                   **axis),
+        xaxis2=dict(domain=[0.67, 1], anchor="y2", tickvals=list(range(len(label_bars["ticks"]))),
+                    ticktext=label_bars["ticks"], title=dict(text="by the label of the rows", font=dict(size=11),
+                                                             standoff=4), **axis),
+        yaxis=dict(title=dict(text="read weight"), **weight_axis),
+        yaxis2=dict(anchor="x2", showticklabels=False, **weight_axis)))
+
+
+def _top_row_bars(mean, top, rows, names):
+    """The read figure's left bars: the rows `top` one by one, then the other rows holding drawings and
+    the rows holding none -> {ticks, values, colours, outline (line widths: 3 for a ◆ row)}."""
+    writer, codes, same = rows.writer.numpy(), _row_codes(rows), rows.same_label.numpy()
+    colour_of = _code_colours(len(names))
+    rest = np.ones(len(mean), dtype=bool)
+    rest[top] = False
+    return dict(ticks=[_bar_name(int(r), rows, names) for r in top] + ["other<br>rows", "no<br>drawing"],
+                values=[*mean[top].tolist(), float(mean[rest & (writer >= 0)].sum()),
+                        float(mean[rest & (writer < 0)].sum())],
+                colours=[colour_of[int(codes[r])] for r in top] + ["#d9d9d9", NO_DRAWING_COLOUR],
+                outline=[3 if same[r] else 1 for r in top] + [1, 1])
+
+
+def _label_bars(by_label, names):
+    """The read figure's right bars: by_label [C + 2] from memory_rows.weight_by_label -> as _top_row_bars."""
+    colour_of = _code_colours(len(names))
+    return dict(ticks=names + ["no<br>label", "no<br>drawing"], values=by_label.tolist(),
+                colours=colour_of[2:] + [PENDING_COLOUR, NO_DRAWING_COLOUR], outline=[1] * len(by_label))
+
+
+def _bars(spec, **axes):
+    """A bar trace of _top_row_bars' or _label_bars' spec, each bar's value written above it."""
+    return dict(type="bar", x=list(range(len(spec["values"]))), y=_array(spec["values"]), text=[
+        f"{v:.2f}" for v in spec["values"]], textposition="outside", cliponaxis=False,
+                marker=dict(color=spec["colours"], line=dict(width=spec["outline"], color=[
+                    SAME_LABEL_COLOUR if w > 1 else "#9e9e9e" for w in spec["outline"]])),
+                hovertemplate="%{y:.3f}<extra></extra>", **axes)
+
+
+def _code_colours(classes):
+    """The colour of each _row_codes value: no drawing, no label yet, then labels 0..C-1."""
+    return [NO_DRAWING_COLOUR, PENDING_COLOUR] + [LABEL_COLOURS[c % len(LABEL_COLOURS)] for c in range(classes)]
+
+
+def _bar_name(row, rows, names):
+    """The read figure's name of a row: "◆ row 12<br>x3<br>label 2" (or "no drawing")."""
+    writer, label = int(rows.writer[row]), int(rows.label[row])
+    mark = "◆ " if bool(rows.same_label[row]) else ""
+    if writer < 0:
+        return f"row {row}<br>no drawing"
+    return f"{mark}row {row}<br>x{writer + 1}<br>" + (f"label {names[label]}" if label >= 0 else "no label yet")
+
+
+def _controller_vectors(state, trace, b):
+    """{line name: vector [W]} of the controller figure: key, add vectors and read vector(s)."""
+    if isinstance(trace, FLMNTrace):
+        return {"key k": trace.key[b], "feature add a^f": trace.feature_add[b], "label add a^l": trace.label_add[b],
+                "read r (label memory)": state.read[b]}
     if isinstance(trace, MANNTrace):
-        read, write = state.read_weights[b], trace.write_weights[b]
-        return {
-            "addressing": addressing_figure({"read": read, "usage": state.usage[b],
-                                             "least used": state.least_used[b], "write": write}, "MANN addressing"),
-            "memory": memory_heatmap(state.memory[b], "MANN memory", read, write),
-        }
+        R = trace.keys.shape[1]
+        head = (lambda name, h: f"{name} {h + 1}") if R > 1 else (lambda name, h: name)
+        vectors = {head("key k", h): trace.keys[b, h] for h in range(R)}
+        if not np.array_equal(_array(trace.written[b]), _array(trace.keys[b])):  # write_content="add"
+            vectors.update({head("add a", h): trace.written[b, h] for h in range(R)})
+        vectors.update({head("read r", h): part for h, part in enumerate(state.read[b].reshape(R, -1))})
+        return vectors
     raise TypeError(f"expected the trace of an FLMN or MANN step, not {type(trace).__name__}")
+
+
+def controller_figure(state, trace, logits, title, label_names=None, batch_index=0):
+    """The controller's side of one step: the key, the add vectors and the read vector on -1..1 (a line
+    each), beside the classifier's logits for each label; the subtitle gives the write gate sigma(alpha)
+    of Eq. (6) and the key strength beta when the model has one.
+
+    state, trace: from model.step; logits: [C] or [1, C] (surgery.logits_of).
+    """
+    vectors = _controller_vectors(state, trace, batch_index)
+    z = np.full((len(vectors), max(len(v) for v in vectors.values())), np.nan, dtype=np.float32)
+    for i, values in enumerate(vectors.values()):  # NaN pads the shorter vectors: drawn blank
+        z[i, : len(values)] = _array(values)
+    logits = _array(logits).reshape(-1)
+    names = list(label_names) if label_names is not None else [str(c + 1) for c in range(len(logits))]
+    notes = ["write gate σ(α) " + "/".join(f"{g:.2f}" for g in _array(trace.write_gate).tolist())
+             + " (0: to the least-used row, 1: where the last read went)"]
+    if trace.strength is not None:
+        strength = _array(trace.strength[batch_index]).reshape(-1)
+        notes.append("key strength β " + "/".join(f"{s:.1f}" for s in strength.tolist()))
+    vector_map = dict(type="heatmap", z=z, y=list(vectors), colorscale=MEMORY_COLOURS, zmid=0, zmin=-VECTOR_RANGE,
+                      zmax=VECTOR_RANGE, hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
+                      colorbar=dict(thickness=8, len=0.9, x=0.62, tickvals=[-VECTOR_RANGE, 0, VECTOR_RANGE]))
+    logit_bars = dict(type="bar", x=names, y=logits, xaxis="x2", yaxis="y2", text=[f"{v:.1f}" for v in logits],
+                      textposition="outside", cliponaxis=False,
+                      hovertemplate="label %{x}: logit %{y:.3f}<extra></extra>",
+                      marker=dict(color=[SERIES_COLOURS[0] if c == logits.argmax() else "#b0c4de"
+                                         for c in range(len(logits))]))
+    return _figure([vector_map, logit_bars], layout=dict(
+        title=dict(text=f"{title}<br><sup>{' · '.join(notes)}</sup>", font=dict(size=14)),
+        height=max(230, 130 + 24 * len(vectors)), margin=dict(l=45, r=10, t=60, b=40), showlegend=False,
+        xaxis=dict(domain=[0, 0.6], title=dict(text="unit", standoff=2)),
+        yaxis=dict(autorange="reversed", type="category", automargin=True),
+        xaxis2=dict(domain=[0.72, 1], anchor="y2", type="category", title=dict(text="logit of label", standoff=2)),
+        yaxis2=dict(anchor="x2", zeroline=True)))
+
+
+def memory_view(steps, rows, images, logits, label_names=None):
+    """Every figure of the memory view of one model at step t = len(steps) - 1 (batch of 1), in order.
+
+    steps: [interactive.Step or (state, trace)] of steps 0..t (the last is drawn); rows: its
+    memory_rows.RowView (memory_rows.describe_steps); images: [20, 20] of steps 0..t; logits: [C] of
+    step t -> {"read", "addressing", "feature_memory", "label_memory" (FLMN) or "memory" (MANN), "controller"}.
+    """
+    state, trace = memory_rows.state_and_trace(steps[-1])
+    kind = "FLMN" if isinstance(trace, FLMNTrace) else "MANN"
+    figures = {"read": read_figure(state.read_weights[0], rows, images, f"{kind} read", label_names)}
+    figures.update(trace_figures(state, trace, 0, rows, label_names))
+    figures["controller"] = controller_figure(state, trace, logits, f"{kind} controller", label_names)
+    return figures
 
 
 def protocol_figure(classes=3, steps=6, seed=0):

@@ -26,7 +26,6 @@ from flmn_core import load_model, viz, zoo
 from flmn_core.glyphs import make_alphabet, render
 from flmn_core.images import MAX_UPLOAD_MB, prepare, read_upload
 from flmn_core.interactive import InteractiveEpisode
-from flmn_core.models import model_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about 3 minutes: 8 browser sessions
 
@@ -80,12 +79,12 @@ def taught(models, images, labels):
     return episode
 
 
-def memory_arrays(models, steps):
+def memory_arrays(steps):
     """{figure title: its first trace's values} of the memory figures the page draws for `steps`
     ({model name: interactive.Step})."""
     arrays = {}
-    for name, step in steps.items():
-        for figure in viz.trace_figures(model_name(models[name]), step.trace).values():
+    for step in steps.values():
+        for figure in viz.trace_figures(step.state, step.trace).values():
             arrays[figure.layout.title.text] = np.asarray(figure.data[0].z, dtype=np.float32)
     return arrays
 
@@ -175,7 +174,7 @@ def check_only_its_own(person, models):
     who, page = f"session {person.index}", person.page
     wait_until(page, f"After step {STEPS}.")
     mine = taught(models, person.images, person.labels)
-    expected = memory_arrays(models, {name: run[-1] for name, run in mine.runs.items()})
+    expected = memory_arrays({name: run[-1] for name, run in mine.runs.items()})
     assert_arrays(settled_arrays(page, expected), expected, who)
     owners = {int(i) for i in OWNER.findall(page.inner_text("body"))}
     assert owners == {person.index}, f"{who} shows label names of sessions {owners}"
@@ -226,7 +225,7 @@ def test_eight_sessions_teach_at_once_and_never_see_each_other(checkpoints, tmp_
     log = tmp_path / "server.log"
     with streamlit_server(log, env={"FLMN_CHECKPOINT_DIR": str(checkpoints)}) as (url, server), chromium() as browser:
         before = probe(browser, url, probe_picture)
-        assert_arrays(before, memory_arrays(models, probe_steps), "probe before")
+        assert_arrays(before, memory_arrays(probe_steps), "probe before")
         for trace, name in zip(before[PROBABILITIES], SHIPPED, strict=True):  # one bar trace per model
             np.testing.assert_allclose(trace, probe_steps[name].probabilities.numpy(), rtol=1e-5, atol=1e-6)
         rss_before = rss_kib(server.pid)

@@ -1,4 +1,6 @@
-"""Figures from the real traces of both models: trace types, data shapes and the marked rows."""
+"""Figures from the real traces of the models: the memory view shows the models' true values on fixed
+scales (a near-uniform read looks pale), names each row by the drawing it holds, marks the rows of the
+step's label, and stays light and valid for every model variant; the other figures show their data."""
 
 import math
 
@@ -7,9 +9,20 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from flmn_core import build_model, paper, viz
+from flmn_core import build_model, load_model, memory_rows, paper, surgery, viz, zoo
+from flmn_core.glyphs import sample_glyph_pool
+from flmn_core.interactive import InteractiveEpisode, episode_from_pool
+from memory_models import distinct_drawings, retrieving_flmn
 
 TINY = dict(classes=3, controller_size=8, memory_rows=12, word_size=4)
+VARIANTS = {
+    "flmn": ("flmn", {}), "flmn-key-strength": ("flmn", dict(key_strength=True)),
+    "flmn-read-first": ("flmn", dict(read_first=True)), "flmn-masked": ("flmn", dict(mask_empty_rows=True, read_first=True)),
+    "flmn-null-row": ("flmn", dict(null_row=True, mask_empty_rows=True)),
+    "flmn-label-rows-kept": ("flmn", dict(clear_label_rows=False, label_word_size=3)),
+    "mann": ("mann", {}), "mann-4-heads-add": ("mann", dict(read_heads=4, write_content="add", key_strength=True)),
+    "mann-null-row": ("mann", dict(null_row=True)),
+}
 
 
 def stepped_trace(kind, steps=4, **config):
@@ -31,30 +44,72 @@ def stepped_trace(kind, steps=4, **config):
     return (state, trace), values
 
 
+def taught(model, images, labels, classes):
+    """An InteractiveEpisode of these steps, run by one model -> (episode, its Steps)."""
+    episode = InteractiveEpisode.from_sequence(images, labels, classes)
+    episode.sync({"model": model})
+    return episode, episode.runs["model"]
+
+
+def view_of(model, episode, steps, t):
+    """The memory view at step t -> (figures, RowView)."""
+    rows = memory_rows.describe_steps(steps[: t + 1], episode.labels)
+    logits = surgery.logits_of(model, steps[t].state)[0]
+    names = [episode.label_text(c) for c in range(episode.classes)]
+    return viz.memory_view(steps[: t + 1], rows, episode.images[: t + 1], logits, names), rows
+
+
+def tiny_view(variant, steps=7, t=None):
+    """A tiny model of a variant on a random episode, its memory view at step t (default: the last)."""
+    kind, config = VARIANTS[variant]
+    torch.manual_seed(0)
+    model = build_model(kind, **TINY, **config).eval()
+    generator = torch.Generator().manual_seed(2)
+    episode, run = taught(model, torch.rand(steps, 20, 20, generator=generator),
+                          torch.randint(0, 3, (steps,), generator=generator), 3)
+    t = steps - 1 if t is None else t
+    figures, rows = view_of(model, episode, run, t)
+    return model, run[t], figures, rows
+
+
 def outlined_rows(fig, colour):
     return sorted(int(round(s.y0 + 0.5)) for s in fig.layout.shapes if s.line.color == colour)
 
 
-def test_flmn_trace_figures():
+def line(fig, name):
+    """The addressing figure's line of that name: its heatmap trace."""
+    names = list(fig.layout.yaxis.ticktext)
+    return next(trace for trace in fig.data if list(trace.y) == [names.index(name)])
+
+
+def test_flmn_memories_show_the_true_values_on_fixed_scales():
     step, trace = stepped_trace("flmn")
     figs = viz.trace_figures(*step, batch_index=1)
     assert set(figs) == {"addressing", "feature_memory", "label_memory"}
     N, W = 6, 4  # FLMN splits the 12 rows into 6 feature and 6 label rows
     for key, write in (("feature_memory", "feature_write_weights"), ("label_memory", "label_write_weights")):
         fig = figs[key]
-        assert [type(t) for t in fig.data] == [go.Heatmap] * 3
-        np.testing.assert_allclose(fig.data[0].z, trace[key][1].numpy())
-        assert np.shape(fig.data[1].z) == (N, 1) and np.shape(fig.data[2].z) == (N, 1)
-        np.testing.assert_allclose(np.ravel(fig.data[1].z), trace["read_weights"][1].numpy())
-        assert outlined_rows(fig, viz.READ_COLOUR) == [int(trace["read_weights"][1].argmax())]
-        assert outlined_rows(fig, viz.WRITE_COLOUR) == [int(trace[write][1].argmax())]
-    addressing = figs["addressing"].data[0]
-    assert list(addressing.y) == ["read", "usage", "least used", "feature write", "label write"]
-    assert np.shape(addressing.z) == (5, N)
-    np.testing.assert_allclose(addressing.customdata[1], trace["usage"][1].numpy())
+        assert [t.type for t in fig.data] == ["heatmap"] * 3
+        memory, read, written = fig.data
+        np.testing.assert_allclose(memory.z, trace[key][1].numpy())
+        assert (memory.zmin, memory.zmax) == (-1, 1) and list(memory.colorbar.tickvals) == [-1, 0, 1]
+        assert np.shape(read.z) == (N, 1) and np.shape(written.z) == (N, 1)
+        np.testing.assert_allclose(np.ravel(read.z), trace["read_weights"][1].numpy())  # not scaled to the max
+        np.testing.assert_allclose(np.ravel(written.z), trace[write][1].numpy())
+        assert (read.zmin, read.zmax) == (0, 1) and (written.zmin, written.zmax) == (0, 1)
+        for weights, colour in ((trace["read_weights"][1], viz.READ_COLOUR), (trace[write][1], viz.WRITE_COLOUR)):
+            assert outlined_rows(fig, colour) == np.flatnonzero(weights.numpy() >= viz.OUTLINE_WEIGHT).tolist()
+    addressing = figs["addressing"]
+    assert list(addressing.layout.yaxis.ticktext) == ["read", "feature write", "label write", "least used",
+                                                      "similarity", "usage"]
+    for name, values in (("read", trace["read_weights"][1]), ("usage", trace["usage"][1]),
+                         ("similarity", trace["similarity"][1]), ("label write", trace["label_write_weights"][1])):
+        np.testing.assert_allclose(line(addressing, name).z[0], values.numpy(), err_msg=name)
+    assert (line(addressing, "read").zmin, line(addressing, "read").zmax) == (0, 1)
+    assert (line(addressing, "usage").zmax, line(addressing, "similarity").zmin) == (viz.USAGE_RANGE, -1)
 
 
-def test_mann_trace_figures_with_several_heads():
+def test_mann_figures_draw_one_line_per_head():
     R, N, W = 2, 12, 4
     step, trace = stepped_trace("mann", read_heads=R)
     figs = viz.trace_figures(*step)
@@ -63,18 +118,131 @@ def test_mann_trace_figures_with_several_heads():
     assert np.shape(memory.data[0].z) == (N, W)
     assert np.shape(memory.data[1].z) == (N, R) and list(memory.data[1].x) == ["read 1", "read 2"]
     np.testing.assert_allclose(memory.data[2].z, trace["write_weights"][0].numpy().T)
-    assert outlined_rows(memory, viz.READ_COLOUR) == sorted(trace["read_weights"][0].argmax(-1).tolist())
-    assert outlined_rows(memory, viz.WRITE_COLOUR) == sorted(trace["write_weights"][0].argmax(-1).tolist())
-    addressing = figs["addressing"].data[0]
-    assert list(addressing.y) == ["read 1", "read 2", "usage", "least used 1", "least used 2", "write 1", "write 2"]
-    assert np.shape(addressing.z) == (7, N)
+    addressing = figs["addressing"]
+    assert list(addressing.layout.yaxis.ticktext) == ["read 1", "read 2", "write 1", "write 2", "least used 1",
+                                                      "least used 2", "similarity 1", "similarity 2", "usage"]
+    np.testing.assert_allclose(line(addressing, "similarity 2").z[0], trace["similarity"][0, 1].numpy())
+    np.testing.assert_allclose(line(addressing, "least used 2").z[0], trace["least_used"][0, 1].numpy())
 
 
-def test_addressing_rows_are_scaled_to_their_maximum():
-    usage = torch.tensor([0.0, 3.0, 6.0])
-    fig = viz.addressing_figure({"usage": usage, "read": torch.tensor([0.2, 0.3, 0.5])}, "t")
-    np.testing.assert_allclose(fig.data[0].z, [[0, 0.5, 1], [0.4, 0.6, 1]], rtol=1e-6)
-    np.testing.assert_allclose(fig.data[0].customdata[0], usage.numpy())
+def test_a_near_uniform_read_looks_pale_and_a_focused_one_is_outlined():
+    N = 64
+    uniform, focused = torch.full((N,), 1 / N), torch.nn.functional.one_hot(torch.tensor(5), N).float()
+    for read, outlined in ((uniform, []), (focused, [5])):
+        fig = viz.memory_heatmap(torch.zeros(N, 8), "m", read_weights=read)
+        np.testing.assert_allclose(np.ravel(fig.data[1].z), read.numpy())
+        assert fig.data[1].zmax == 1 and outlined_rows(fig, viz.READ_COLOUR) == outlined
+        addressing = viz.addressing_figure({"read": (read, viz.READ_COLOUR)}, "a")
+        np.testing.assert_allclose(addressing.data[0].z[0], read.numpy())
+        assert addressing.data[0].zmax == 1
+
+
+def test_an_empty_memory_gets_a_plain_colour_bar():
+    fig = viz.memory_heatmap(torch.zeros(64, 40), "empty")
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-1, 1) and list(fig.data[0].colorbar.tickvals) == [-1, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def retrieving():
+    """The hand-made retrieving FLMN taught characters 0, 1, 2 (labels 1, 2, 3), then shown 0 again."""
+    model = retrieving_flmn()
+    images = distinct_drawings(3)[[0, 1, 2, 0]]
+    episode, run = taught(model, images, [0, 1, 2, 0], 3)
+    return model, episode, run
+
+
+def test_rows_are_named_by_the_drawing_they_hold_and_the_rows_of_the_label_marked(retrieving):
+    model, episode, run = retrieving
+    figures, rows = view_of(model, episode, run, 3)
+    assert rows.writer.tolist()[:4] == [0, 1, 2, 3] and (rows.writer[4:] == memory_rows.NO_ROW).all()
+    memory = figures["feature_memory"]
+    codes, marks = memory.data[3], memory.data[4]
+    assert list(codes.x) == ["label"]
+    np.testing.assert_array_equal(np.ravel(codes.z), [2, 3, 4, 2, 0, 0, 0, 0])  # labels 1, 2, 3, 1, then empty
+    assert np.ravel(codes.text)[1] == "x2, label 2" and np.ravel(codes.text)[5] == "no drawing"
+    assert list(marks.y) == [0]  # row 0 holds x1, an earlier drawing of label 1, the label of step 4
+    assert list(memory.layout.yaxis.ticktext) == ["0 · x1", "1 · x2", "2 · x3", "3 · x4"]
+    addressing = figures["addressing"]
+    np.testing.assert_array_equal(line(addressing, "◆ same label").z[0], [1, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_the_read_figure_shows_where_the_read_went_with_the_drawings(retrieving):
+    model, episode, run = retrieving
+    figures, rows = view_of(model, episode, run, 3)
+    read = figures["read"]
+    by_row, by_label = read.data
+    weights = run[3].state.read_weights[0, 0].numpy()
+    top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
+    np.testing.assert_allclose(by_row.y[: viz.TOP_ROWS], weights[top], rtol=1e-6)
+    assert top[0] == 0 and by_row.y[0] > 0.99 and math.isclose(float(np.sum(by_row.y)), 1.0, rel_tol=1e-5)
+    assert read.layout.xaxis.ticktext[0] == "◆ row 0<br>x1<br>label 1" and by_row.marker.line.width[0] == 3
+    assert read.layout.images[0].source == viz.image_uri(episode.images[0])  # the drawing row 0 holds
+    assert len(read.layout.images) == int((rows.writer[top] >= 0).sum())
+    np.testing.assert_allclose(by_label.y, memory_rows.weight_by_label(weights, rows, 3).numpy(), rtol=1e-6)
+    assert "top weight 1.00" in read.layout.title.text and "entropy 0.00 of max" in read.layout.title.text
+
+
+def test_a_null_row_read_shows_what_it_took_from_nothing():
+    model, step, figures, rows = tiny_view("flmn-null-row")
+    weights = step.state.read_weights[0, 0]
+    read = figures["read"]
+    assert read.layout.xaxis.ticktext[-1] == "nothing" and read.layout.xaxis2.ticktext[-1] == "nothing"
+    assert read.data[0].y[-1] == pytest.approx(1 - float(weights.sum()), abs=1e-6)
+    assert float(np.sum(read.data[0].y)) == pytest.approx(1.0, abs=1e-5)
+    assert f"nothing {1 - float(weights.sum()):.2f}" in read.layout.title.text
+
+
+def test_a_masked_read_of_an_empty_memory_reads_nothing():
+    _, step, figures, _ = tiny_view("flmn-masked", t=0)
+    assert step.state.read_weights.sum() == 0
+    assert "entropy – of max" in figures["read"].layout.title.text and "nothing 1.00" in figures["read"].layout.title.text
+
+
+def test_mann_rows_with_no_drawing_are_drawn_empty_and_their_read_weight_counted():
+    """mann-exp1 writes one least-used row per step: at step 10 rows 11.. hold no drawing, only the thin
+    film of Eq. (6), yet its softmax still gives them read weight, which the read figure must count."""
+    model = load_model(zoo.weights_path("mann-exp1"))
+    episode = episode_from_pool(sample_glyph_pool(10, 4, seed=0), 5, 4, seed=0)
+    episode.sync({"model": model})
+    figures, rows = view_of(model, episode, episode.runs["model"], 10)
+    assert (rows.writer[:11] >= 0).all() and (rows.writer[11:] == memory_rows.NO_ROW).all()
+    assert (np.ravel(figures["memory"].data[3].z)[11:] == 0).all()  # the label strip's "no drawing"
+    weights = episode.runs["model"][10].state.read_weights[0, 0].numpy()
+    labels = list(figures["read"].layout.xaxis.ticktext)
+    no_drawing = figures["read"].data[0].y[labels.index("no<br>drawing")]
+    top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
+    assert no_drawing == pytest.approx(weights[11:].sum() - weights[top[top >= 11]].sum(), rel=1e-5)
+
+
+def test_the_controller_figure_shows_the_steps_vectors_and_logits():
+    model, step, figures, _ = tiny_view("flmn-key-strength")
+    controller = figures["controller"]
+    vectors, logits = controller.data
+    assert list(vectors.y) == ["key k", "feature add a^f", "label add a^l", "read r (label memory)"]
+    for row, values in enumerate((step.trace.key[0], step.trace.feature_add[0], step.trace.label_add[0],
+                                  step.state.read[0])):
+        np.testing.assert_allclose(vectors.z[row][: len(values)], values.numpy(), rtol=1e-6)
+    torch.testing.assert_close(torch.softmax(torch.as_tensor(logits.y), 0), step.probabilities)
+    assert f"key strength β {float(step.trace.strength[0]):.1f}" in controller.layout.title.text
+    _, mann_step, mann_figures, _ = tiny_view("mann-4-heads-add")
+    names = list(mann_figures["controller"].data[0].y)
+    assert names == [f"{kind} {h}" for kind in ("key k", "add a", "read r") for h in range(1, 5)]
+    np.testing.assert_allclose(mann_figures["controller"].data[0].z[5], mann_step.trace.written[0, 1].numpy(),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_memory_view_is_valid_and_light_for_every_variant(variant):
+    _, _, figures, _ = tiny_view(variant)
+    assert list(figures)[0] == "read" and list(figures)[-1] == "controller"
+    for name, figure in figures.items():
+        go.Figure(figure.to_dict())  # Plotly's validation, which the app skips for speed, finds nothing wrong
+        for trace in figure.data:
+            for values in (getattr(trace, "z", None), trace.y):
+                if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+                    assert values.dtype == np.float32, (name, trace.type)
+            if trace.type == "heatmap" and getattr(trace, "text", None) is not None:
+                assert min(np.shape(trace.z)) == 1, f"{name}: per-cell text on a large heatmap"
 
 
 def test_bad_inputs_get_clear_messages():
@@ -83,7 +251,7 @@ def test_bad_inputs_get_clear_messages():
     with pytest.raises(ValueError, match=r"\[N, W\]"):
         viz.memory_heatmap(torch.zeros(5), "m")
     with pytest.raises(ValueError, match="different numbers of rows"):
-        viz.addressing_figure({"a": torch.zeros(3), "b": torch.zeros(4)}, "t")
+        viz.addressing_figure({"a": (torch.zeros(3), "red"), "b": (torch.zeros(4), "red")}, "t")
     with pytest.raises(TypeError, match="FLMN or MANN step, not dict"):
         viz.trace_figures(stepped_trace("flmn")[0][0], {})
     with pytest.raises(ValueError, match="3 classes"):
