@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import time
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -21,7 +22,7 @@ from flmn_core.metrics import INSTANCES
 from flmn_core.interactive import EpisodeError, InteractiveEpisode
 
 DEFAULT_CLASSES = 5  # the shipped checkpoints' C; an episode takes the models' C when there are models
-RIGHT, WRONG = "#1b7f3b", "#c62828"  # strip colours of right and wrong predictions
+STYLESHEET = Path(__file__).resolve().parent / "assets" / "style.css"  # the app's CSS (the strip's too)
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
 MODEL_KINDS = ("flmn", "mann")  # the sidebar offers one checkpoint of each kind, compared side by side
 
@@ -175,9 +176,15 @@ def short_name(name):
     return name.split("-")[0].upper()
 
 
+def stylesheet_ui():
+    """Load the app's stylesheet (assets/style.css) into the page; it takes no room."""
+    st.html(STYLESHEET)
+
+
 def strip_html(episode, first=0, last=None, highlight=None):
     """The episode as a row of thumbnails: step number, the label given, and each model's prediction
-    marked right or wrong. Steps first..last-1; `highlight` frames one step (the explorer's)."""
+    marked right or wrong. Steps first..last-1; `highlight` frames one step (the explorer's). Styled by the
+    flmn-* classes of assets/style.css."""
     last = len(episode) if last is None else last
     names = list(episode.runs)
     cells = []
@@ -186,15 +193,13 @@ def strip_html(episode, first=0, last=None, highlight=None):
         lines = [f"<b>{t + 1}</b> · label {html.escape(episode.label_text(label))}"]
         for name in names:
             guess = episode.runs[name][t].predicted
-            colour, mark = (RIGHT, "✓") if guess == label else (WRONG, "✗")
-            lines.append(f'<span style="color:{colour}">{html.escape(short_name(name))} {guess + 1} {mark}</span>')
-        border = "3px solid #e6740b" if t == highlight else "1px solid #ccc"
-        cells.append(
-            f'<div class="flmn-step" style="display:inline-block;margin:2px;padding:3px;border:{border};'
-            f'border-radius:4px;text-align:center;font-size:11px;line-height:1.25;min-width:64px">'
-            f'<img src="{data_uri(episode.images[t])}" width="48" height="48" alt="step {t + 1}" '
-            f'style="image-rendering:pixelated;display:block;margin:0 auto 2px auto"/>{"<br>".join(lines)}</div>')
-    return f'<div class="flmn-strip" style="line-height:0">{"".join(cells)}</div>'
+            kind, mark = ("flmn-right", "✓") if guess == label else ("flmn-wrong", "✗")
+            lines.append(f'<span class="{kind}">{html.escape(short_name(name))} {guess + 1} {mark}</span>')
+        current = " flmn-current" if t == highlight else ""
+        cells.append(f'<div class="flmn-step{current}"><img src="{data_uri(episode.images[t])}" width="48" height="48" '
+                     f'alt="step {t + 1}"/>'
+                     f'{"<br>".join(lines)}</div>')
+    return f'<div class="flmn-strip">{"".join(cells)}</div>'
 
 
 def ordinal(k):

@@ -7,7 +7,7 @@ reaches the models one step later, together with the next image, exactly as in t
     episode = InteractiveEpisode(classes=5)
     steps = episode.predict(models, image)   # {name: Step}: each model's view of x_t, nothing kept yet
     episode.commit(label)                    # label in 0..C-1; the predictions above become step t
-    episode.undo(); episode.reset()
+    episode.undo(); episode.delete(t); episode.reset()
     episode.save("episode.npz"); InteractiveEpisode.load("episode.npz")
 
 `models` is a dict {name: model}, e.g. {"flmn-exp1": FLMN, "mann-exp1": MANN}. Labels are 0..C-1 here, as
@@ -17,6 +17,7 @@ everywhere in flmn_core; the pages show them as 1..C. Shapes: T steps so far, C 
 import io
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -83,11 +84,12 @@ class InteractiveEpisode:
         self.models = dict(models)
 
     @torch.no_grad()
-    def replay(self, model):
-        """Run one model through the committed steps from an empty memory -> [Step per step]."""
-        steps, state = [], None
-        for t, image in enumerate(self.images):
-            step = run_step(model, image, self.prev_label(t), state)
+    def replay(self, model, start=0, state=None):
+        """Run one model through the committed steps from step `start` on, continuing from `state` (its
+        state after step start - 1; None: an empty memory) -> [Step per step from start]."""
+        steps = []
+        for t in range(start, len(self)):
+            step = run_step(model, self.images[t], self.prev_label(t), state)
             steps.append(step)
             state = step.state
         return steps
@@ -131,6 +133,19 @@ class InteractiveEpisode:
         self.labels.pop()
         for steps in self.runs.values():
             steps.pop()
+        self.pending = None
+        self.recorded = {}
+
+    def delete(self, t):
+        """Forget committed step t (0-based: its image, label and every model's step) and replay the later
+        steps without it, so the models see the episode as if that drawing had never been shown. The steps
+        before t are kept as they are: nothing they saw has changed."""
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < len(self):
+            raise EpisodeError(f"cannot delete step {t!r}: the episode's steps are 0..{len(self) - 1}")
+        del self.images[t], self.labels[t]
+        for name, steps in self.runs.items():
+            kept = steps[:t]
+            self.runs[name] = kept + self.replay(self.models[name], t, kept[-1].state if kept else None)
         self.pending = None
         self.recorded = {}
 

@@ -8,6 +8,7 @@ Shapes: N memory rows, W word size, R read heads, C classes.
 """
 
 import base64
+import html
 import io
 import math
 
@@ -256,20 +257,28 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
                           showarrow=False, font=dict(size=10, color="#666666"))]))
 
 
-def probabilities_figure(probabilities, class_names):
-    """Each model's predicted probabilities as grouped bars. probabilities: {model: [C]}, class_names: C names."""
+def probabilities_figure(probabilities, class_names, height=300):
+    """Each model's predicted probabilities as grouped bars, each labelled with its percentage.
+
+    probabilities: {model: [C]}, class_names: C names (shown as plain text: Plotly would otherwise render
+    HTML in them, a link included). The labels may rise above the plot (cliponaxis off) so that one at 100%
+    is never cut, and are short and small so that two bars' labels do not run into each other on a phone.
+    """
+    names = [html.escape(str(n)) for n in class_names]
     bars = []
     for colour, (name, values) in zip(_colours(), probabilities.items()):
         values = _array(values)
         if values.shape != (len(class_names),):
             raise ValueError(f"{name}: {list(values.shape)} probabilities for {len(class_names)} classes")
-        bars.append(go.Bar(x=list(class_names), y=values, name=name, marker_color=colour,
-                           text=[f"{p:.2f}" for p in values], textposition="outside",
-                           hovertemplate=f"{name}, %{{x}}: %{{y:.3f}}<extra></extra>"))
+        bars.append(go.Bar(x=names, y=values, name=html.escape(str(name)), marker_color=colour,
+                           text=[f"{100 * p:.0f}%" for p in values], textposition="outside", cliponaxis=False,
+                           textfont=dict(size=10), hovertemplate="%{fullData.name}, %{x}: %{y:.3f}<extra></extra>"))
     return go.Figure(bars, layout=dict(
-        barmode="group", yaxis=dict(range=[0, 1.1], title=dict(text="probability")),
-        xaxis=dict(title=dict(text="label"), type="category"), height=300, margin=MARGIN,
-        legend=dict(orientation="h", y=1.12)))
+        barmode="group", bargap=0.25, bargroupgap=0.05, height=height, margin=dict(l=44, r=8, t=40, b=30),
+        yaxis=dict(range=[0, 1], tickformat=".0%", nticks=3, title=None, fixedrange=True),
+        xaxis=dict(type="category", title=None, tickfont=dict(size=11), fixedrange=True),
+        legend=dict(orientation="h", x=0, y=1, yanchor="top", yref="container"),
+        font=dict(size=11)))
 
 
 def image_figure(image, title=None):

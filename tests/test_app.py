@@ -1,10 +1,12 @@
 """The Streamlit app through AppTest (no browser), with the shipped checkpoints: every page renders, a
-drawing fed through st.session_state["test_drawing"] is predicted, labelled, undone and reset, episodes
-are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint) gets
-a message while the episode so far is kept. The explorer's own tests are in tests/test_explorer.py."""
+drawing on the canvas (a fake canvas module, tests/fake_canvas.py, stands in for the component, so the page
+runs its real canvas code) is predicted, labelled, undone, deleted and reset, the newest input wins, episodes
+are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint,
+missing data) gets a message while the episode so far is kept."""
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import fake_canvas
 from flmn_core import build_model, load_model, save_checkpoint, zoo
 from flmn_core.episodes import offset_labels
 from flmn_core.glyphs import make_alphabet, render
+from flmn_core.images import MAX_UPLOAD_BYTES, image_from_canvas, prepare
 from flmn_core.interactive import InteractiveEpisode
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -50,9 +54,15 @@ def texts(elements):
     return " ".join(str(e.value) for e in elements)
 
 
-def show(at, picture):
-    """Put a drawing where the canvas would, and rerun."""
-    at.session_state["test_drawing"] = picture
+@pytest.fixture(autouse=True)
+def canvas(monkeypatch):
+    """The fake canvas the pages draw in these tests (AppTest cannot draw on the real one)."""
+    return fake_canvas.install(monkeypatch)
+
+
+def show(at, canvas, picture, strokes=1):
+    """Draw a picture on the canvas shown, and rerun."""
+    canvas.draw(picture, strokes)
     at.run()
     assert not at.exception, at.exception
 
@@ -63,9 +73,14 @@ def label(at, value):
     assert not at.exception, at.exception
 
 
+def strip_html(at):
+    """The HTML of the Teach page's episode strip ('' when the episode is empty)."""
+    return " ".join(str(h.proto.body) for h in at.get("html") if str(h.proto.body).startswith('<div class="flmn-strip"'))
+
+
 def strip_steps(at):
     """How many steps the Teach page's episode strip shows."""
-    return sum(str(h.proto.body).count('class="flmn-step"') for h in at.get("html"))
+    return strip_html(at).count('class="flmn-step')
 
 
 @pytest.fixture
@@ -92,32 +107,40 @@ def test_every_page_renders_with_the_shipped_checkpoints():
     assert "def cosine_similarity" in texts(at.code)  # beside the code that computes them
 
 
-def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence():
+def model_probabilities(name, images, labels):
+    """What a checkpoint predicts over a whole sequence of images [T, 20, 20] and labels [T]: [T, C]."""
+    model = load_model(zoo.weights_path(name))
+    with torch.no_grad():
+        return torch.softmax(model(images[None], offset_labels(labels[None], 5))[0], -1)
+
+
+def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence(canvas):
     at = start()
     pictures = [drawing(0, 1), drawing(1, 1), drawing(0, 2), drawing(2, 1)]
     given = [1, 2, 1, 3]
     for step, (picture, value) in enumerate(zip(pictures, given), start=1):
-        show(at, picture)
+        shown_on = canvas.key
+        show(at, canvas, picture, strokes=2)
         markdown = texts(at.markdown)
         assert "flmn-exp1** predicts" in markdown and "mann-exp1** predicts" in markdown
-        assert f"Step {step}: draw one character" in markdown
+        assert f"Step {step}: draw one character" in markdown and "From 2 strokes on the canvas" in texts(at.caption)
         assert not at.button(key=f"label-{value - 1}").disabled
         label(at, value)
-        assert "test_drawing" not in at.session_state  # consumed: the next step starts from a blank input
+        assert canvas.key != shown_on and "From 2 strokes" not in texts(at.caption)  # a fresh, empty canvas
+        assert all(at.button(key=f"label-{c}").disabled for c in range(5))
         assert strip_steps(at) == step
     episode = at.session_state["episode"]
     assert episode.labels == [v - 1 for v in given]
     images, labels = torch.stack(episode.images), torch.tensor(episode.labels)
+    torch.testing.assert_close(images[0], prepare(image_from_canvas(canvas.drawings[canvas.calls[0]["key"]][0])))
     for name in SHIPPED:
-        model = load_model(zoo.weights_path(name))
-        with torch.no_grad():
-            expected = torch.softmax(model(images[None], offset_labels(labels[None], 5))[0], -1)
-        torch.testing.assert_close(episode.probabilities(name), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(episode.probabilities(name), model_probabilities(name, images, labels),
+                                   rtol=1e-5, atol=1e-6)
     assert "| flmn-exp1 |" in texts(at.markdown)  # the running accuracy table
 
     at.text_input(key="class_names_text").set_value("alpha, beta,, delta").run()
     assert at.session_state["episode"].class_names == ["alpha", "beta", "", "delta", ""]
-    assert at.button(key="label-1").label == "Label 2 (beta)" and "label 1 (alpha)" in at.get("html")[0].proto.body
+    assert at.button(key="label-1").label == "Label 2 (beta)" and "label 1 (alpha)" in strip_html(at)
 
     at.button(key="undo").click().run()
     assert len(at.session_state["episode"]) == 3 and strip_steps(at) == 3
@@ -125,13 +148,39 @@ def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence():
     assert len(at.session_state["episode"]) == 0 and strip_steps(at) == 0
 
 
+def test_clear_gives_a_fresh_canvas_and_drops_the_upload(canvas):
+    at = start()
+    upload_on_teach_page(at, "one.png", png_bytes(drawing(1, 1)))
+    show(at, canvas, drawing(0, 1))
+    drawn_on, uploader = canvas.key, f"upload-{at.session_state['canvas_round']}"
+    at.button(key="clear").click().run()
+    assert canvas.key != drawn_on and not at.file_uploader(key=f"upload-{at.session_state['canvas_round']}").value
+    assert uploader != f"upload-{at.session_state['canvas_round']}"
+    assert "Draw a character on the canvas" in texts(at.info) and at.button(key="label-0").disabled
+
+
+def test_the_newest_input_wins_and_the_page_says_which(canvas):
+    at = start()
+    show(at, canvas, drawing(0, 1))
+    upload_on_teach_page(at, "photo.png", png_bytes(drawing(1, 2)))
+    assert "From the uploaded picture, photo.png (draw on the canvas to use your drawing instead)" in texts(at.caption)
+    torch.testing.assert_close(at.session_state["episode"].pending[0], prepare(drawing(1, 2)))
+    show(at, canvas, drawing(2, 3), strokes=2)  # more strokes after the upload: the drawing takes over
+    assert "From 2 strokes on the canvas (photo.png is set aside" in texts(at.caption)
+    torch.testing.assert_close(at.session_state["episode"].pending[0], prepare(image_from_canvas(
+        canvas.drawings[canvas.key][0])))
+    label(at, 3)
+    torch.testing.assert_close(at.session_state["episode"].images[0], prepare(image_from_canvas(
+        canvas.drawings[canvas.calls[-2]["key"]][0])))
+
+
 @pytest.mark.parametrize("picture", [np.full((280, 280, 4), 255, np.uint8), np.zeros((280, 280, 4), np.uint8),
                                      np.full((50, 50), 128, np.uint8)])
-def test_a_blank_drawing_asks_for_ink_and_keeps_the_episode(picture):
+def test_a_blank_drawing_asks_for_ink_and_keeps_the_episode(canvas, picture):
     at = start()
-    show(at, drawing(0, 1))
+    show(at, canvas, drawing(0, 1))
     label(at, 1)
-    show(at, picture)
+    show(at, canvas, picture)
     assert "empty" in texts(at.warning)
     assert all(at.button(key=f"label-{c}").disabled for c in range(5))
     assert len(at.session_state["episode"]) == 1 and strip_steps(at) == 1
@@ -147,13 +196,19 @@ def upload_on_teach_page(at, name, data):
     ("notes.png", b"this is a text file, not a picture", "not an image"),
     ("cut.png", png_bytes(drawing(0, 1))[:200], "damaged or incomplete"),
     ("huge.png", png_bytes(np.zeros((5000, 5000), np.uint8)), "the limit is"),
+    ("six.png", png_bytes(drawing(0, 1)) + bytes(MAX_UPLOAD_BYTES + (1 << 20)), "the limit is 5 MB"),
 ])
-def test_a_bad_upload_is_refused_and_the_episode_kept(name, data, message):
+def test_a_bad_upload_is_refused_on_the_page_and_the_episode_kept(canvas, name, data, message):
     at = start()
-    show(at, drawing(0, 1))
+    show(at, canvas, drawing(0, 1))
     label(at, 1)
-    upload_on_teach_page(at, name, data)
-    assert message in texts(at.error)
+    upload_on_teach_page(at, "good.png", png_bytes(drawing(1, 1)))
+    assert "From the uploaded picture, good.png" in texts(at.caption)
+    at.file_uploader(key=f"upload-{at.session_state['canvas_round']}").set_value(
+        (name, data, "application/octet-stream")).run()
+    assert message in texts(at.error) and name in texts(at.error)
+    assert "good.png" not in texts(at.caption)  # the previous file's note went with it
+    assert all(at.button(key=f"label-{c}").disabled for c in range(5))
     assert len(at.session_state["episode"]) == 1 and strip_steps(at) == 1
 
 
@@ -172,11 +227,69 @@ def test_uploads_of_16_bit_and_transparent_pngs_are_predicted():
         assert at.session_state["episode"].labels == [1]
 
 
-def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode():
+def per_label(at):
+    """The per-label view: {label 1..C: count} from each label's heading."""
+    return {int(m[0]): int(m[1]) for m in re.findall(r"\*\*Label (\d)[^*]*\*\* · (\d+)", texts(at.markdown))}
+
+
+@pytest.mark.parametrize("given", [[1, 2, 1, 2, 2], [1, 2, 3, 4, 5, 3, 1]], ids=["2 labels", "5 labels"])
+def test_the_per_label_view_counts_and_deletes_any_drawing(canvas, given):
+    at = start()
+    for step, value in enumerate(given):
+        show(at, canvas, drawing(value % 3, step))
+        label(at, value)
+    assert per_label(at) == {v: given.count(v) for v in set(given)}
+    assert f"{len(set(given))} of 5 labels in use" in texts(at.markdown)
+    episode = at.session_state["episode"]
+    kept_images, kept_labels = episode.images[:1] + episode.images[2:], episode.labels[:1] + episode.labels[2:]
+    at.button(key="delete-1").click().run()  # the 2nd drawing, from the middle of the episode
+    assert not at.exception, at.exception
+    remaining = given[:1] + given[2:]
+    assert episode.labels == kept_labels and per_label(at) == {v: remaining.count(v) for v in set(remaining)}
+    assert strip_steps(at) == len(remaining)
+    for name in SHIPPED:  # the later steps were replayed without it, from their new previous labels
+        torch.testing.assert_close(episode.probabilities(name), model_probabilities(
+            name, torch.stack(kept_images), torch.tensor(kept_labels)), rtol=1e-5, atol=1e-6)
+
+
+def unescaped(text):
+    """The characters of text that Markdown, Streamlit's directives or LaTeX act on, unless escaped."""
+    return re.findall(r"(?<!\\)[][!<>*$:`_~|]", text)
+
+
+def test_label_names_are_shown_as_typed_never_as_markdown(canvas):
+    at = start()
+    names = "![i](http://127.0.0.1:1/x.png), <a href='http://127.0.0.1:1/'>x</a>, :red[r] $x$ **b**"
+    at.text_input(key="class_names_text").set_value(names).run()
+    show(at, canvas, drawing(0, 1))
+    label(at, 2)
+    show(at, canvas, drawing(0, 2))
+    buttons = [at.button(key=f"label-{c}").label for c in range(5)]
+    assert buttons[0] == r"Label 1 (\!\[i\](http\://127.0.0.1\:1/x.png))"  # shows as ![i](http://127.0.0.1:1/x.png)
+    assert all(unescaped(text) == [] for text in buttons), buttons
+    assert r"**Label 2 (\<a href='http\://127.0.0.1\:1/'\>x\</a\>)** · 1" in texts(at.markdown)  # per-label view
+    assert "label 2 (&lt;a href=&#x27;http://127.0.0.1:1/&#x27;&gt;x&lt;/a&gt;)" in strip_html(at)  # the strip
+
+
+def test_save_gives_the_episode_file_made_before_any_click(canvas):
+    at = start()
+    assert at.get("download_button")[0].proto.disabled  # nothing to save yet
+    for step, value in enumerate([1, 2, 1]):
+        show(at, canvas, drawing(value, step))
+        label(at, value)
+    button = at.get("download_button")[0].proto
+    assert not button.disabled and not button.HasField("deferred_file_id")  # the bytes are there, not a callable
+    saved = InteractiveEpisode.load(at.session_state["episode"].to_bytes())
+    assert saved.labels == [0, 1, 0] and set(saved.recorded) == set(SHIPPED)
+    show(at, canvas, drawing(2, 9))  # a rerun (a stroke) keeps the same file: its address stays valid
+    assert at.get("download_button")[0].proto.url == button.url
+
+
+def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode(canvas):
     at = start()
     at.text_input(key="class_names_text").set_value("one, two").run()
     for picture, value in ((drawing(0, 1), 1), (drawing(1, 1), 2)):
-        show(at, picture)
+        show(at, canvas, picture)
         label(at, value)
     saved = at.session_state["episode"].to_bytes()
 
@@ -203,11 +316,11 @@ def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode():
         assert other.session_state["episode"].labels == bad.labels == [0, 1]
 
 
-def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy):
+def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy, canvas):
     (checkpoint_copy / "flmn-exp1.pt").write_bytes(b"PK\x03\x04 truncated")
     at = start()
     assert "flmn-exp1 could not be loaded" in texts(at.error) and "truncated or corrupt" in texts(at.error)
-    show(at, drawing(0, 1))
+    show(at, canvas, drawing(0, 1))
     markdown = texts(at.markdown)
     assert "mann-exp1** predicts" in markdown and "flmn-exp1** predicts" not in markdown
     label(at, 1)
@@ -231,14 +344,15 @@ def test_the_results_page_draws_what_the_result_files_hold(checkpoint_copy):
     assert len(at.get("plotly_chart")) == 1  # Omniglot's per-instance plot; nothing for MNIST
 
 
-def test_a_replaced_checkpoint_is_reloaded_and_a_loaded_episode_says_it_changed(checkpoint_copy):
+def test_a_replaced_checkpoint_is_reloaded_and_a_loaded_episode_says_it_changed(checkpoint_copy, canvas):
     at = start()
     for picture, value in ((drawing(0, 1), 1), (drawing(1, 1), 2), (drawing(0, 2), 1)):
-        show(at, picture)
+        show(at, canvas, picture)
         label(at, value)
     saved = at.session_state["episode"].to_bytes()
     torch.manual_seed(0)
     save_checkpoint(checkpoint_copy / "flmn-exp1.pt", build_model("flmn"), step=0)  # retrained, say
+    at.run()  # a label reruns only the Teach page's fragments, and AppTest then lists only their elements
     at.file_uploader(key="episode_upload_0").set_value(("old.npz", saved, "application/octet-stream")).run()
     assert not at.exception, at.exception
     assert "flmn-exp1 now predicts" in texts(at.info) and "mann-exp1 now predicts" not in texts(at.info)

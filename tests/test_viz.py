@@ -86,7 +86,7 @@ def test_flmn_memories_show_the_true_values_on_fixed_scales():
     step, trace = stepped_trace("flmn")
     figs = viz.trace_figures(*step, batch_index=1)
     assert set(figs) == {"addressing", "feature_memory", "label_memory"}
-    N, W = 6, 4  # FLMN splits the 12 rows into 6 feature and 6 label rows
+    N = 6  # FLMN splits the 12 rows into 6 feature and 6 label rows
     for key, write in (("feature_memory", "feature_write_weights"), ("label_memory", "label_write_weights")):
         fig = figs[key]
         assert [t.type for t in fig.data] == ["heatmap"] * 3
