@@ -177,7 +177,7 @@ BAD_CONFIG = {
     "gamma a tensor": (dict(gamma=torch.tensor(0.9)), "its config's gamma is tensor(0.9000), not float"),
     "unknown setting": (dict(attention_heads=8), "settings the flmn model does not know: attention_heads"),
     "a key that is not a name": ({3: 1}, "settings the flmn model does not know: 3"),
-    "odd memory rows": (dict(memory_rows=7), "its config does not make a flmn model: memory_rows must be even"),
+    "odd memory rows": (dict(memory_rows=7), "its config is not valid for the flmn model: memory_rows must be even"),
 }
 
 

@@ -440,7 +440,7 @@ def test_an_empty_memory_reads_nothing_and_the_null_row_takes_what_matches_nothi
     model = make_model(("flmn", dict(SMALL_FLMN, read_first=True, mask_empty_rows=True, null_row=True)))
     images, prev_labels = random_episode(2, 3, model.config.classes)
     with torch.no_grad():
-        _, states, traces = run_steps(model, images, prev_labels)[2:]
+        states, traces = run_steps(model, images, prev_labels)[2:]
     assert not states[0].read_weights.any() and not states[0].read.any()
     for state, trace in zip(states[1:], traces[1:]):
         assert not state.read_weights[:, 0][~trace.readable].any()
