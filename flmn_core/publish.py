@@ -55,7 +55,9 @@ def shippable_payload(run, name):
     except ValueError as error:
         raise PublishError(f"{source}: its training config does not read ({error})") from None
     check_against_entry(zoo.entry(name), config, payload, run)
-    return {key: value for key, value in payload.items() if key != "training"}
+    # Every setting written out, those a run older than a setting left to its default included.
+    return {key: value for key, value in payload.items() if key != "training"} | {
+        "config": dataclasses.asdict(config.model), "train_config": config.to_dict()}
 
 
 def check_against_entry(entry, config, payload, run):
@@ -66,7 +68,7 @@ def check_against_entry(entry, config, payload, run):
     if config.experiment != entry.experiment:
         raise PublishError(f"{entry.name} is for Experiment {entry.experiment}, but {run} ran Experiment "
                            f"{config.experiment}")
-    if dataclasses.asdict(config.model) != payload["config"]:
+    if config.model != type(config.model)(**payload["config"]):  # settings left out take their defaults
         raise PublishError(f"{run}/best.pt: its training config's model settings are not those of its weights")
 
 
