@@ -1,7 +1,7 @@
 """How fast the Teach page answers a person drawing in a real browser, against another version of the app.
 
-    python bench/app_latency.py                          # 15 drawings, this tree against `main`
-    python bench/app_latency.py --drawings 40 --baseline none
+    python -m bench.app_latency                          # 15 drawings, this tree against `main`
+    python -m bench.app_latency --drawings 40 --baseline none
 
 A real `streamlit run app.py` for this tree and one for --baseline (a git ref, exported with `git archive`
 to a temporary folder), Debian's headless chromium (Playwright), and real people's pen trajectories
@@ -36,8 +36,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # flmn_core, when run as `python bench/app_latency.py`
-from flmn_core import strokes  # noqa: E402
+from flmn_core import strokes
 
 CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

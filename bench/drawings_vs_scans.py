@@ -1,7 +1,7 @@
 """How much worse a model recognises drawings made on the app's canvas than the scans of the same drawings.
 
-    python bench/drawings_vs_scans.py                                  # the default FLMN, 2,000 episodes
-    python bench/drawings_vs_scans.py --checkpoint checkpoints/flmn-best.pt --pens 6 12 20 --scales 1 0.5
+    python -m bench.drawings_vs_scans                                  # the default FLMN, 2,000 episodes
+    python -m bench.drawings_vs_scans --checkpoint checkpoints/flmn-best.pt --pens 6 12 20 --scales 1 0.5
 
 Omniglot's stroke files (omniglot-strokes/ under FLMN_DATA_DIR) hold the pen trajectories from which 242
 of its background characters were drawn by 20 people; its image zip holds the scans of the very same
@@ -20,7 +20,6 @@ absolute accuracies run above Table 1's held-out ones; the gap between pools is 
 import argparse
 import io
 import os
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -30,10 +29,9 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # flmn_core, when run as `python bench/drawings_vs_scans.py`
-from flmn_core import load_model, preprocess, strokes, zoo  # noqa: E402
-from flmn_core.evaluate import evaluate_model  # noqa: E402
-from flmn_core.images import DEFAULT_PEN, image_from_canvas, prepare  # noqa: E402
+from flmn_core import load_model, preprocess, strokes, zoo
+from flmn_core.evaluate import evaluate_model
+from flmn_core.images import DEFAULT_PEN, image_from_canvas, prepare
 
 SHOWN = (1, 2, 3, 5, 10)  # instances printed
 DRAWERS = 20  # drawings of each character, in both Omniglot's scans and its stroke files

@@ -101,6 +101,11 @@ def probe_log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
 
 
+def default(model):
+    """The checkpoint the app shows first for a model kind ("flmn" or "mann"): its first in CHECKPOINTS."""
+    return next(c for c in CHECKPOINTS if c.model == model)
+
+
 def available(root=None):
     """The shipped checkpoints whose weights file exists, in CHECKPOINTS order."""
     return [c for c in CHECKPOINTS if weights_path(c.name, root).is_file()]

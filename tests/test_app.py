@@ -27,7 +27,7 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints
 PAGES = {"explorer": "app_pages/explorer.py", "results": "app_pages/results.py", "how": "app_pages/how_it_works.py",
          "teach": "app_pages/teach.py"}
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 
 
 def drawing(character, drawer):
@@ -95,15 +95,15 @@ def checkpoint_copy(tmp_path, monkeypatch):
 def test_every_page_renders_with_the_shipped_checkpoints():
     at = start()
     assert at.title[0].value.startswith("Teach")
-    assert at.selectbox(key="checkpoint_flmn").value.name == "flmn-exp1"
-    assert at.selectbox(key="checkpoint_mann").value.name == "mann-exp1"
+    assert at.selectbox(key="checkpoint_flmn").value.name == FLMN
+    assert at.selectbox(key="checkpoint_mann").value.name == MANN
     assert not at.error and "Draw a character" in texts(at.info)
     assert all(b.disabled for b in at.button if b.key and b.key.startswith("label-"))
     for page, title in (("explorer", "Episode explorer"), ("results", "Results"), ("how", "How it works")):
         at.switch_page(PAGES[page]).run()
         assert not at.exception, at.exception
         assert at.title[0].value == title
-    assert len(at.latex) == 10  # the offset and the nine equations of the memory
+    assert len(at.latex) == 14  # the offset, the nine equations of the memory, the variant's four changes
     assert "def cosine_similarity" in texts(at.code)  # beside the code that computes them
 
 
@@ -122,7 +122,7 @@ def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence(canv
         shown_on = canvas.key
         show(at, canvas, picture, strokes=2)
         markdown = texts(at.markdown)
-        assert "flmn-exp1** predicts" in markdown and "mann-exp1** predicts" in markdown
+        assert f"{FLMN}** predicts" in markdown and f"{MANN}** predicts" in markdown
         assert f"Step {step}: draw one character" in markdown and "From 2 strokes on the canvas" in texts(at.caption)
         assert not at.button(key=f"label-{value - 1}").disabled
         label(at, value)
@@ -136,7 +136,7 @@ def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence(canv
     for name in SHIPPED:
         torch.testing.assert_close(episode.probabilities(name), model_probabilities(name, images, labels),
                                    rtol=1e-5, atol=1e-6)
-    assert "| flmn-exp1 |" in texts(at.markdown)  # the running accuracy table
+    assert f"| {FLMN} |" in texts(at.markdown)  # the running accuracy table
 
     at.text_input(key="class_names_text").set_value("alpha, beta,, delta").run()
     assert at.session_state["episode"].class_names == ["alpha", "beta", "", "delta", ""]
@@ -222,7 +222,7 @@ def test_uploads_of_16_bit_and_transparent_pngs_are_predicted():
         at = start()
         upload_on_teach_page(at, name, data)
         assert not at.error and "From the uploaded picture" in texts(at.caption)
-        assert "flmn-exp1** predicts" in texts(at.markdown)
+        assert f"{FLMN}** predicts" in texts(at.markdown)
         label(at, 2)
         assert at.session_state["episode"].labels == [1]
 
@@ -299,7 +299,7 @@ def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode(canvas):
     assert "Loaded mine.npz: 2 steps" in texts(other.sidebar.success)
     assert "Step 1 of 2" in texts(other.markdown)  # the explorer shows the loaded episode
     loaded = other.session_state["episode"]
-    assert loaded.changed_predictions() == {"flmn-exp1": 0, "mann-exp1": 0}
+    assert loaded.changed_predictions() == {FLMN: 0, MANN: 0}
     other.switch_page(PAGES["teach"]).run()  # and it goes on on the Teach page, with its label names
     assert other.text_input(key="class_names_text").value == "one, two" and strip_steps(other) == 2
 
@@ -317,17 +317,17 @@ def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode(canvas):
 
 
 def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy, canvas):
-    (checkpoint_copy / "flmn-exp1.pt").write_bytes(b"PK\x03\x04 truncated")
+    (checkpoint_copy / f"{FLMN}.pt").write_bytes(b"PK\x03\x04 truncated")
     at = start()
-    assert "flmn-exp1 could not be loaded" in texts(at.error) and "truncated or corrupt" in texts(at.error)
+    assert f"{FLMN} could not be loaded" in texts(at.error) and "truncated or corrupt" in texts(at.error)
     show(at, canvas, drawing(0, 1))
     markdown = texts(at.markdown)
-    assert "mann-exp1** predicts" in markdown and "flmn-exp1** predicts" not in markdown
+    assert f"{MANN}** predicts" in markdown and f"{FLMN}** predicts" not in markdown
     label(at, 1)
     assert len(at.session_state["episode"]) == 1
     for page in ("explorer", "results", "how"):
         at.switch_page(PAGES[page]).run()
-        assert not at.exception and "flmn-exp1 could not be loaded" in texts(at.error)
+        assert not at.exception and f"{FLMN} could not be loaded" in texts(at.error)
 
 
 def test_the_results_page_draws_what_the_result_files_hold(checkpoint_copy):
@@ -337,7 +337,7 @@ def test_the_results_page_draws_what_the_result_files_hold(checkpoint_copy):
     result = {"dataset": "omniglot", "split": "test", "episodes": 1234, "accuracy": [0.3 + 0.05 * k for k in range(10)],
               "ci95": [0.01] * 10}
     (checkpoint_copy / "results").mkdir()
-    (checkpoint_copy / "results" / "flmn-exp1-omniglot.json").write_text(json.dumps(result))
+    (checkpoint_copy / "results" / f"{FLMN}-omniglot.json").write_text(json.dumps(result))
     at.run()
     assert not at.exception and "No evaluation results" not in texts(at.info)
     assert "35.0 ± 1.0" in texts(at.markdown) and "1,234 episodes" in texts(at.markdown)
@@ -351,10 +351,10 @@ def test_a_replaced_checkpoint_is_reloaded_and_a_loaded_episode_says_it_changed(
         label(at, value)
     saved = at.session_state["episode"].to_bytes()
     torch.manual_seed(0)
-    save_checkpoint(checkpoint_copy / "flmn-exp1.pt", build_model("flmn"), step=0)  # retrained, say
+    save_checkpoint(checkpoint_copy / f"{FLMN}.pt", build_model("flmn"), step=0)  # retrained, say
     at.run()  # a label reruns only the Teach page's fragments, and AppTest then lists only their elements
     at.file_uploader(key="episode_upload_0").set_value(("old.npz", saved, "application/octet-stream")).run()
     assert not at.exception, at.exception
-    assert "flmn-exp1 now predicts" in texts(at.info) and "mann-exp1 now predicts" not in texts(at.info)
+    assert f"{FLMN} now predicts" in texts(at.info) and f"{MANN} now predicts" not in texts(at.info)
     episode = at.session_state["episode"]
-    assert episode.changed_predictions()["flmn-exp1"] > 0 and episode.changed_predictions()["mann-exp1"] == 0
+    assert episode.changed_predictions()[FLMN] > 0 and episode.changed_predictions()[MANN] == 0

@@ -14,7 +14,7 @@ from flmn_core import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGES = ("app_pages/explorer.py", "app_pages/results.py", "app_pages/how_it_works.py", "app_pages/teach.py")
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 
 
 class CreatesMarker:
@@ -68,29 +68,29 @@ def errors(at):
 @pytest.mark.parametrize("changes, reason", BAD.values(), ids=BAD.keys())
 def test_a_bad_checkpoint_leaves_the_app_working_with_the_others(checkpoint_copy, tmp_path, changes, reason):
     marker = tmp_path / "marker"
-    spoil(checkpoint_copy / "flmn-exp1.pt", **(changes or dict(metrics=CreatesMarker(marker))))
+    spoil(checkpoint_copy / f"{FLMN}.pt", **(changes or dict(metrics=CreatesMarker(marker))))
 
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
     shown = errors(at)
-    assert "flmn-exp1 could not be loaded from flmn-exp1.pt" in shown and reason in shown, shown
+    assert f"{FLMN} could not be loaded from {FLMN}.pt" in shown and reason in shown, shown
     assert str(checkpoint_copy) not in shown and str(tmp_path) not in shown  # no server folders
-    assert set(at.session_state["models"]) == {"mann-exp1"}
+    assert set(at.session_state["models"]) == {MANN}
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
-        assert "flmn-exp1 could not be loaded" in errors(at)
+        assert f"{FLMN} could not be loaded" in errors(at)
     assert not marker.exists()
 
 
 def test_a_bad_checkpoint_is_read_once_not_on_every_rerun(checkpoint_copy, monkeypatch):
-    spoil(checkpoint_copy / "flmn-exp1.pt", model=["flmn"])
+    spoil(checkpoint_copy / f"{FLMN}.pt", model=["flmn"])
     reads = []
     load_model = app_common.load_model
     monkeypatch.setattr(app_common, "load_model", lambda path: reads.append(Path(path).name) or load_model(path))
     at = AppTest.from_file(str(APP), default_timeout=60)
     for _ in range(3):
         at.run()
-        assert "flmn-exp1 could not be loaded" in errors(at)
-    assert reads.count("flmn-exp1.pt") == 1
+        assert f"{FLMN} could not be loaded" in errors(at)
+    assert reads.count(f"{FLMN}.pt") == 1

@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import memory_rows, surgery, viz
+from flmn_core import memory_rows, surgery, viz, zoo
+
+FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 
 TIMEOUT = 120  # seconds per run; the first imports torch
 CHARTS = ("read", "addressing", "feature_memory", "label_memory", "controller")
@@ -121,24 +123,24 @@ def test_the_rows_of_a_label_are_chosen_at_once_frozen_and_undone():
 
 
 def test_gamma_changes_live_in_a_copy_of_the_model():
-    at = start("flmn-exp1")
+    at = start(FLMN)
     episode, model = at.session_state["episode"], at.session_state["model"]
     at.slider(key="panel-gamma").set_value(0.5).run()
     assert not at.exception, at.exception
     assert "γ 0.50 for the whole episode" in " ".join(c.value for c in at.caption) and surgery_text(at)
     inputs = [(episode.images[t], episode.prev_label(t)) for t in range(6)]
-    expected = surgery.edited_run(model, inputs, episode.runs["flmn-exp1"], surgery.Edit(gamma=0.5))[5]
+    expected = surgery.edited_run(model, inputs, episode.runs[FLMN], surgery.Edit(gamma=0.5))[5]
     addressing = charts(at)["addressing"]
     usage = addressing["data"][addressing["layout"]["yaxis"]["ticktext"].index("usage")]
     np.testing.assert_allclose(values(usage["z"])[0], expected.state.usage[0].numpy(), rtol=1e-6)
-    assert not np.allclose(expected.state.usage[0].numpy(), episode.runs["flmn-exp1"][5].state.usage[0].numpy())
+    assert not np.allclose(expected.state.usage[0].numpy(), episode.runs[FLMN][5].state.usage[0].numpy())
     assert model.config.gamma == 0.95
     at.button(key="panel-undo").click().run()
     assert at.slider(key="panel-gamma").value == 0.95 and not surgery_text(at)
 
 
 def test_the_pending_drawing_is_shown_before_its_label_for_both_kinds_of_model():
-    for source, memories in (("flmn-exp1", ("feature_memory", "label_memory")), ("mann-exp1", ("memory",))):
+    for source, memories in ((FLMN, ("feature_memory", "label_memory")), (MANN, ("memory",))):
         at = start(source, pending=True)
         episode = at.session_state["episode"]
         assert len(episode) == 5 and episode.pending is not None

@@ -19,7 +19,10 @@ except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
 from browser_harness import RENDER_TIMEOUT_MS, chromium, figures, need, snapshot, streamlit_server, wait_until
+from flmn_core import zoo
 from flmn_core.interactive import InteractiveEpisode
+
+FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
 
@@ -107,7 +110,7 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
             wait_until(page, "Draw a character on the canvas")
         draw(page, strokes)
         body = page.inner_text("body")
-        assert "flmn-exp1 predicts" in body and "mann-exp1 predicts" in body
+        assert f"{FLMN} predicts" in body and f"{MANN} predicts" in body
         shown = figures(page)
         assert {"FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing"} <= set(shown)
         memories.append(shown["FLMN feature memory"] + shown["MANN memory"])
@@ -129,7 +132,7 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
     with page.expect_download() as download:
         page.get_by_role("button", name="Save episode").click()
     saved = InteractiveEpisode.load(download.value.path())
-    assert saved.labels == [label - 1 for _, label in drawings] and set(saved.recorded) == {"flmn-exp1", "mann-exp1"}
+    assert saved.labels == [label - 1 for _, label in drawings] and set(saved.recorded) == {FLMN, MANN}
 
     page.get_by_role("link", name="Episode explorer").click()
     wait_until(page, "Step 1 of 4")

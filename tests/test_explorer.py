@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+import fake_canvas
 from flmn_core import load_model, zoo
 from flmn_core.glyphs import make_alphabet, render, sample_glyph_pool
 from flmn_core.interactive import episode_from_pool
@@ -17,7 +18,7 @@ from flmn_core.shuffle import derangement, label_shuffle_replay
 APP = Path(__file__).resolve().parents[1] / "app.py"
 EXPLORER = "app_pages/explorer.py"
 TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 
 
 def texts(elements):
@@ -88,8 +89,8 @@ def test_stepping_and_play_pause_side_by_side():
     step_slider(at).set_value(5).run()
     markdown = texts(at.markdown)
     assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
-    assert "#### flmn-exp1" in markdown and "#### mann-exp1" in markdown
-    assert len(at.get("plotly_chart")) == 1 + 3 + 2  # probabilities, FLMN's 3 figures, MANN's 2
+    assert f"#### {FLMN}" in markdown and f"#### {MANN}" in markdown
+    assert len(at.get("plotly_chart")) == 1 + 5 + 4  # probabilities; read, addressing, memories (FLMN 2, MANN 1), controller
     at.button(key="explorer_forward").click().run()
     assert shown_step(at) == (6, 50) and at.query_params["step"] == "6"
     at.button(key="explorer_back").click().run()
@@ -145,11 +146,12 @@ def drawing(character, drawer):
     return render(make_alphabet(3, seed=7)[character], drawer_seed=drawer)
 
 
-def test_this_sessions_episode_survives_a_reload():
+def test_this_sessions_episode_survives_a_reload(monkeypatch):
+    canvas = fake_canvas.install(monkeypatch)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     for character, value in ((0, 1), (1, 2), (0, 1)):
-        at.session_state["test_drawing"] = drawing(character, value + character)
+        canvas.draw(drawing(character, value + character))
         at.run()
         at.button(key=f"label-{value - 1}").click().run()
     taught = at.session_state["episode"]

@@ -13,6 +13,9 @@ except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
 from browser_harness import IDLE, chromium, snapshot, streamlit_server, wait_until
+from flmn_core import zoo
+
+FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 
 pytestmark = pytest.mark.browser
 
@@ -94,5 +97,5 @@ def test_a_whole_game_of_human_mode_with_clicks(page, server):
     wait_until(page, "Your score")
     body = page.inner_text("body")
     assert "You answered 1 of 5 drawings right" in body and "34.5%" in body
-    assert "flmn-exp1" in body and "mann-exp1" in body
+    assert FLMN in body and MANN in body
     snapshot(page, "play-scores")

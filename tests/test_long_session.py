@@ -18,13 +18,14 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+import fake_canvas
 from browser_harness import rss_kib
 from flmn_core import load_model, zoo
 from flmn_core.glyphs import make_alphabet, render
 from flmn_core.interactive import InteractiveEpisode
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 CLASSES = 5
 STEPS = 200
 CYCLE = 50  # steps between resets: 200 steps are 4 episodes of 50
@@ -107,7 +108,8 @@ def test_reset_and_undo_let_every_dropped_step_be_freed():
 
 
 @pytest.mark.slow  # about a minute: 250 drawings labelled through the page
-def test_the_teach_page_keeps_memory_flat_over_200_steps_and_resets():
+def test_the_teach_page_keeps_memory_flat_over_200_steps_and_resets(monkeypatch):
+    canvas = fake_canvas.install(monkeypatch)
     alphabet = make_alphabet(CLASSES, seed=3)
     pictures = [render(alphabet[t % CLASSES], drawer_seed=t) for t in range(CYCLE)]
     at = AppTest.from_file(str(APP), default_timeout=60)
@@ -116,7 +118,7 @@ def test_the_teach_page_keeps_memory_flat_over_200_steps_and_resets():
     def teach_one_episode():
         """CYCLE drawings labelled through the page -> the page's memory with them (MB)."""
         for t, picture in enumerate(pictures):
-            at.session_state["test_drawing"] = picture
+            canvas.draw(picture)
             at.run()
             at.button(key=f"label-{t % CLASSES}").click().run()
             assert not at.exception, at.exception

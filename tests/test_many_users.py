@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about 3 minutes: 8 brows
 SESSIONS = 8
 STEPS = 3  # pictures each session labels
 CLASSES = 5  # the shipped Experiment I checkpoints'
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 MEMORY_TITLES = ("FLMN addressing", "FLMN feature memory", "FLMN label memory", "MANN addressing", "MANN memory")
 PROBABILITIES = ""  # the Teach page's probabilities chart has no title
 OWNER = re.compile(r"\bu(\d)[a-e]\b")  # session i names its labels u<i>a .. u<i>e

@@ -17,7 +17,7 @@ from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PLAY = "app_pages/play.py"
 TIMEOUT = 60
-SHIPPED = ("flmn-exp1", "mann-exp1")
+SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 
 
 def glyph_episode(samples, seed=0):
@@ -46,7 +46,7 @@ def test_a_player_is_told_each_label_one_step_late_and_scored_by_instance():
 def test_the_players_score_is_counted_as_the_models_are():
     """A 'player' answering what a model predicted gets exactly that model's per-instance accuracy."""
     episode = glyph_episode(10, seed=4)
-    model = load_model(zoo.weights_path("flmn-exp1"))
+    model = load_model(zoo.weights_path(FLMN))
     episode.sync({"flmn": model})
     predicted = [step.predicted for step in episode.runs["flmn"]]
     game = HumanPlay(episode.images, episode.labels, 5, predicted)
