@@ -11,7 +11,6 @@ import streamlit as st
 
 import app_common
 
-app_common.start_timer()
 st.set_page_config(page_title="FLMN: one-shot learning with memory", page_icon="✏️", layout="wide")
 app_common.stylesheet_ui()
 

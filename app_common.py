@@ -9,7 +9,6 @@ st.session_state.
 import base64
 import html
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,15 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from flmn_core import CheckpointError, load_model, zoo
+from flmn_core import CheckpointError, load_model, markdown, zoo
+from flmn_core.models import MODELS, FLMNConfig
 from flmn_core.metrics import INSTANCES
 from flmn_core.interactive import EpisodeError, InteractiveEpisode
 
-DEFAULT_CLASSES = 5  # the shipped checkpoints' C; an episode takes the models' C when there are models
+DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
 STYLESHEET = Path(__file__).resolve().parent / "assets" / "style.css"  # the app's CSS (the strip's too)
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
-MODEL_KINDS = ("flmn", "mann")  # the sidebar offers one checkpoint of each kind, compared side by side
+MODEL_KINDS = tuple(MODELS)  # the sidebar offers one checkpoint of each kind, compared side by side
 
 # One thread per process: the server may run beside training jobs, and a batch of one step gains
 # nothing from more. Done here because this module is imported once per process, not once per rerun.
@@ -202,33 +202,16 @@ def strip_html(episode, first=0, last=None, highlight=None):
     return f'<div class="flmn-strip">{"".join(cells)}</div>'
 
 
-def ordinal(k):
-    """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 4 -> '4th', 11 -> '11th', 22 -> '22nd'."""
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return f"{k}{suffix}"
-
-
 def accuracy_table_md(episode, instances=INSTANCES):
     """Running per-instance accuracy of every model as a Markdown table (instances seen so far)."""
     if not len(episode) or not episode.runs:
         return ""
     seen = max(1, min(instances, int(episode.instances().max())))
-    header = "| model | " + " | ".join(ordinal(k) for k in range(1, seen + 1)) + " | all after the 1st |"
-    rows = [header, "|---" * (seen + 2) + "|"]
+    rows = []
     for name in episode.runs:
         correct, total = episode.instance_accuracy(name, instances)
         cells = [f"{c}/{n}" if n else "–" for c, n in zip(correct[:seen], total[:seen])]
         later_c, later_n = sum(correct[1:]), sum(total[1:])
         later = f"{later_c}/{later_n} ({100 * later_c / later_n:.0f}%)" if later_n else "–"
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | {later} |")
-    return "\n".join(rows)
-
-
-def start_timer():
-    """Mark the start of this script run (app.py calls it first) for `elapsed_ms`."""
-    st.session_state["run_started"] = time.perf_counter()
-
-
-def elapsed_ms():
-    """Milliseconds since this script run started, on the server."""
-    return 1000 * (time.perf_counter() - st.session_state.get("run_started", time.perf_counter()))
+        rows.append([name, *cells, later])
+    return markdown.table(["model", *(markdown.ordinal(k) for k in range(1, seen + 1)), "all after the 1st"], rows)

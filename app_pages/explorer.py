@@ -22,7 +22,7 @@ import app_common
 import app_memory
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
-from flmn_core import viz
+from flmn_core import markdown, viz
 from flmn_core.interactive import MAX_STEPS, EpisodeError, InteractiveEpisode, episode_from_pool
 from flmn_core.shuffle import derangement, label_shuffle_replay
 
@@ -234,7 +234,7 @@ def step_header_ui(episode, t):
     right.markdown(f"**Step {t + 1} of {len(episode)}**  \n"
                    f"Label fed with this input (y of the previous step): {fed}  \n"
                    f"True label of this input: **{episode.label_text(label)}**, shown for the "
-                   f"{app_common.ordinal(instance)} time "
+                   f"{markdown.ordinal(instance)} time "
                    f"({'a guess is all a model can do' if instance == 1 else 'its label was given before'})")
     predictions = []
     for name, run in episode.runs.items():
@@ -336,17 +336,16 @@ def shuffle_replays(episode, models, seed):
 def shuffle_table_md(replays, instances):
     """Each model's per-instance accuracy on the original episode and on its label-shuffled replay, side by
     side, as a Markdown table (instances 1..instances)."""
-    header = "| model | labels | " + " | ".join(app_common.ordinal(k) for k in range(1, instances + 1)) + \
-             " | 2nd on | same prediction, permuted |"
-    rows = [header, "|---" * (instances + 4) + "|"]
+    rows = []
     for name, replay in replays.items():
         for which, (correct, total) in zip(("original", "permuted"), replay.instance_accuracy(instances)):
             cells = [f"{c}/{n}" if n else "–" for c, n in zip(correct, total)]
             later_c, later_n = sum(correct[1:]), sum(total[1:])
             later = f"{100 * later_c / later_n:.0f}%" if later_n else "–"
             agreement = f"{100 * replay.agreement():.0f}% of steps" if which == "permuted" and later_n else ""
-            rows.append(f"| {name} | {which} | " + " | ".join(cells) + f" | {later} | {agreement} |")
-    return "\n".join(rows)
+            rows.append([name, which, *cells, later, agreement])
+    return markdown.table(["model", "labels", *(markdown.ordinal(k) for k in range(1, instances + 1)), "2nd on",
+                           "same prediction, permuted"], rows)
 
 
 def shuffle_ui(episode, models, view):

@@ -14,7 +14,7 @@ import streamlit as st
 import app_common
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
-from flmn_core import DataError, paper, viz
+from flmn_core import DataError, markdown, paper, viz
 from flmn_core.human import HumanPlay
 from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from_pool
 
@@ -130,8 +130,7 @@ def turn_ui(play):
 def score_table_md(rows, instances):
     """The score table: rows {name: (correct list, total list)} or {name: paper.Published}, columns the
     papers' instances this episode reaches."""
-    header = ["who", *(app_common.ordinal(k) for k in instances)]
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines = []
     for name, row in rows.items():
         if isinstance(row, paper.Published):
             cells = [f"{row.accuracy[k]:.1f}%" if k in row.accuracy else "–" for k in instances]
@@ -139,8 +138,8 @@ def score_table_md(rows, instances):
             correct, total = row
             cells = [f"{100 * correct[k - 1] / total[k - 1]:.0f}% ({correct[k - 1]}/{total[k - 1]})"
                      if total[k - 1] else "–" for k in instances]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append([name, *cells])
+    return markdown.table(["who", *(markdown.ordinal(k) for k in instances)], lines)
 
 
 def scores_ui(play, models):

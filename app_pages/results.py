@@ -80,6 +80,12 @@ st.header("Table 2: zero-shot miniMNIST")
 st.markdown(report.table2_markdown())
 accuracy_figures_ui("mnist")
 
+st.header("Does the read find the class?")
+st.markdown("From the 2nd instance of a class on, an earlier drawing of it is in memory. How often the "
+            "feature-memory row a model reads most holds such a drawing, and how much of the read weight "
+            "lands on those rows (MANN: its one memory). Chance is about 1 in 5.")
+st.markdown(report.retrieval_markdown())
+
 st.header("Targets")
 st.markdown(report.targets_markdown())
 

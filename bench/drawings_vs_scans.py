@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-from flmn_core import load_model, preprocess, strokes, zoo
+from flmn_core import load_model, markdown, preprocess, strokes, zoo
 from flmn_core.evaluate import evaluate_model
 from flmn_core.images import DEFAULT_PEN, image_from_canvas, prepare
 
@@ -75,11 +75,6 @@ def canvas_pools(drawings, pen, scale):
     return (torch.stack(pool).reshape(-1, DRAWERS, 20, 20) for pool in (trained, app))
 
 
-def ordinal(k):
-    """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 5 -> '5th', 10 -> '10th'."""
-    return f"{k}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(k, 'th')}"
-
-
 def row(name, result, scans=None):
     """One line of the table: accuracy (%) at the SHOWN instances, the 2nd's CI, the gap to the scans."""
     cells = " ".join(f"{100 * result['accuracy'][k - 1]:5.1f}" for k in SHOWN)
@@ -95,7 +90,7 @@ def main(argv=None):
     drawings, scans = read_pools(args.data_dir)
     print(f"checkpoint {args.checkpoint}; {args.episodes:,} episodes of 5 classes x 10 drawings (seed {args.seed}) "
           f"from {scans.shape[0]} characters x {DRAWERS} drawers of Omniglot's stroke files")
-    print(f"{'pool':44s} " + " ".join(f"{ordinal(k):>5s}" for k in SHOWN) + "   CI at 2nd")
+    print(f"{'pool':44s} " + " ".join(f"{markdown.ordinal(k):>5s}" for k in SHOWN) + "   CI at 2nd")
     reference = evaluate_model(model, scans, args.episodes, args.seed)
     print(row("scans, training's preprocessing", reference), flush=True)
     for scale in args.scales:

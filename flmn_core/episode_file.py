@@ -33,7 +33,7 @@ MAX_CLASSES = 100  # most labels an episode may have
 MAX_MODELS = 16  # most models whose predictions a file may record
 MAX_NAME_LENGTH = 40  # characters in a class or model name
 MAX_MEMBER_BYTES = 16 << 20  # one array's data; the largest real one (1000 steps of images) takes 1.6 MB
-MAX_FILE_BYTES = 64 << 20  # a whole file; the app's uploads stop at 5 MB anyway
+MAX_FILE_BYTES = 64 << 20  # a whole file; the app refuses larger uploads sooner (images.MAX_UPLOAD_MB)
 FILE_ARRAYS = ("format", "classes", "images", "labels", "class_names", "models", "probabilities")
 UNREADABLE = "not a readable episode file"  # how every message about a file that is not one begins
 # What zipfile and zlib raise for a damaged archive (NotImplementedError: a garbled version field), and

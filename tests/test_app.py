@@ -335,12 +335,14 @@ def test_the_results_page_draws_what_the_result_files_hold(checkpoint_copy):
     at.switch_page(PAGES["results"]).run()
     assert "No evaluation results" in texts(at.info)
     result = {"dataset": "omniglot", "split": "test", "episodes": 1234, "accuracy": [0.3 + 0.05 * k for k in range(10)],
-              "ci95": [0.01] * 10}
+              "ci95": [0.01] * 10, "retrieval": {"top_hit": 0.876, "top_hit_ci95": 0.002, "mass": 0.5432,
+                                                 "mass_ci95": 0.001, "focus": 0.8}}
     (checkpoint_copy / "results").mkdir()
     (checkpoint_copy / "results" / f"{FLMN}-omniglot.json").write_text(json.dumps(result))
     at.run()
     assert not at.exception and "No evaluation results" not in texts(at.info)
     assert "35.0 ± 1.0" in texts(at.markdown) and "1,234 episodes" in texts(at.markdown)
+    assert "87.6 ± 0.2" in texts(at.markdown) and "0.543 ± 0.001" in texts(at.markdown)  # the retrieval table
     assert len(at.get("plotly_chart")) == 1  # Omniglot's per-instance plot; nothing for MNIST
 
 
