@@ -22,7 +22,9 @@ from flmn_core.metrics import INSTANCES
 from flmn_core.interactive import EpisodeError, InteractiveEpisode
 
 DEFAULT_CLASSES = 5  # the shipped checkpoints' C; an episode takes the models' C when there are models
-STYLESHEET = Path(__file__).resolve().parent / "assets" / "style.css"  # the app's CSS (the strip's too)
+ASSETS = Path(__file__).resolve().parent / "assets"
+STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
+LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
 MODEL_KINDS = ("flmn", "mann")  # the sidebar offers one checkpoint of each kind, compared side by side
 
