@@ -13,6 +13,7 @@ import app_common
 
 st.set_page_config(page_title="FLMN: one-shot learning with memory", page_icon="✏️", layout="wide")
 app_common.stylesheet_ui()
+st.logo(app_common.LOGO, size="large")
 
 pages = st.navigation([
     st.Page("app_pages/teach.py", title="Teach", icon=":material/draw:", default=True),

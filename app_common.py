@@ -22,7 +22,9 @@ from flmn_core.metrics import INSTANCES
 from flmn_core.interactive import EpisodeError, InteractiveEpisode
 
 DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
-STYLESHEET = Path(__file__).resolve().parent / "assets" / "style.css"  # the app's CSS (the strip's too)
+ASSETS = Path(__file__).resolve().parent / "assets"
+STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
+LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
 MODEL_KINDS = tuple(MODELS)  # the sidebar offers one checkpoint of each kind, compared side by side
 
@@ -141,17 +143,24 @@ def load_episode_upload(key):
     """Callback of the episode uploader: replace the session's episode with the file's, or keep the
     episode so far and say why the file was refused."""
     uploaded = st.session_state.get(key)
-    if uploaded is None:
-        return
+    if uploaded is not None and load_episode_file(uploaded.getvalue(), uploaded.name):
+        st.session_state["episode_upload_round"] += 1  # a fresh uploader, so the file is not loaded again
+
+
+def load_episode_file(source, name):
+    """Replace the session's episode with an episode file's (a path or bytes, named `name` to the person),
+    or keep the episode so far; either way the sidebar's episode file box says what happened -> whether
+    it loaded. The models replay the loaded episode on the next run (sync_episode)."""
     try:
-        episode = InteractiveEpisode.load(uploaded.getvalue())
+        episode = InteractiveEpisode.load(source)
     except EpisodeError as error:
-        st.session_state["episode_file_message"] = ("error", f"{uploaded.name}: {error}. The episode so far is kept.")
-        return
+        st.session_state["episode_file_message"] = ("error", f"{name}: {error}. The episode so far is kept.")
+        return False
     st.session_state["episode"] = episode
-    st.session_state["episode_file_message"] = ("success", f"Loaded {uploaded.name}: {len(episode)} steps.")
-    st.session_state["episode_upload_round"] += 1  # a fresh uploader, so the file is not loaded again
+    st.session_state["episode_file_message"] = ("success", f"Loaded {name}: {len(episode)} steps.")
+    # A fresh canvas: a drawing on it was predicted from the old episode's memories.
     st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
+    return True
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from streamlit_drawable_canvas import st_canvas
 import app_common
 import app_memory
 from flmn_core import viz
+from flmn_core.examples import EXAMPLE_PATH
 from flmn_core.images import (CANVAS_SIDE, DEFAULT_PEN, MAX_UPLOAD_MB, ImageInputError, image_from_canvas, prepare,
                               read_upload)
 from flmn_core.interactive import MAX_NAME_LENGTH, EpisodeError
@@ -92,6 +93,15 @@ def change_episode(action, *args):
     if action == "reset":
         clear_input()
     rerun_fragments()
+
+
+def load_example():
+    """"Load the example episode": it replaces the episode exactly as loading its file in the sidebar does."""
+    if app_common.load_episode_file(EXAMPLE_PATH, "the example episode"):
+        st.session_state.pop("teach_message", None)
+    else:
+        st.session_state["teach_message"] = st.session_state["episode_file_message"][1]
+    st.rerun()  # the whole page, not the fragments: its top replays the models over the loaded episode
 
 
 def set_class_names():
@@ -280,7 +290,7 @@ def class_names_ui(episode):
 
 
 def actions_ui(episode):
-    """Undo, reset and save."""
+    """Undo, reset, save, and load the example episode (asking first when it would replace an episode)."""
     with st.container(horizontal=True, gap="small"):
         st.button("Undo last step", on_click=change_episode, args=("undo",), disabled=not len(episode),
                   icon=":material/undo:", key="undo")
@@ -293,6 +303,14 @@ def actions_ui(episode):
                            mime="application/octet-stream", on_click="ignore", disabled=not len(episode),
                            icon=":material/download:", key="teach-save",
                            help="Images, labels, label names and each model's predictions, as a small .npz file.")
+        example_help = "Five generated characters, each drawn 3 or 4 times and labelled: no drawing needed."
+        if not len(episode):
+            st.button("Load the example episode", on_click=load_example, icon=":material/auto_stories:",
+                      key="example", help=example_help)
+        else:
+            with st.popover("Load the example episode…", icon=":material/auto_stories:", help=example_help):
+                st.write("Replace this episode with the example? Save it first to keep it.")
+                st.button("Yes, load the example", on_click=load_example, key="example-confirm")
 
 
 @st.fragment(key="teach-episode")

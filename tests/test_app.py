@@ -19,6 +19,8 @@ from streamlit.testing.v1 import AppTest
 import fake_canvas
 from flmn_core import build_model, load_model, save_checkpoint, zoo
 from flmn_core.episodes import offset_labels
+from flmn_core.episode_file import read_episode_file
+from flmn_core.examples import EXAMPLE_PATH
 from flmn_core.glyphs import make_alphabet, render
 from flmn_core.images import MAX_UPLOAD_BYTES, image_from_canvas, prepare
 from flmn_core.interactive import InteractiveEpisode
@@ -314,6 +316,30 @@ def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode(canvas):
         other.file_uploader(key="episode_upload_1").set_value((name, data, "application/octet-stream")).run()
         assert message in texts(other.sidebar.error) and "episode so far is kept" in texts(other.sidebar.error)
         assert other.session_state["episode"].labels == bad.labels == [0, 1]
+
+
+def test_the_example_episode_loads_as_its_file_does_and_asks_before_replacing_one(canvas):
+    at = start()
+    show(at, canvas, drawing(0, 1))  # a drawing predicted from empty memories: the example replaces it too
+    drawn_on = canvas.key
+    at.button(key="example").click().run()
+    assert not at.exception, at.exception
+    example = read_episode_file(EXAMPLE_PATH)
+    episode = at.session_state["episode"]
+    assert episode.labels == example.labels.tolist() and episode.pending is None and canvas.key != drawn_on
+    images, labels = torch.from_numpy(example.images), torch.from_numpy(example.labels)
+    for name in SHIPPED:  # both models replayed the file's episode
+        torch.testing.assert_close(episode.probabilities(name), model_probabilities(name, images, labels),
+                                   rtol=1e-5, atol=1e-6)
+    assert strip_steps(at) == len(example.labels)
+    assert f"Loaded the example episode: {len(example.labels)} steps" in texts(at.sidebar.success)
+
+    show(at, canvas, drawing(1, 1))
+    label(at, 2)
+    assert len(at.session_state["episode"]) == len(example.labels) + 1
+    at.button(key="example-confirm").click().run()  # behind "Load the example episode…" once there is an episode
+    assert not at.exception, at.exception
+    assert at.session_state["episode"].labels == example.labels.tolist() and strip_steps(at) == len(example.labels)
 
 
 def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy, canvas):
