@@ -28,6 +28,6 @@ models, errors = app_common.load_models(app_common.choose_checkpoints_ui())
 st.session_state["models"] = models
 for message in errors:
     st.error(message)  # above every page; the pages go on with the models that did load
-app_common.episode_file_ui(app_common.session_episode())
+app_common.episode_file_ui()
 
 pages.run()

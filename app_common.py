@@ -120,18 +120,16 @@ def sync_episode(episode, models):
     return models
 
 
-def episode_file_ui(episode):
-    """Sidebar: save this session's episode to a file, or load one (replacing it), from any page."""
+def episode_file_ui():
+    """Sidebar: load an episode file (replacing this session's episode) from any page. Saving is the Teach
+    page's: its button is redrawn whenever the episode changes, which a sidebar button is not (a label
+    click reruns only the Teach page's fragments), so a save there always has the current episode."""
     with st.sidebar.expander("Episode file", expanded=False):
-        # The file is made only when the button is pressed (a callable), not on every rerun.
-        st.download_button("Save episode", data=episode.to_bytes, file_name="flmn-episode.npz",
-                           mime="application/octet-stream", on_click="ignore", disabled=not len(episode),
-                           icon=":material/download:",
-                           help="Images, labels, label names and each model's predictions, as a small .npz file.")
+        st.caption("Save this session's episode with *Save episode* on the Teach page.")
         round_ = st.session_state.setdefault("episode_upload_round", 0)
         st.file_uploader("Load an episode", type=["npz"], key=f"episode_upload_{round_}",
                          on_change=load_episode_upload, args=(f"episode_upload_{round_}",),
-                         help="A file saved here; it replaces the current episode.")
+                         help="A file saved by this app; it replaces the current episode.")
         kind, text = st.session_state.get("episode_file_message", (None, None))
         if kind == "error":
             st.error(text)

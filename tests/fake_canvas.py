@@ -33,7 +33,7 @@ class FakeCanvas:
         if array.dtype == bool:
             array = array.astype(np.uint8) * 255
         rgba = array if array.ndim == 3 and array.shape[2] == 4 else np.asarray(Image.fromarray(array).convert("RGBA"))
-        self.drawings[self.key] = (rgba, strokes)
+        self.drawings = {self.key: (rgba, strokes)}  # only the canvas shown holds a drawing; the old ones are gone
         self.unsent.add(self.key)
 
     def erase(self):

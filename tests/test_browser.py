@@ -126,9 +126,8 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
     assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
     strip = page.locator(".flmn-strip").inner_text()
     assert strip.count("label 1") == 2 and strip.count("label 2") == 2
-    print(f"\nserver time per drawn stroke (ms): {times}")  # figures only: bench/app_response.py times the app
+    print(f"\nserver time per drawn stroke (ms): {times}")  # figures only: bench/app_latency.py times the app
 
-    page.get_by_text("Episode file").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Save episode").click()
     saved = InteractiveEpisode.load(download.value.path())

@@ -253,7 +253,7 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_a_good_checkpoint(data_dir, t
 
 def test_a_nan_loss_before_any_save_names_no_missing_file(data_dir, tmp_path):
     out = tmp_path / "run"
-    result = run_python(data_dir, "-m", "flmn_core.train", *TINY, *FOREVER, "--lr", "inf", "--out", out)
+    result = run_python(data_dir, "-c", EXPLODE_AT, 0, *TINY, *FOREVER, "--out", out)  # infinite from the start
     assert result.returncode != 0
     assert re.search(r"error: .*\b(nan|inf)\b.*episode \d+", result.stderr), result.stderr
     assert "Traceback" not in result.stderr
