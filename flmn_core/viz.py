@@ -427,11 +427,12 @@ def _focus_text(focus):
         return "/".join("–" if math.isnan(v) else f"{v:.{digits}f}" for v in values.tolist())
 
     heads = len(focus.top_weight)
-    parts = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max",
-             f"on ◆ rows {each(focus.same_label)}", f"on rows with no drawing {each(focus.no_drawing)}"]
+    focused = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max"]
+    where = [f"on ◆ rows {each(focus.same_label)}", f"on empty rows {each(focus.no_drawing)}"]
     if float(focus.nothing.max()) >= 0.0005:
-        parts.append(f"nothing {each(focus.nothing)}")
-    return (f"{heads} heads: " if heads > 1 else "") + " · ".join(parts)
+        where.append(f"nothing {each(focus.nothing)}")
+    # Two short lines rather than one long one: the figure may be a third of a laptop screen wide.
+    return (f"{heads} heads: " if heads > 1 else "") + " · ".join(focused) + "<br>" + " · ".join(where)
 
 
 def read_figure(read_weights, rows, images, title, label_names=None):
@@ -465,17 +466,18 @@ def read_figure(read_weights, rows, images, title, label_names=None):
     heads = "" if len(weights) == 1 else f" (mean of {len(weights)} heads)"
     subtitle = _focus_text(memory_rows.read_focus(weights, rows))
     axis = dict(tickfont=dict(size=9), tickangle=0, fixedrange=True)
-    weight_axis = dict(range=[0, 1.5], tickvals=[0, 0.25, 0.5, 0.75, 1], fixedrange=True)
+    weight_axis = dict(range=[0, 1.5], tickvals=[0, 0.5, 1], fixedrange=True)
+    # The two groups of bars one above the other, each the figure's full width, so that their tick labels
+    # stay apart in a narrow column (the Teach page's).
     return _figure([_bars(rows_bars), _bars(label_bars, xaxis="x2", yaxis="y2")], layout=dict(
         title=dict(text=f"{title}: where the read went{heads}<br><sup>{subtitle}</sup>", font=dict(size=14)),
-        height=340, margin=dict(l=45, r=10, t=60, b=80), showlegend=False, images=thumbnails, bargap=0.25,
-        xaxis=dict(domain=[0, 0.6], tickvals=list(range(len(rows_bars["ticks"]))), ticktext=rows_bars["ticks"],
-                   **axis),
-        xaxis2=dict(domain=[0.67, 1], anchor="y2", tickvals=list(range(len(label_bars["ticks"]))),
-                    ticktext=label_bars["ticks"], title=dict(text="by the label of the rows", font=dict(size=11),
-                                                             standoff=4), **axis),
-        yaxis=dict(title=dict(text="read weight"), **weight_axis),
-        yaxis2=dict(anchor="x2", showticklabels=False, **weight_axis)))
+        height=440, margin=dict(l=45, r=10, t=75, b=40), showlegend=False, images=thumbnails, bargap=0.25,
+        xaxis=dict(tickvals=list(range(len(rows_bars["ticks"]))), ticktext=rows_bars["ticks"], **axis),
+        xaxis2=dict(anchor="y2", tickvals=list(range(len(label_bars["ticks"]))), ticktext=label_bars["ticks"],
+                    **axis),
+        yaxis=dict(domain=[0.5, 1], title=dict(text="by row", font=dict(size=11)), **weight_axis),
+        yaxis2=dict(domain=[0, 0.3], anchor="x2", title=dict(text="by label", font=dict(size=11)),
+                    **weight_axis)))
 
 
 def _top_row_bars(mean, top, rows, names):
@@ -514,12 +516,13 @@ def _code_colours(classes):
 
 
 def _bar_name(row, rows, names):
-    """The read figure's name of a row: "◆ row 12<br>x3<br>label 2" (or "no drawing")."""
+    """The read figure's name of a row, short enough for a narrow bar: "◆ x3<br>label 2" (the drawing of step
+    3, label 2; ◆: an earlier drawing of this step's label), "x5<br>no label" or "row 12<br>empty"."""
     writer, label = int(rows.writer[row]), int(rows.label[row])
     mark = "◆ " if bool(rows.same_label[row]) else ""
     if writer < 0:
-        return f"row {row}<br>no drawing"
-    return f"{mark}row {row}<br>x{writer + 1}<br>" + (f"label {names[label]}" if label >= 0 else "no label yet")
+        return f"row {row}<br>empty"
+    return f"{mark}x{writer + 1}<br>" + (f"label {names[label]}" if label >= 0 else "no label")
 
 
 def _controller_vectors(state, trace, b):

@@ -80,7 +80,7 @@ def test_the_panel_draws_the_models_step_with_rows_named_by_their_drawings():
     read = episode.runs["retriever"][3].state.read_weights[0, 0].numpy()
     top = np.argsort(-read, kind="stable")[: viz.TOP_ROWS]
     np.testing.assert_allclose(values(shown["read"]["data"][0]["y"])[: viz.TOP_ROWS], read[top], rtol=1e-6)
-    assert shown["read"]["layout"]["xaxis"]["ticktext"][0] == "◆ row 0<br>x1<br>label 1"
+    assert shown["read"]["layout"]["xaxis"]["ticktext"][0] == "◆ x1<br>label 1"
     memory = values(shown["feature_memory"]["data"][0]["z"])
     np.testing.assert_array_equal(memory, episode.runs["retriever"][3].state.feature_memory[0].numpy())
     assert shown["feature_memory"]["layout"]["yaxis"]["ticktext"] == ["0 · x1", "1 · x2", "2 · x3", "3 · x4"]
@@ -103,7 +103,7 @@ def test_wiping_the_row_it_retrieves_from_changes_the_prediction_shown_and_nothi
     assert "row 0 wiped as step 4 began" in " ".join(c.value for c in at.caption)
     edited_read = values(charts(at)["read"]["data"][0]["y"])
     assert edited_read[0] == np.float32(expected.state.read_weights[0, 0].max())
-    assert charts(at)["read"]["layout"]["xaxis"]["ticktext"][0] != "◆ row 0<br>x1<br>label 1"
+    assert charts(at)["read"]["layout"]["xaxis"]["ticktext"][0] != "◆ x1<br>label 1"
     assert episode.runs["retriever"][3].predicted == 0  # the episode keeps the model's own steps
     for key, value in model.state_dict().items():
         assert torch.equal(value, weights[key]), key

@@ -175,7 +175,7 @@ def test_the_read_figure_shows_where_the_read_went_with_the_drawings(retrieving)
     top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
     np.testing.assert_allclose(by_row.y[: viz.TOP_ROWS], weights[top], rtol=1e-6)
     assert top[0] == 0 and by_row.y[0] > 0.99 and math.isclose(float(np.sum(by_row.y)), 1.0, rel_tol=1e-5)
-    assert read.layout.xaxis.ticktext[0] == "◆ row 0<br>x1<br>label 1" and by_row.marker.line.width[0] == 3
+    assert read.layout.xaxis.ticktext[0] == "◆ x1<br>label 1" and by_row.marker.line.width[0] == 3
     assert read.layout.images[0].source == viz.image_uri(episode.images[0])  # the drawing row 0 holds
     assert len(read.layout.images) == int((rows.writer[top] >= 0).sum())
     np.testing.assert_allclose(by_label.y, memory_rows.weight_by_label(weights, rows, 3).numpy(), rtol=1e-6)
