@@ -165,10 +165,9 @@ def load_episode_file(source, name):
 # Drawing helpers
 
 
-def ink_pixels(image, scale=1):
-    """A [20, 20] ink image (ink 1) -> uint8 array, black ink on white, each pixel scale x scale."""
-    pixels = (255 * (1 - np.clip(np.asarray(image, dtype=np.float32), 0, 1))).round().astype(np.uint8)
-    return np.kron(pixels, np.ones((scale, scale), dtype=np.uint8)) if scale > 1 else pixels
+def ink_pixels(image):
+    """A [20, 20] ink image (ink 1) -> uint8 array, black ink on white."""
+    return (255 * (1 - np.clip(np.asarray(image, dtype=np.float32), 0, 1))).round().astype(np.uint8)
 
 
 def data_uri(image):
@@ -176,6 +175,15 @@ def data_uri(image):
     buffer = io.BytesIO()
     Image.fromarray(ink_pixels(image)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def pixels_html(image, side, caption=""):
+    """A [20, 20] ink image as HTML: its PNG inline, drawn side x side px with sharp pixels, over a caption.
+    Inline, not st.image: a fragment's rerun never frees the files st.image stores on the server (only a
+    full run does), so a Teach session that reruns only its fragments would hold every preview it drew."""
+    text = f'<figcaption>{html.escape(caption)}</figcaption>' if caption else ""
+    return (f'<figure class="flmn-pixels"><img src="{data_uri(image)}" width="{side}" height="{side}" '
+            f'alt="{html.escape(caption or "drawing")}"/>{text}</figure>')
 
 
 def short_name(name):

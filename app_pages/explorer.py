@@ -29,7 +29,7 @@ from flmn_core.shuffle import derangement, label_shuffle_replay
 SESSION = "session"
 SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}
 PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
-PREVIEW_SCALE = 6
+PREVIEW_SIDE = 120  # px: the 20 x 20 input, each pixel a sharp 6 x 6 block
 STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
 
 
@@ -230,7 +230,7 @@ def step_header_ui(episode, t):
     fed = "nothing yet (the first step)" if t == 0 else f"**{episode.label_text(episode.labels[t - 1])}**, the label of step {t}"
     instance = int(episode.instances()[t])
     left, right = st.columns([1, 4])
-    left.image(app_common.ink_pixels(image, PREVIEW_SCALE), caption=f"x{t + 1}: the input of step {t + 1}")
+    left.html(app_common.pixels_html(image, PREVIEW_SIDE, f"x{t + 1}: the input of step {t + 1}"))
     right.markdown(f"**Step {t + 1} of {len(episode)}**  \n"
                    f"Label fed with this input (y of the previous step): {fed}  \n"
                    f"True label of this input: **{episode.label_text(label)}**, shown for the "

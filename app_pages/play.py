@@ -18,8 +18,8 @@ from flmn_core import DataError, markdown, paper, viz
 from flmn_core.human import HumanPlay
 from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from_pool
 
-IMAGE_SCALE = 10  # the 20 x 20 input drawn 200 px wide, pixel for pixel what the models see
-FEEDBACK_SCALE = 4
+IMAGE_SIDE = 200  # px: the 20 x 20 input, pixel for pixel what the models see
+FEEDBACK_SIDE = 80
 YOU = "You"
 
 
@@ -111,7 +111,7 @@ def turn_ui(play):
     t, T = play.step, len(play)
     st.progress(t / T, text=f"Drawing {t + 1} of {T}")
     left, right = st.columns([1, 2])
-    left.image(app_common.ink_pixels(play.current(), IMAGE_SCALE), caption="Which label is this?")
+    left.html(app_common.pixels_html(play.current(), IMAGE_SIDE, "Which label is this?"))
     with right:
         st.markdown("**Your answer:**")
         for column, label in zip(st.columns(play.classes), range(play.classes)):
@@ -123,7 +123,7 @@ def turn_ui(play):
         else:
             image, truth, given = feedback
             verdict = "right ✓" if given == truth else f"you answered {given + 1} ✗"
-            st.image(app_common.ink_pixels(image, FEEDBACK_SCALE), width=80)
+            st.html(app_common.pixels_html(image, FEEDBACK_SIDE))
             st.markdown(f"The previous drawing was label **{truth + 1}** ({verdict}).")
 
 

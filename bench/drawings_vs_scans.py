@@ -1,7 +1,7 @@
 """How much worse a model recognises drawings made on the app's canvas than the scans of the same drawings.
 
     python -m bench.drawings_vs_scans                                  # the default FLMN, 2,000 episodes
-    python -m bench.drawings_vs_scans --checkpoint checkpoints/flmn-best.pt --pens 6 12 20 --scales 1 0.5
+    python -m bench.drawings_vs_scans --checkpoint checkpoints/flmn-exp1.pt --pens 6 12 20 --scales 1 0.5
 
 Omniglot's stroke files (omniglot-strokes/ under FLMN_DATA_DIR) hold the pen trajectories from which 242
 of its background characters were drawn by 20 people; its image zip holds the scans of the very same
@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 from flmn_core import load_model, markdown, preprocess, strokes, zoo
 from flmn_core.evaluate import evaluate_model
 from flmn_core.images import DEFAULT_PEN, image_from_canvas, prepare
@@ -38,7 +37,7 @@ DRAWERS = 20  # drawings of each character, in both Omniglot's scans and its str
 
 
 def parse_args(argv=None):
-    default = next(c for c in zoo.available() if c.model == "flmn").name  # the sidebar's default FLMN
+    default = zoo.default("flmn").name  # the sidebar's default FLMN
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=str(zoo.weights_path(default)), help="the model to measure")
     parser.add_argument("--episodes", type=int, default=2000, help="episodes per pool (5 classes x 10 drawings)")
