@@ -28,8 +28,8 @@ from flmn_core.images import (CANVAS_SIDE, DEFAULT_PEN, MAX_UPLOAD_MB, ImageInpu
 from flmn_core.interactive import MAX_NAME_LENGTH, EpisodeError
 
 INKS = {"Black on white": ("#000000", "#ffffff"), "White on black": ("#ffffff", "#000000")}
-PREVIEW_SCALE = 5  # the 20 x 20 input shown at 100 px, each pixel a sharp block
-THUMB_SCALE = 2  # the per-label view's thumbnails: 40 px
+PREVIEW_SIDE = 100  # px: the 20 x 20 input, each pixel a sharp 5 x 5 block
+THUMB_SIDE = 40  # px: the per-label view's thumbnails
 FRAGMENTS = ["teach-drawing", "teach-episode"]  # what a change of the episode reruns
 TOOLBAR_ROOM = 30  # px above the canvas, where its toolbar floats
 BUTTONS_WIDTH = 108  # px of the label buttons' column beside the canvas
@@ -181,7 +181,7 @@ def predictions_ui(episode, image, note, steps):
     """What the models see (20 x 20) beside both models' probabilities and what each predicts."""
     seen, predicted = st.columns([1, 3.2], gap="small")
     with seen:
-        st.image(app_common.ink_pixels(image, PREVIEW_SCALE), caption="what the models see")
+        st.html(app_common.pixels_html(image, PREVIEW_SIDE, "what the models see"))
     with predicted:
         names = [episode.label_text(c) for c in range(episode.classes)]
         figure = viz.probabilities_figure({name: s.probabilities for name, s in steps.items()}, names,
@@ -273,7 +273,7 @@ def labels_ui(episode):
             with st.container(horizontal=True, gap="small"):
                 for t in (t for t, given in enumerate(episode.labels) if given == label):
                     with st.container(width=48, gap=None, key=f"teach-thumb-{t}"):
-                        st.image(app_common.ink_pixels(episode.images[t], THUMB_SCALE), caption=f"{t + 1}")
+                        st.html(app_common.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}"))
                         st.button("✕", key=f"delete-{t}", on_click=change_episode, args=("delete", t),
                                   type="tertiary", help=f"Delete step {t + 1}")
 
