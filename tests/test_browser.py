@@ -95,6 +95,15 @@ def draw(page, strokes):
         wait_until(page, f"From {count} stroke{'s' * (count != 1)} on the canvas")
 
 
+def read_view(page, model):
+    """The read figure of `model` ("FLMN" or "MANN") as drawn: its weight axis and its bars' names."""
+    return page.evaluate("""(model) => {
+        const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.layout && p.layout.title
+            && p.layout.title.text.replace(/<[^>]*>/g, '').startsWith(model + ' read'));
+        return plot && {range: plot.layout.yaxis.range, ticks: plot.layout.xaxis.ticktext};
+    }""", model)
+
+
 def server_ms(page):
     return float(re.search(r"Server time for this update: (\d+) ms", page.inner_text("body")).group(1))
 
@@ -122,6 +131,10 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
             page.locator(f".st-key-label-{label - 1} button").click()
         wait_until(page, f"Episode so far: {step} step")
         expect(page.locator(".flmn-step")).to_have_count(step)  # st.html draws a moment after the run ends
+        read = read_view(page, "FLMN")  # the memories after the step, its label now known
+        assert read["range"] == [0, 1.5], read  # weights on their true scale, never stretched to the maximum
+        if step > 2:  # a 2nd drawing of a label: the default FLMN's most-read row holds the 1st (◆, by step)
+            assert read["ticks"][0] == f"◆ x{step - 2}<br>label {label}", read
     snapshot(page, "teach-after-labelling")
     assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
     strip = page.locator(".flmn-strip").inner_text()
