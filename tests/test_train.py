@@ -212,3 +212,29 @@ def test_only_the_runs_own_temporary_files_are_removed(tmp_path):
         path.write_text("x")
     flmn_core.files.remove_temporaries(tmp_path, flmn_core.train.RUN_FILES)
     assert not any(p.exists() for p in own) and all(p.exists() for p in others)
+
+
+@pytest.mark.slow  # compiling even a tiny model's 50-step episode takes a minute or more
+def test_the_compiled_step_computes_what_the_eager_step_does():
+    """`train --compile` runs training_step's forward under torch.compile: the same loss and gradients as
+    eager, for the retrieving variant's loss too (its extra terms are compiled with it)."""
+    model_config = flmn_core.FLMNConfig(controller_size=16, memory_rows=8, word_size=8, read_first=True,
+                                        key_strength=True, mask_empty_rows=True, null_row=True)
+    config = flmn_core.config.TrainConfig(model=model_config, retrieval_loss=1.0)
+    torch.manual_seed(0)
+    model = flmn_core.FLMN(model_config)
+    images = torch.rand(4, 50, 20, 20, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(0, 5, (4, 50), generator=torch.Generator().manual_seed(2))
+    batch = (images, flmn_core.episodes.offset_labels(labels, 5), labels,
+             flmn_core.episodes.instance_numbers(labels, 5))
+    results = []
+    for compile_ in (False, True):
+        model.zero_grad()
+        logits, loss = flmn_core.train.training_step(model, config, 1, compile_)(*batch)
+        loss.backward()
+        results.append((logits.detach(), loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (eager_logits, eager_loss, eager_grads), (logits, loss, grads) = results
+    torch.testing.assert_close(logits, eager_logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-4, atol=1e-5)
+    for grad, eager in zip(grads, eager_grads):
+        torch.testing.assert_close(grad, eager, rtol=1e-3, atol=1e-5)
