@@ -187,7 +187,7 @@ def pixels_html(image, side, caption=""):
 
 
 def short_name(name):
-    """A checkpoint name for tight places: 'flmn-exp1' -> 'FLMN', 'mann4-exp1' -> 'MANN4'."""
+    """A checkpoint name for tight places: 'flmn-exp1' -> 'FLMN', 'mann4-santoro' -> 'MANN4'."""
     return name.split("-")[0].upper()
 
 
