@@ -30,12 +30,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from bench.serving import wait_for_health
 from flmn_core import strokes
 
 CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
@@ -110,17 +109,8 @@ def server(folder, log_path):
         process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"streamlit did not start in {folder}:\n{Path(log_path).read_text()[-2000:]}")
-            time.sleep(0.2)
+        if not wait_for_health(url, process, 120):
+            raise SystemExit(f"streamlit did not start in {folder}:\n{Path(log_path).read_text()[-2000:]}")
         yield url
     finally:
         process.terminate()

@@ -15,13 +15,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from bench import serving
 
 try:
     from playwright.sync_api import sync_playwright
@@ -81,18 +81,9 @@ def streamlit_server(log_path, env=None, script=ROOT / "app.py"):
 
 
 def wait_for_health(url, process, log_path, seconds=HANG_SECONDS):
-    """Poll the server's health endpoint until it answers ok; fail with its log if it exits or hangs."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"streamlit did not start:\n{Path(log_path).read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
+    """Wait until the server answers ok (bench.serving); fail with its log if it exits or hangs."""
+    if not serving.wait_for_health(url, process, seconds):
+        pytest.fail(f"streamlit did not start:\n{Path(log_path).read_text(errors='replace')[-2000:]}")
 
 
 @contextmanager
