@@ -28,6 +28,7 @@ from flmn_core.shuffle import derangement, label_shuffle_replay
 
 SESSION = "session"
 SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}
+PLAYING = "explorer_playing"  # the key of the Play switch: whether the explorer is playing
 PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
 PREVIEW_SIDE = 120  # px: the 20 x 20 input, each pixel a sharp 6 x 6 block
 STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
@@ -93,7 +94,7 @@ def step_by(delta, steps):
 def from_the_start():
     """Another episode: its first step, not playing."""
     go_to(1)
-    st.session_state["explorer_playing"] = False
+    st.session_state[PLAYING] = False
 
 
 def new_episode():
@@ -179,7 +180,7 @@ def sampled_episode_ui(source, classes, view):
         if built is not None:  # another episode than the one shown: from its start (a link keeps its step)
             view["step"] = 1
             new_slider()
-            st.session_state["explorer_playing"] = False
+            st.session_state[PLAYING] = False
         built = (key, episode)
         st.session_state["explorer_episode"] = built
     return built[1]
@@ -207,21 +208,16 @@ def choose_source_ui(view):
 # One step
 
 
-def start_playing(steps):
-    """Play from the next step (from the first after the last). Idempotent, as pause: Streamlit 1.67 may
-    run a click's callback in a tick's run of the fragment and again in the full run after it, so a toggle
-    would undo itself."""
-    if not st.session_state.get("explorer_playing"):
-        view = st.session_state["explorer_view"]
-        st.session_state["explorer_playing"] = True
-        view["step"] = 1 if view["step"] >= steps else view["step"] + 1  # the first step shows at once
-
-
-def pause():
-    """Stop playing where the ticks left it (idempotent, see start_playing)."""
-    if st.session_state.get("explorer_playing"):
-        st.session_state["explorer_playing"] = False
-        go_to(st.session_state["explorer_view"]["step"])  # the slider comes back at the step reached
+def playing_changed(steps):
+    """The Play switch moved. On: play from the next step (from the first after the last), so the first step
+    shows at once. Off: the slider comes back at the step reached. The switch's value is state, not an event
+    as a button's click is: a change that Streamlit hands to a tick's run and again to the full run after
+    it, or late, cannot undo a later one (a replayed Play click used to restart playing after Pause)."""
+    view = st.session_state["explorer_view"]
+    if st.session_state[PLAYING]:
+        view["step"] = 1 if view["step"] >= steps else view["step"] + 1
+    else:
+        go_to(view["step"])
 
 
 def step_header_ui(episode, t):
@@ -270,12 +266,9 @@ def step_view_ui(episode, models, view):
     slider reruns only it, and while playing it reruns itself every PLAY_SECONDS, one step per run."""
     T = len(episode)
     view["step"] = min(max(view["step"], 1), T)
-    playing = st.session_state.get("explorer_playing", False)
+    playing = st.session_state.get(PLAYING, False)
     # Outside the fragment: starting or stopping the timer needs a full run (run_every is set there).
-    if playing:
-        st.button("Pause", on_click=pause, key="explorer_play", icon=":material/pause:")
-    else:
-        st.button("Play", on_click=start_playing, args=(T,), key="explorer_play", icon=":material/play_arrow:")
+    st.toggle("Play", key=PLAYING, on_change=playing_changed, args=(T,), help="One step a second, by itself")
     st.session_state["explorer_full_run"] = True  # the call below is part of a full run, not a tick
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)
@@ -283,14 +276,14 @@ def step_view_ui(episode, models, view):
         # A run of this fragment alone is a tick of the timer (or a click inside it); only a tick while
         # playing moves on, one step from the session's count, so late or stale ticks cannot skip or rewind.
         ticked = not st.session_state.pop("explorer_full_run", False)
-        if st.session_state.get("explorer_playing", False) != playing:
+        if st.session_state.get(PLAYING, False) != playing:
             # Play or Pause was taken in a run of this fragment alone (Streamlit can hand a click to a
             # tick's run): redraw the page, for the right button and to start or stop the timer.
             st.rerun()
         if ticked and playing:
             view["step"] = min(view["step"] + 1, T)
             if view["step"] == T:  # the end: stop the timer and turn the button back to Play
-                st.session_state["explorer_playing"] = False
+                st.session_state[PLAYING] = False
                 go_to(T)
                 write_view_link(view)
                 st.rerun()

@@ -3,6 +3,7 @@
     python -m flmn_core.train --model flmn --experiment I --out runs/flmn-exp1
     python -m flmn_core.train --out runs/flmn-exp1 --resume           # continue where it stopped
     python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
+    python -m flmn_core.train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
     python -m flmn_core.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
     torchrun --nproc_per_node 2 -m flmn_core.train ...                 # data-parallel (gloo on CPU)
 
@@ -85,6 +86,9 @@ def build_parser():
     process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
     process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
     process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
+    process.add_argument("--warm-start", metavar="CHECKPOINT", default=None,
+                         help="a new run that continues a shipped checkpoint: its weights, training config, episode "
+                              "count and shipped log; the optimizer starts afresh (checkpoints ship without its state)")
     process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often (0: after every batch)")
     process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
@@ -130,12 +134,14 @@ def parse(argv=None):
     if args.resume:
         model_values, run_values = given_settings(args)
         changed = sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
-        if changed or args.model:
+        if changed or args.model or args.warm_start:
             parser.error("a resumed run keeps its settings (only --episodes may extend it); drop "
-                         + ", ".join(option(n) for n in changed or ["model"]))
+                         + ", ".join(option(n) for n in changed or ["model" if args.model else "warm_start"]))
         return args, None
+    if args.config and args.warm_start:
+        parser.error("--warm-start takes the checkpoint's training config: drop --config")
     try:
-        base = read_config_file(args.config) if args.config else None
+        base = read_config_file(args.config or args.warm_start) if args.config or args.warm_start else None
         config = config_from_args(args, base)
         if args.dry_run:
             config = dataclasses.replace(config, model=dataclasses.replace(config.model, **DRY_RUN_MODEL), **DRY_RUN)
@@ -190,6 +196,18 @@ class Run:
             sys.exit(f"error: could not write {self.out / name} ({error}); the previous {name}, if any, is kept. "
                      "Free some space and continue with --resume.")
 
+    def warm_start(self, payload, path):
+        """Take a shipped checkpoint's weights, episode count and CPU time; its log, if shipped beside it, becomes
+        this run's log, and it is this run's best.pt until a validation beats it."""
+        self.model.load_state_dict(payload["state_dict"])
+        self.episode = payload["step"]
+        self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
+        self.best = float(payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0))
+        self.generator.manual_seed(self.config.seed * 1000 + 7919 * self.episode)  # not the first run's episodes again
+        shipped_log = Path(path).parent / "logs" / f"{Path(path).stem}.jsonl"
+        runlog.write(self.out / "log.jsonl", [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode])
+        self.save("best.pt", payload["metrics"], with_training=False)
+
     def restore(self, payload):
         self.model.load_state_dict(payload["state_dict"])
         training = payload["training"]
@@ -233,6 +251,8 @@ def main(argv=None):
     out = Path(args.out)
     check_out_folder(out, args.resume)
     rank, world = init_distributed()
+    if args.warm_start and world > 1:
+        sys.exit("error: --warm-start runs in one process; continue it data-parallel with --resume")
     payload = None
     if args.resume:
         payload, config = resume_payload(out)
@@ -256,6 +276,8 @@ def main(argv=None):
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out, RUN_FILES)  # half-written files of a killed run
+        if args.warm_start:
+            run.warm_start(load_checkpoint(args.warm_start), args.warm_start)
         runlog.rewind(out / "log.jsonl", run.episode)
         atomic_text(out / "config.json", config.to_json())
     step = training_step(model, config, world, args.compile)

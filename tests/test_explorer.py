@@ -96,20 +96,19 @@ def test_stepping_and_play_pause_side_by_side():
     at.button(key="explorer_back").click().run()
     assert shown_step(at) == (5, 50)
 
-    at.button(key="explorer_play").click().run()  # playing shows the next step at once, then one per tick
+    at.toggle(key="explorer_playing").set_value(True).run()  # playing shows the next step at once, then one per tick
     assert at.session_state["explorer_playing"] and shown_step(at) == (6, 50)
-    assert at.button(key="explorer_play").label == "Pause"
     assert "Step" not in [s.label for s in at.slider]  # no step slider to send back a stale step
     at.run()  # a full run of the page (the sidebar, say) is not a tick: the step stays
     assert shown_step(at) == (6, 50)
-    at.button(key="explorer_play").click().run()
-    assert not at.session_state["explorer_playing"] and at.button(key="explorer_play").label == "Play"
+    at.toggle(key="explorer_playing").set_value(False).run()
+    assert not at.session_state["explorer_playing"] and not at.toggle(key="explorer_playing").value
     assert step_slider(at).value == 6 and shown_step(at) == (6, 50)
 
     step_slider(at).set_value(50).run()
-    at.button(key="explorer_play").click().run()  # from the end, play starts again from the first step
+    at.toggle(key="explorer_playing").set_value(True).run()  # from the end, play starts again from the first step
     assert shown_step(at) == (1, 50)
-    at.button(key="explorer_play").click().run()
+    at.toggle(key="explorer_playing").set_value(False).run()
     seed = at.number_input(key="explorer_seed").value
     at.button(key="explorer_new").click().run()
     assert at.number_input(key="explorer_seed").value == seed + 1 and shown_step(at) == (1, 50)

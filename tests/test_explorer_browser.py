@@ -73,12 +73,13 @@ def test_a_link_and_a_reload_keep_the_step_and_pause_holds(page, server):
     wait_until(page, "Step 13 of 50")
     assert "seed=3" in page.url
 
-    play = button(page, "explorer_play")
+    play = page.locator(".st-key-explorer_playing label")  # the Play switch
+    switch = page.locator(".st-key-explorer_playing input")
     play.click()  # one step a second, by itself
-    expect(play).to_contain_text("Pause")
+    expect(switch).to_be_checked()
     wait_for_step(page, 16)
     play.click()
-    expect(play).to_contain_text("Play")
+    expect(switch).not_to_be_checked()
     idle(page)
     paused = step_shown(page)
     time.sleep(TICKS_WATCHED * 1.0)  # watch a few ticks' worth: nothing may move while paused
