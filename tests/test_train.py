@@ -205,6 +205,30 @@ def test_config_of_a_checkpoint_retrains_it(data_dir, tmp_path):
         assert torch.equal(weight, flmn_core.load_checkpoint(again / "last.pt")["state_dict"][name])
 
 
+def test_a_warm_start_continues_a_shipped_checkpoint(data_dir, tmp_path):
+    """`train --warm-start NAME.pt`: a new run from the checkpoint's weights, config, episode count and the log
+    shipped beside it (checkpoints/logs/NAME.jsonl); only the optimizer starts afresh."""
+    first, shipped, warm = tmp_path / "first", tmp_path / "shipped", tmp_path / "warm"
+    succeeded(run_train(data_dir, *TINY, "--episodes", 16, "--seed", 5, "--out", first))
+    (shipped / "logs").mkdir(parents=True)
+    shutil.copy(first / "best.pt", shipped / "tiny.pt")
+    shutil.copy(first / "log.jsonl", shipped / "logs" / "tiny.jsonl")
+    succeeded(run_train(data_dir, "--warm-start", shipped / "tiny.pt", "--episodes", 24, "--threads", 1, "--out", warm))
+
+    config = json.loads((warm / "config.json").read_text())
+    assert config == {**json.loads((first / "config.json").read_text()), "episodes": 24}
+    records = read_log(warm)
+    assert episodes_of(records, "train") == [8, 16, 24] and episodes_of(records, "validation") == [16, 24]
+    last = flmn_core.load_checkpoint(warm / "last.pt")
+    assert last["step"] == 24
+    start = flmn_core.load_checkpoint(shipped / "tiny.pt")["state_dict"]
+    # Two Adam steps of lr 1e-3 move a weight by about 2e-3 at most; a fresh start would be far away.
+    assert max((last["state_dict"][name] - weight).abs().max().item() for name, weight in start.items()) < 0.01
+    assert (warm / "best.pt").exists()
+    result = run_train(data_dir, "--warm-start", shipped / "tiny.pt", "--config", first / "best.pt", "--out", tmp_path / "x")
+    assert result.returncode != 0 and "drop --config" in result.stderr
+
+
 def test_only_the_runs_own_temporary_files_are_removed(tmp_path):
     own = [tmp_path / ".last.pt.abc123.tmp", tmp_path / ".log.jsonl.x.tmp"]
     others = [tmp_path / ".notes.txt.abc.tmp", tmp_path / ".last.pt.abc", tmp_path / "last.pt"]
