@@ -9,7 +9,7 @@ permuted, to see whether the models bind labels in memory or remember characters
 The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12`): a reload comes back to it
 and a link reproduces it. Playing advances one step per tick of a fragment, from a step kept in the
 session (never from the slider, whose value in the browser may lag behind under load), and every tick
-checks Pause first.
+checks the Play switch first.
 """
 
 import secrets
@@ -262,7 +262,7 @@ def step_chooser_ui(view, steps, playing):
 
 
 def step_view_ui(episode, models, view):
-    """Play/Pause and everything drawn for the current step. The step view is a fragment: moving the
+    """The Play switch and everything drawn for the current step. The step view is a fragment: moving the
     slider reruns only it, and while playing it reruns itself every PLAY_SECONDS, one step per run."""
     T = len(episode)
     view["step"] = min(max(view["step"], 1), T)
@@ -277,12 +277,12 @@ def step_view_ui(episode, models, view):
         # playing moves on, one step from the session's count, so late or stale ticks cannot skip or rewind.
         ticked = not st.session_state.pop("explorer_full_run", False)
         if st.session_state.get(PLAYING, False) != playing:
-            # Play or Pause was taken in a run of this fragment alone (Streamlit can hand a click to a
-            # tick's run): redraw the page, for the right button and to start or stop the timer.
+            # The switch moved in a run of this fragment alone (Streamlit can hand a widget change to a
+            # tick's run): redraw the page, to start or stop the timer.
             st.rerun()
         if ticked and playing:
             view["step"] = min(view["step"] + 1, T)
-            if view["step"] == T:  # the end: stop the timer and turn the button back to Play
+            if view["step"] == T:  # the end: stop the timer and turn the switch off
                 st.session_state[PLAYING] = False
                 go_to(T)
                 write_view_link(view)

@@ -266,21 +266,33 @@ def _list_pngs(source):
 # MNIST
 
 
-def load_mini_mnist(data_dir_=None, cache=None, download=True):
-    """miniMNIST (the paper's Table 2): 20 test images per digit, drawn once with a fixed seed and
-    preprocessed -> float32 tensor [10, 20, 20, 20], digit x sample x 20 x 20."""
+def _mnist_files(data_dir_, download):
+    """The paths of MNIST's test images and labels, downloaded first when missing (and allowed)."""
     folder = data_dir(data_dir_) / "mnist"
     paths = [folder / name for name in MNIST_FILES]
     for path, name in zip(paths, MNIST_FILES):
         _fetch_if_missing(path, MNIST_URL.format(name=name), download)
-    key = _cache_key("minimnist", paths)
+    return paths
+
+
+def mini_mnist_digits(data_dir_=None, download=True):
+    """miniMNIST's images as MNIST gives them: 20 test images per digit, drawn once with a fixed seed ->
+    uint8 array [10, 20, 28, 28], digit x sample x 28 x 28, light ink on black."""
+    images_path, labels_path = _mnist_files(data_dir_, download)
+    images, labels = _read_idx(images_path, 3), _read_idx(labels_path, 1)
+    rng = np.random.default_rng(MINI_MNIST_SEED)
+    chosen = [rng.choice(np.flatnonzero(labels == d), MINI_MNIST_PER_DIGIT, replace=False) for d in range(10)]
+    return np.stack([images[rows] for rows in chosen])
+
+
+def load_mini_mnist(data_dir_=None, cache=None, download=True):
+    """miniMNIST (the paper's Table 2): `mini_mnist_digits` preprocessed -> float32 tensor [10, 20, 20, 20],
+    digit x sample x 20 x 20."""
+    key = _cache_key("minimnist", _mnist_files(data_dir_, download))
     cached = _cache_load(cache, key, ("images",))
     if cached is None:
-        images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
-        rng = np.random.default_rng(MINI_MNIST_SEED)
-        chosen = [rng.choice(np.flatnonzero(labels == d), MINI_MNIST_PER_DIGIT, replace=False) for d in range(10)]
-        mini = np.stack([np.stack([preprocess(images[i]).numpy() for i in rows]) for rows in chosen])
-        cached = {"images": mini}
+        digits = mini_mnist_digits(data_dir_, download)
+        cached = {"images": np.stack([np.stack([preprocess(image).numpy() for image in row]) for row in digits])}
         _cache_save(cache, key, cached)
     return torch.from_numpy(cached["images"])
 

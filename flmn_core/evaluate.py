@@ -2,6 +2,7 @@
 
     python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
     python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
+    python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
@@ -18,11 +19,19 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_model
-from .data import DataError, load_mini_mnist, load_omniglot, split_indices
+from .data import DataError, load_mini_mnist, load_omniglot, mini_mnist_digits, split_indices
 from .episodes import sample_episodes
 from .files import atomic_text
+from .images import prepare
 from .metrics import instance_hits, mean_and_ci, summarize
 from .retrieval import retrieval_stats
+
+DATASETS = {
+    "omniglot": "Omniglot's held-out characters (--split)",
+    "mnist": "miniMNIST, zero-shot: each digit downscaled to 20 x 20, as the paper does",
+    "mnist-normalised": "miniMNIST, zero-shot: each digit first brought to Omniglot's size, position and pen "
+                        "width, as the app reads a drawing (flmn_core.images.prepare)",
+}
 
 EVAL_BATCH = 500  # episodes per forward pass when evaluating
 RETRIEVAL_MEASURES = ("top_hit", "mass", "focus")
@@ -61,6 +70,16 @@ def evaluate_model(model, images, episodes, seed, classes=5, samples=10, charact
     return result
 
 
+def dataset_images(dataset, split, data_dir=None):
+    """A dataset of DATASETS -> (images [classes, drawings, 20, 20], the classes to draw from or None for all)."""
+    if dataset == "omniglot":
+        omniglot = load_omniglot(data_dir)
+        return omniglot.images, split_indices(split, omniglot.characters)
+    if dataset == "mnist":
+        return load_mini_mnist(data_dir), None
+    return torch.stack([torch.stack([prepare(image) for image in row]) for row in mini_mnist_digits(data_dir)]), None
+
+
 def positive_int(text):
     """argparse type: a whole number of at least 1."""
     value = int(text)
@@ -72,8 +91,8 @@ def positive_int(text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint file written by flmn_core.train")
-    parser.add_argument("--dataset", choices=("omniglot", "mnist"), default="omniglot",
-                        help="omniglot: the 414 held-out test characters; mnist: miniMNIST, zero-shot")
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="omniglot",
+                        help="; ".join(f"{name}: {text}" for name, text in DATASETS.items()))
     parser.add_argument("--split", choices=("test", "validation", "train"), default="test", help="Omniglot characters to use")
     parser.add_argument("--episodes", type=positive_int, default=10000)
     parser.add_argument("--classes", type=positive_int, default=None, help="classes per episode (default: the model's)")
@@ -98,11 +117,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     try:
         model = load_model(args.checkpoint)
-        if args.dataset == "mnist":
-            images, characters = load_mini_mnist(args.data_dir), None
-        else:
-            omniglot = load_omniglot(args.data_dir)
-            images, characters = omniglot.images, split_indices(args.split, omniglot.characters)
+        images, characters = dataset_images(args.dataset, args.split, args.data_dir)
     except (CheckpointError, DataError) as error:
         sys.exit(f"error: {error}")
     classes = args.classes or model.config.classes

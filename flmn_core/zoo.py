@@ -2,7 +2,7 @@
 
     checkpoints/<name>.pt                      the weights (flmn_core.load_model), with their TrainConfig
     checkpoints/<name>.md                      the model card (flmn_core.cards)
-    checkpoints/results/<name>-<dataset>.json  flmn_core.evaluate's output (dataset: omniglot, mnist)
+    checkpoints/results/<name>-<dataset>.json  flmn_core.evaluate's output (dataset: one of DATASETS)
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.runlog), for the curves
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FOLDER = "checkpoints"  # the repository's folder of shipped checkpoints, as README and the cards name it
-DATASETS = ("omniglot", "mnist")  # what every shipped checkpoint is evaluated on: held-out and zero-shot
+# What every shipped checkpoint is evaluated on (flmn_core.evaluate.DATASETS): held-out and zero-shot.
+DATASETS = ("omniglot", "mnist", "mnist-normalised")
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
 
 

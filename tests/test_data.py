@@ -215,6 +215,10 @@ def test_mini_mnist_is_20_preprocessed_test_images_per_digit(data_dir, tmp_path)
     rebuilt = flmn_core.load_mini_mnist(data_dir, cache=tmp_path / "fresh", download=False)
     assert torch.equal(rebuilt, mini)
     assert list((tmp_path / "fresh").glob("minimnist-*.npz"))
+    # The digits as MNIST gives them (for normalised reading) are the same images, before preprocessing.
+    digits = flmn_core.data.mini_mnist_digits(data_dir, download=False)
+    assert digits.shape == (10, 20, 28, 28) and digits.dtype == np.uint8
+    assert all(torch.equal(flmn_core.preprocess(digits[d, i]), mini[d, i]) for d in range(10) for i in range(20))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import flmn_core
+from flmn_core.images import prepare
 from flmn_core import evaluate
 from flmn_core.metrics import INSTANCES, instance_hits, summarize
 
@@ -121,7 +122,7 @@ def run_evaluate(data_dir, *args):
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("model, dataset", [("flmn", "omniglot"), ("mann", "mnist")])
+@pytest.mark.parametrize("model, dataset", [("flmn", "omniglot"), ("mann", "mnist"), ("flmn", "mnist-normalised")])
 def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoints, tmp_path, model, dataset):
     report = tmp_path / "result.json"
     result = run_evaluate(data_dir, "--checkpoint", checkpoints[model], "--dataset", dataset, "--episodes", 50,
@@ -137,6 +138,9 @@ def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoin
     # The same episodes evaluated here, in this process, give the same numbers.
     if dataset == "mnist":
         images, characters = flmn_core.load_mini_mnist(data_dir), None
+    elif dataset == "mnist-normalised":  # the same digits, read as the app reads a drawing
+        digits = flmn_core.data.mini_mnist_digits(data_dir, download=False)
+        images, characters = torch.stack([torch.stack([prepare(d) for d in row]) for row in digits]), None
     else:
         images, characters = omniglot.images, flmn_core.split_indices("test")
     expected = evaluate.evaluate_model(flmn_core.load_model(checkpoints[model]), images, 50, 7, characters=characters)
