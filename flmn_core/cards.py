@@ -196,6 +196,11 @@ def training_section(name, payload, config, log):
         parts.append(f"The run trained {log[-1]['episode']:,} episodes of the {config.episodes:,} configured, "
                      f"in {minutes(log[-1].get('cpu_seconds'))} of CPU time; this checkpoint is its `best.pt`, "
                      f"from episode {payload['step']:,}.")
+    warm_starts = [r["episode"] for r in log if r.get("kind") == "warm_start"]
+    if warm_starts:
+        parts.append("It was continued from " + ", then ".join(f"episode {e:,}" for e in warm_starts)
+                     + " of a checkpoint with `train --warm-start`, which starts the optimizer afresh (a shipped "
+                       "checkpoint holds no optimizer state); training again from the config runs in one go.")
     note = schedule_note(config, [r for r in log if r.get("kind") == "train"], payload["step"])
     if note:
         parts.append(note)

@@ -1,6 +1,7 @@
 """A training run's log: one JSON record per line in log.jsonl, appended as the run goes.
 
-Records are {"kind": "train" | "validation", "episode": int, ...}. This module is the one place that
+Records are {"kind": "train" | "validation" | "warm_start", "episode": int, ...} (a warm start marks where
+a run continued a checkpoint with a fresh optimizer). This module is the one place that
 writes, reads, rewinds and trims them (the run, `--resume`, publish and the report all go through it).
 """
 

@@ -205,7 +205,9 @@ class Run:
         self.best = float(payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0))
         self.generator.manual_seed(self.config.seed * 1000 + 7919 * self.episode)  # not the first run's episodes again
         shipped_log = Path(path).parent / "logs" / f"{Path(path).stem}.jsonl"
-        runlog.write(self.out / "log.jsonl", [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode])
+        records = [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode]
+        runlog.write(self.out / "log.jsonl", records + [{"kind": "warm_start", "episode": self.episode,
+                                                         "cpu_seconds": self.cpu_seconds}])
         self.save("best.pt", payload["metrics"], with_training=False)
 
     def restore(self, payload):

@@ -219,6 +219,7 @@ def test_a_warm_start_continues_a_shipped_checkpoint(data_dir, tmp_path):
     assert config == {**json.loads((first / "config.json").read_text()), "episodes": 24}
     records = read_log(warm)
     assert episodes_of(records, "train") == [8, 16, 24] and episodes_of(records, "validation") == [16, 24]
+    assert episodes_of(records, "warm_start") == [16]  # the model card says where the optimizer started afresh
     last = flmn_core.load_checkpoint(warm / "last.pt")
     assert last["step"] == 24
     start = flmn_core.load_checkpoint(shipped / "tiny.pt")["state_dict"]
