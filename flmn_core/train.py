@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import runlog
+from . import runlog, zoo
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig, learning_rate, read_config_file
 from .data import DataError, augmentation_images, load_omniglot, split_indices
@@ -203,8 +203,8 @@ class Run:
         self.episode = payload["step"]
         self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
         self.best = float(payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0))
-        self.generator.manual_seed(self.config.seed * 1000 + 7919 * self.episode)  # not the first run's episodes again
-        shipped_log = Path(path).parent / "logs" / f"{Path(path).stem}.jsonl"
+        self.generator.manual_seed(episode_stream_seed(self.config, 0, self.episode))  # not the first run's episodes
+        shipped_log = zoo.log_path(Path(path).stem, Path(path).parent)
         records = [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode]
         runlog.write(self.out / "log.jsonl", records + [{"kind": "warm_start", "episode": self.episode,
                                                          "cpu_seconds": self.cpu_seconds}])
@@ -217,6 +217,12 @@ class Run:
         self.generator.set_state(training["generator"])
         self.episode, self.best, self.cpu_seconds = training["episode"], training["best"], training["cpu_seconds"]
         self.wall_seconds = training.get("wall_seconds", 0.0)
+
+
+def episode_stream_seed(config, rank, episode):
+    """The seed of a process's training episodes when it starts at `episode` of a run: another stream for each
+    process and starting point, so a continued run does not draw the episodes it began with again."""
+    return config.seed * 1000 + rank + 7919 * episode
 
 
 def init_distributed():
@@ -269,7 +275,7 @@ def main(argv=None):
     if payload is not None:
         run.restore(payload)
         if rank > 0:  # only rank 0's generator is saved: the others start a fresh stream of their own
-            generator.manual_seed(config.seed * 1000 + rank + 7919 * run.episode)
+            generator.manual_seed(episode_stream_seed(config, rank, run.episode))
     try:
         data = load_omniglot(args.data_dir, raw=config.experiment == "II")
     except DataError as error:
