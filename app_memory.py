@@ -20,6 +20,10 @@ from flmn_core import memory_rows, surgery, viz
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
+# What a page can show of each model's memory, as groups of viz.memory_view's figures. Each Plotly chart
+# costs the browser about 0.1 s to draw at every update, so a page shows the groups a person chooses.
+VIEWS = {"Read": ("read",), "Memories": ("feature_memory", "label_memory", "memory"), "Addressing": ("addressing",),
+         "Controller": ("controller",)}
 
 
 def step_inputs(episode, name, t):
@@ -124,9 +128,24 @@ def prediction_change_md(name, original, edited, label_text):
     return f"With the surgery, {name} predicts {after} instead of {before}."
 
 
-def memory_panel_ui(episode, name, model, t, key):
+def views_ui(key, default):
+    """The control choosing what the memory panels show -> the names of the figures chosen (for
+    memory_panel_ui's parts). default: the VIEWS shown until the person chooses others."""
+    chosen = st.segmented_control(
+        "Show", list(VIEWS), selection_mode="multi", default=list(default), key=key,
+        help="Read: where each model's read went, on its true 0-1 scale, row by row. Memories: the feature and "
+             "label memories (MANN: its memory) as heatmaps. Addressing: read, write, least-used and usage "
+             "weights over the rows. Controller: the key, add and read vectors and the logits. Each figure "
+             "adds to the time an update takes.")
+    if not chosen:
+        st.caption("Choose above what to show of the memories.")
+    return tuple(part for view in chosen for part in VIEWS[view])
+
+
+def memory_panel_ui(episode, name, model, t, key, parts=None):
     """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
-    memory surgery. key: a prefix unique on the page for this panel's widgets and charts."""
+    memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
+    names of the figures to draw (views_ui; None: all)."""
     images, steps = step_inputs(episode, name, t)
     label_text = episode.label_text
     original_rows = memory_rows.describe_steps(steps, episode.labels)
@@ -144,6 +163,6 @@ def memory_panel_ui(episode, name, model, t, key):
             st.caption(f"Shown below with the surgery: {describe_edit(edit)}. The episode and the "
                        "model are unchanged.")
     logits = surgery.logits_of(model, shown[-1].state)[0]
-    figures = viz.memory_view(shown, rows, images, logits, [label_text(c) for c in range(episode.classes)])
+    figures = viz.memory_view(shown, rows, images, logits, [label_text(c) for c in range(episode.classes)], parts)
     for figure_key, figure in figures.items():
         st.plotly_chart(figure, key=f"{key}-{figure_key}", config=CHART_CONFIG)

@@ -31,6 +31,7 @@ SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}
 PLAYING = "explorer_playing"  # the key of the Play switch: whether the explorer is playing
 PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
 PREVIEW_SIDE = 120  # px: the 20 x 20 input, each pixel a sharp 6 x 6 block
+EXPLORER_VIEWS = ("Read", "Memories")  # of app_memory.VIEWS: what the panels show until the person chooses
 STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
 
 
@@ -295,11 +296,12 @@ def step_view_ui(episode, models, view):
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
+        parts = app_memory.views_ui("explorer-views", EXPLORER_VIEWS)
         columns = st.columns(len(models))
         for column, (name, model) in zip(columns, models.items()):
             with column:
                 st.markdown(f"#### {name}")
-                app_memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}")
+                app_memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}", parts=parts)
 
     view_step()
 

@@ -34,6 +34,9 @@ FRAGMENTS = ["teach-drawing", "teach-episode"]  # what a change of the episode r
 TOOLBAR_ROOM = 30  # px above the canvas, where its toolbar floats
 BUTTONS_WIDTH = 108  # px of the label buttons' column beside the canvas
 PROBABILITIES_HEIGHT = 190
+# The read alone: it fits beside the canvas at 1440 x 900 and keeps an update quick (bench/app_latency.py);
+# the heatmaps are one click away.
+TEACH_VIEWS = ("Read",)
 # Characters that make Markdown, Streamlit's directives (:red[...], :smile:) or LaTeX ($) act anywhere in a
 # line. Those that act only at a line's start (-, +, =, 1.) are left alone: a name never starts a line here.
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#!|~:$&^])")
@@ -196,9 +199,10 @@ def memories_ui(episode, models, t, caption):
     """Each model's memory view at step t (0-based; len(episode): the drawing not labelled yet), side by side."""
     st.markdown("**Memories**")
     st.caption(caption)
+    parts = app_memory.views_ui("teach-views", TEACH_VIEWS)
     for column, (name, model) in zip(st.columns(len(models), gap="small"), models.items()):
         with column:
-            app_memory.memory_panel_ui(episode, name, model, t, key=f"teach-{name}")
+            app_memory.memory_panel_ui(episode, name, model, t, key=f"teach-{name}", parts=parts)
 
 
 @st.fragment(key="teach-drawing")
@@ -235,11 +239,12 @@ def drawing_ui():
             label_buttons_ui(episode, ready=steps is not None)
     with right:
         if steps:
-            memories_ui(episode, models, len(episode), "After reading the drawing, before its label is given. Green: the rows just "
-                        "read; orange: the rows just written.")
+            memories_ui(episode, models, len(episode), "After reading the drawing, before its label is given. "
+                        "In the memories, green: the rows just read; orange: the rows just written.")
         elif len(episode) and models:
             memories_ui(episode, models, len(episode) - 1,
-                        f"After step {len(episode)}. Green: the rows just read; orange: the rows just written.")
+                        f"After step {len(episode)}. In the memories, green: the rows just read; orange: the rows "
+                        "just written.")
         else:
             st.caption("The models' memories appear here from the first drawing on.")
     st.session_state["last_update_ms"] = 1000 * (time.perf_counter() - started)

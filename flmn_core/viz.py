@@ -424,7 +424,9 @@ def trace_figures(state, trace, batch_index=0, rows=None, label_names=None):
 def _focus_text(focus):
     """ReadFocus -> one line: top weight, entropy, weight on the ◆ rows and on nothing, per head."""
     def each(values, digits=2):
-        return "/".join("–" if math.isnan(v) else f"{v:.{digits}f}" for v in values.tolist())
+        # abs() of what rounds to 0: a rounding error below zero must not print as "-0.00"
+        return "/".join("–" if math.isnan(v) else f"{abs(v) if round(v, digits) == 0 else v:.{digits}f}"
+                        for v in values.tolist())
 
     heads = len(focus.top_weight)
     focused = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max"]
@@ -576,18 +578,26 @@ def controller_figure(state, trace, logits, title, label_names=None, batch_index
         yaxis2=dict(anchor="x2", zeroline=True)))
 
 
-def memory_view(steps, rows, images, logits, label_names=None):
-    """Every figure of the memory view of one model at step t = len(steps) - 1 (batch of 1), in order.
+def memory_view(steps, rows, images, logits, label_names=None, parts=None):
+    """The figures of the memory view of one model at step t = len(steps) - 1 (batch of 1), in order.
 
     steps: [interactive.Step or (state, trace)] of steps 0..t (the last is drawn); rows: its
     memory_rows.RowView (memory_rows.describe_steps); images: [20, 20] of steps 0..t; logits: [C] of
-    step t -> {"read", "addressing", "feature_memory", "label_memory" (FLMN) or "memory" (MANN), "controller"}.
+    step t; parts: the names of the figures wanted (None: all) -> {"read", "addressing", "feature_memory",
+    "label_memory" (FLMN) or "memory" (MANN), "controller"}, those of them in parts.
     """
+    def wanted(name):
+        return parts is None or name in parts
+
     state, trace = memory_rows.state_and_trace(steps[-1])
     kind = "FLMN" if isinstance(trace, FLMNTrace) else "MANN"
-    figures = {"read": read_figure(state.read_weights[0], rows, images, f"{kind} read", label_names)}
-    figures.update(trace_figures(state, trace, 0, rows, label_names))
-    figures["controller"] = controller_figure(state, trace, logits, f"{kind} controller", label_names)
+    figures = {}
+    if wanted("read"):
+        figures["read"] = read_figure(state.read_weights[0], rows, images, f"{kind} read", label_names)
+    figures.update((name, figure) for name, figure in trace_figures(state, trace, 0, rows, label_names).items()
+                   if wanted(name))
+    if wanted("controller"):
+        figures["controller"] = controller_figure(state, trace, logits, f"{kind} controller", label_names)
     return figures
 
 

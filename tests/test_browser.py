@@ -120,6 +120,15 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
         draw(page, strokes)
         body = page.inner_text("body")
         assert f"{FLMN} predicts" in body and f"{MANN} predicts" in body
+        if step == 1:  # the page shows the reads; a person adds the heatmaps, which then stay chosen
+            memory_views = [t for t in figures(page) if t.startswith(("FLMN", "MANN"))]
+            assert [t.split(":")[0] for t in memory_views] == ["FLMN read", "MANN read"], memory_views
+            for view in ("Memories", "Addressing"):
+                page.locator(".st-key-teach-views button", has_text=view).click()
+            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                .filter(p => p.layout && p.layout.title && /(FLMN|MANN) (read|addressing|.*memory)/
+                    .test(p.layout.title.text)).length == 7""")
+            wait_until(page, f"{FLMN} predicts")
         shown = figures(page)
         assert {"FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing"} <= set(shown)
         memories.append(shown["FLMN feature memory"] + shown["MANN memory"])

@@ -83,6 +83,11 @@ def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, sour
     assert at.button(key=f"retry-{source}").label == "Try again"
 
 
+def chart_names(at):
+    """The page's Plotly charts in order, by key without the "explorer-" prefix."""
+    return [chart.key.removeprefix("explorer-") for chart in at.get("plotly_chart")]
+
+
 def test_stepping_and_play_pause_side_by_side():
     at = explorer()
     episode = shown_episode(at)
@@ -90,7 +95,14 @@ def test_stepping_and_play_pause_side_by_side():
     markdown = texts(at.markdown)
     assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
     assert f"#### {FLMN}" in markdown and f"#### {MANN}" in markdown
-    assert len(at.get("plotly_chart")) == 1 + 5 + 4  # probabilities; read, addressing, memories (FLMN 2, MANN 1), controller
+    assert chart_names(at) == ["probabilities", f"{FLMN}-read", f"{FLMN}-feature_memory", f"{FLMN}-label_memory",
+                               f"{MANN}-read", f"{MANN}-memory"]  # the default views: the read and the memories
+    at.button_group(key="explorer-views").set_value(["Addressing", "Controller"]).run()
+    assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
+                               f"{MANN}-controller"]
+    at.button_group(key="explorer-views").set_value([]).run()
+    assert chart_names(at) == ["probabilities"] and "Choose above what to show" in texts(at.caption)
+    at.button_group(key="explorer-views").set_value(["Read", "Memories"]).run()
     at.button(key="explorer_forward").click().run()
     assert shown_step(at) == (6, 50) and at.query_params["step"] == "6"
     at.button(key="explorer_back").click().run()

@@ -328,3 +328,19 @@ def test_protocol_figure_shows_the_offset_task():
     arrows = [a for a in fig.layout.annotations if a.showarrow]
     assert len(arrows) == 2 * steps + 2 * (steps - 1)
     assert math.isclose(fig.layout.xaxis.range[1], steps + 0.6)
+
+
+@pytest.mark.parametrize("kind", ["flmn", "mann"])
+def test_the_memory_view_builds_only_the_parts_asked_for_and_the_same_figures(kind):
+    torch.manual_seed(0)
+    model = build_model(kind, **TINY).eval()
+    generator = torch.Generator().manual_seed(2)
+    episode, run = taught(model, torch.rand(5, 20, 20, generator=generator),
+                          torch.randint(0, 3, (5,), generator=generator), 3)
+    rows = memory_rows.describe_steps(run, episode.labels)
+    logits = surgery.logits_of(model, run[-1].state)[0]
+    every = viz.memory_view(run, rows, episode.images, logits)
+    for parts in (("read",), ("feature_memory", "label_memory", "memory"), ("addressing", "controller"), ()):
+        some = viz.memory_view(run, rows, episode.images, logits, parts=parts)
+        assert list(some) == [name for name in every if name in parts]
+        assert all(some[name].to_json() == every[name].to_json() for name in some)
