@@ -30,9 +30,10 @@ EXPLORER_STEP = 12  # the explorer's step shown (1-based): late enough that both
 ASSETS = ROOT / "assets"
 
 
-# Plotly draws a chart after the script has finished: until then its place is an empty grey box.
-CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-    .every(chart => chart.querySelector('.main-svg'))"""
+# Plotly draws a chart after the script has finished: until then its place is an empty grey box (a skeleton
+# while Streamlit loads the chart's code, then a chart without its SVG).
+CHARTS_DRAWN = """() => !document.querySelector('[data-testid^="stSkeleton"]')
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(chart => chart.querySelector('.main-svg'))"""
 
 
 def wait_for(page, text):
