@@ -1,11 +1,4 @@
-"""The checkpoints in checkpoints/ are what zoo, their model cards and README say they are.
-
-LEGACY: checkpoints written before checkpoints held their TrainConfig (no "train_config"; their metrics hold
-the old "train_args") cannot get a card from flmn_core.cards, and are being replaced by retrained ones. The
-checks that need the config (the card regenerated from the files, the config agreeing with zoo) apply to
-the others, CONFIGURED; for LEGACY, the card generator is checked to refuse them. When the last legacy
-checkpoint is replaced, LEGACY is empty and its test is reported as skipped: delete it then.
-"""
+"""The checkpoints in checkpoints/ are what zoo, their model cards and README say they are."""
 
 import json
 import re
@@ -15,7 +8,7 @@ import pytest
 import torch
 
 from flmn_core import load_model, markdown, paper, report, runlog, split_indices, zoo
-from flmn_core.cards import CardError, card_markdown
+from flmn_core.cards import card_markdown
 from flmn_core.config import read_config_file
 from flmn_core.evaluate import evaluate_model
 from flmn_core.models import MODELS
@@ -27,9 +20,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def payload_of(name):
     return torch.load(zoo.weights_path(name), map_location="cpu", weights_only=True)
 
-
-CONFIGURED = [name for name in SHIPPED if zoo.weights_path(name).is_file() and "train_config" in payload_of(name)]
-LEGACY = [name for name in SHIPPED if zoo.weights_path(name).is_file() and name not in CONFIGURED]
 
 
 def test_zoo_lists_each_checkpoint_once_with_a_known_model_and_experiment():
@@ -55,16 +45,13 @@ def test_checkpoint_loads_as_plain_data_and_matches_its_zoo_entry(name):
     assert "training" not in payload, "no optimizer state in a shipped checkpoint"
     entry = zoo.entry(name)
     assert payload["model"] == entry.model
-    if name in CONFIGURED:
-        config = read_config_file(zoo.weights_path(name))  # what `train --config` reads
-        assert (config.model_name, config.experiment) == (entry.model, entry.experiment)
-    else:
-        assert payload["metrics"]["train_args"]["experiment"] == entry.experiment  # LEGACY
+    config = read_config_file(zoo.weights_path(name))  # what `train --config` reads
+    assert (config.model_name, config.experiment) == (entry.model, entry.experiment)
     model = load_model(zoo.weights_path(name))
     assert not model.training
 
 
-@pytest.mark.parametrize("name", CONFIGURED)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_model_card_is_regenerated_identically_from_the_files(name):
     card = card_markdown(name)
     assert card == zoo.card_path(name).read_text(), \
@@ -72,22 +59,16 @@ def test_model_card_is_regenerated_identically_from_the_files(name):
     assert not re.search(r"issue", card, re.IGNORECASE)
 
 
-@pytest.mark.parametrize("name", CONFIGURED)
-def test_every_result_of_a_configured_checkpoint_measures_retrieval(name):
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_result_measures_retrieval(name):
     for dataset in zoo.DATASETS:
         result = report.load_result(name, dataset)
         assert result is not None and result.get("retrieval") is not None, f"{name} on {dataset}: evaluate it again"
 
 
-@pytest.mark.parametrize("name", LEGACY)
-def test_a_legacy_checkpoint_gets_no_card_from_the_card_generator(name):
-    with pytest.raises(CardError, match="no training config"):
-        card_markdown(name)
-
-
 def card_row(card, dataset):
-    """The checkpoint's own row in a card's accuracy table for dataset (the same in legacy and new cards,
-    whose tables' bold titles begin with the dataset's name)."""
+    """The checkpoint's own row in a card's accuracy table for dataset (the tables' bold titles begin with
+    the dataset's name)."""
     part = card.split(f"**{report.DATASET_NAMES[dataset]}")[1]
     line = next(line for line in part.splitlines() if re.match(r"\| `[^`]+` \|", line))
     return [cell.strip() for cell in line.strip("|").split("|")]
@@ -96,8 +77,7 @@ def card_row(card, dataset):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_cards_numbers_are_those_of_the_result_files(name):
     card = zoo.card_path(name).read_text()
-    # A legacy card, which the card generator cannot rewrite, predates the normalised digits.
-    for dataset in [d for d in zoo.DATASETS if name in CONFIGURED or d != "mnist-normalised"]:
+    for dataset in zoo.DATASETS:
         result = report.load_result(name, dataset)
         assert card_row(card, dataset) == [
             f"`{name}`", f"this checkpoint, {result['episodes']:,} episodes, seed {result['seed']}"] + [
@@ -121,7 +101,6 @@ def test_stored_test_accuracy_is_reproduced_by_a_fresh_evaluation(name, omniglot
                            characters=split_indices("test"))
     spread = (stored["episodes"] / 500) ** 0.5 / 1.96  # from the stored 95% half-width to 500 episodes' sd
     assert abs(fresh["accuracy"][1] - stored["accuracy"][1]) < 4 * stored["ci95"][1] * spread + 1e-6
-    if "retrieval" in stored:  # results written before retrieval was measured (LEGACY) have none
-        for measure in ("top_hit", "mass"):
-            tolerance = 4 * stored["retrieval"][f"{measure}_ci95"] * spread + 1e-6
-            assert abs(fresh["retrieval"][measure] - stored["retrieval"][measure]) < tolerance
+    for measure in ("top_hit", "mass"):
+        tolerance = 4 * stored["retrieval"][f"{measure}_ci95"] * spread + 1e-6
+        assert abs(fresh["retrieval"][measure] - stored["retrieval"][measure]) < tolerance
