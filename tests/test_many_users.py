@@ -114,6 +114,18 @@ def upload(page, round_, name, data):
         {"name": name, "mimeType": "image/png", "buffer": data})
 
 
+def show_memory_figures(page):
+    """Choose the heatmaps and the addressing with the Teach page's Show buttons (it shows the reads until a
+    person asks for more; the choice then holds for the session), and wait until they are drawn."""
+    for view in ("Memories", "Addressing"):
+        page.locator(".st-key-teach-views button", has_text=view).click()
+    page.wait_for_function("""(titles) => {
+        const shown = [...document.querySelectorAll('.js-plotly-plot')]
+            .map(p => ((p.layout && p.layout.title && p.layout.title.text) || '').replace(/<[^>]*>/g, ''));
+        return titles.every(title => shown.includes(title));
+    }""", arg=list(MEMORY_TITLES))
+
+
 def probe(browser, url, picture):
     """A fresh session shows the probe picture -> the page's Plotly arrays (probabilities and memories)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -124,7 +136,7 @@ def probe(browser, url, picture):
         wait_until(page, "Teach the models")
         upload(page, 0, "probe.png", picture)
         wait_until(page, "From the uploaded picture")
-        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {1 + len(MEMORY_TITLES)}")
+        show_memory_figures(page)
         return plotly_arrays(page)
     finally:
         context.close()
@@ -163,6 +175,8 @@ def teach_side_by_side(people):
             upload(person.page, step, f"u{person.index}-{step}.png", person.pictures[step])
         for person in people:
             wait_until(person.page, "From the uploaded picture")
+            if step == 0:
+                show_memory_figures(person.page)
         for person in people:
             person.page.locator(f".st-key-label-{person.labels[step]} button").click()
         for person in people:
