@@ -594,8 +594,9 @@ def memory_view(steps, rows, images, logits, label_names=None, parts=None):
     figures = {}
     if wanted("read"):
         figures["read"] = read_figure(state.read_weights[0], rows, images, f"{kind} read", label_names)
-    figures.update((name, figure) for name, figure in trace_figures(state, trace, 0, rows, label_names).items()
-                   if wanted(name))
+    if parts is None or set(parts) - {"read", "controller"}:  # trace_figures' figures are built together
+        figures.update((name, figure) for name, figure in trace_figures(state, trace, 0, rows, label_names).items()
+                       if wanted(name))
     if wanted("controller"):
         figures["controller"] = controller_figure(state, trace, logits, f"{kind} controller", label_names)
     return figures

@@ -117,6 +117,18 @@ def figures(page):
                      JSON.stringify(p.data[0].z || p.data[0].y)]))""")
 
 
+def show_memory_views(page, views, titles):
+    """Click the Teach page's Show buttons of these views (app_memory.VIEWS) and wait until a chart of each
+    title is drawn (titles without the theme's tags)."""
+    for view in views:
+        page.locator(".st-key-teach-views button", has_text=view).click()
+    page.wait_for_function("""(titles) => {
+        const shown = [...document.querySelectorAll('.js-plotly-plot')]
+            .map(p => ((p.layout && p.layout.title && p.layout.title.text) || '').replace(/<[^>]*>/g, ''));
+        return titles.every(title => shown.includes(title));
+    }""", arg=list(titles))
+
+
 def snapshot(page, name):
     """A screenshot of the whole page in test-artifacts/. Streamlit scrolls its main section, not the
     document, so the viewport is made as tall as the content for the shot, then restored."""

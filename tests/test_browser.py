@@ -18,11 +18,13 @@ try:
 except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
-from browser_harness import RENDER_TIMEOUT_MS, chromium, figures, need, snapshot, streamlit_server, wait_until
+from browser_harness import (RENDER_TIMEOUT_MS, chromium, figures, need, show_memory_views, snapshot,
+                             streamlit_server, wait_until)
 from flmn_core import zoo
 from flmn_core.interactive import InteractiveEpisode
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
+MEMORY_TITLES = ("FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
 
@@ -123,14 +125,10 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
         if step == 1:  # the page shows the reads; a person adds the heatmaps, which then stay chosen
             memory_views = [t for t in figures(page) if t.startswith(("FLMN", "MANN"))]
             assert [t.split(":")[0] for t in memory_views] == ["FLMN read", "MANN read"], memory_views
-            for view in ("Memories", "Addressing"):
-                page.locator(".st-key-teach-views button", has_text=view).click()
-            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
-                .filter(p => p.layout && p.layout.title && /(FLMN|MANN) (read|addressing|.*memory)/
-                    .test(p.layout.title.text)).length == 7""")
+            show_memory_views(page, ("Memories", "Addressing"), MEMORY_TITLES)
             wait_until(page, f"{FLMN} predicts")
         shown = figures(page)
-        assert {"FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing"} <= set(shown)
+        assert set(MEMORY_TITLES) <= set(shown)
         memories.append(shown["FLMN feature memory"] + shown["MANN memory"])
         times.append(server_ms(page))
         snapshot(page, f"teach-{step}-drawn")

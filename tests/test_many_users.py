@@ -20,8 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from browser_harness import (RENDER_TIMEOUT_MS, chromium, plotly_arrays, rss_kib, snapshot, streamlit_server,
-                             wait_until)
+from browser_harness import (RENDER_TIMEOUT_MS, chromium, plotly_arrays, rss_kib, show_memory_views, snapshot,
+                             streamlit_server, wait_until)
 from flmn_core import load_model, viz, zoo
 from flmn_core.glyphs import make_alphabet, render
 from flmn_core.images import MAX_UPLOAD_MB, prepare, read_upload
@@ -114,18 +114,6 @@ def upload(page, round_, name, data):
         {"name": name, "mimeType": "image/png", "buffer": data})
 
 
-def show_memory_figures(page):
-    """Choose the heatmaps and the addressing with the Teach page's Show buttons (it shows the reads until a
-    person asks for more; the choice then holds for the session), and wait until they are drawn."""
-    for view in ("Memories", "Addressing"):
-        page.locator(".st-key-teach-views button", has_text=view).click()
-    page.wait_for_function("""(titles) => {
-        const shown = [...document.querySelectorAll('.js-plotly-plot')]
-            .map(p => ((p.layout && p.layout.title && p.layout.title.text) || '').replace(/<[^>]*>/g, ''));
-        return titles.every(title => shown.includes(title));
-    }""", arg=list(MEMORY_TITLES))
-
-
 def probe(browser, url, picture):
     """A fresh session shows the probe picture -> the page's Plotly arrays (probabilities and memories)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -136,7 +124,7 @@ def probe(browser, url, picture):
         wait_until(page, "Teach the models")
         upload(page, 0, "probe.png", picture)
         wait_until(page, "From the uploaded picture")
-        show_memory_figures(page)
+        show_memory_views(page, ("Memories", "Addressing"), MEMORY_TITLES)
         return plotly_arrays(page)
     finally:
         context.close()
@@ -176,7 +164,7 @@ def teach_side_by_side(people):
         for person in people:
             wait_until(person.page, "From the uploaded picture")
             if step == 0:
-                show_memory_figures(person.page)
+                show_memory_views(person.page, ("Memories", "Addressing"), MEMORY_TITLES)
         for person in people:
             person.page.locator(f".st-key-label-{person.labels[step]} button").click()
         for person in people:

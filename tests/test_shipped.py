@@ -21,7 +21,6 @@ def payload_of(name):
     return torch.load(zoo.weights_path(name), map_location="cpu", weights_only=True)
 
 
-
 def test_zoo_lists_each_checkpoint_once_with_a_known_model_and_experiment():
     assert len(set(SHIPPED)) == len(SHIPPED)
     assert all(entry.model in MODELS and entry.experiment in ("I", "II") for entry in zoo.CHECKPOINTS)

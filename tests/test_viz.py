@@ -51,12 +51,12 @@ def taught(model, images, labels, classes):
     return episode, episode.runs["model"]
 
 
-def view_of(model, episode, steps, t):
-    """The memory view at step t -> (figures, RowView)."""
+def view_of(model, episode, steps, t, parts=None):
+    """The memory view at step t (only `parts`, None: all) -> (figures, RowView)."""
     rows = memory_rows.describe_steps(steps[: t + 1], episode.labels)
     logits = surgery.logits_of(model, steps[t].state)[0]
     names = [episode.label_text(c) for c in range(episode.classes)]
-    return viz.memory_view(steps[: t + 1], rows, episode.images[: t + 1], logits, names), rows
+    return viz.memory_view(steps[: t + 1], rows, episode.images[: t + 1], logits, names, parts), rows
 
 
 def tiny_view(variant, steps=7, t=None):
@@ -337,10 +337,8 @@ def test_the_memory_view_builds_only_the_parts_asked_for_and_the_same_figures(ki
     generator = torch.Generator().manual_seed(2)
     episode, run = taught(model, torch.rand(5, 20, 20, generator=generator),
                           torch.randint(0, 3, (5,), generator=generator), 3)
-    rows = memory_rows.describe_steps(run, episode.labels)
-    logits = surgery.logits_of(model, run[-1].state)[0]
-    every = viz.memory_view(run, rows, episode.images, logits)
+    every, _ = view_of(model, episode, run, 4)
     for parts in (("read",), ("feature_memory", "label_memory", "memory"), ("addressing", "controller"), ()):
-        some = viz.memory_view(run, rows, episode.images, logits, parts=parts)
+        some, _ = view_of(model, episode, run, 4, parts)
         assert list(some) == [name for name in every if name in parts]
         assert all(some[name].to_json() == every[name].to_json() for name in some)
