@@ -31,3 +31,4 @@ for message in errors:
 app_common.episode_file_ui()
 
 pages.run()
+app_common.freeze_long_lived_objects()

@@ -7,6 +7,8 @@ st.session_state.
 """
 
 import base64
+import functools
+import gc
 import html
 import io
 from pathlib import Path
@@ -31,6 +33,17 @@ MODEL_KINDS = tuple(MODELS)  # the sidebar offers one checkpoint of each kind, c
 # One thread per process: the server may run beside training jobs, and a batch of one step gains
 # nothing from more. Done here because this module is imported once per process, not once per rerun.
 torch.set_num_threads(1)
+
+
+@functools.cache
+def freeze_long_lived_objects():
+    """Once per process, after the first run: move the objects that live as long as the server (modules,
+    functions, the models) out of the garbage collector's reach. Streamlit collects all garbage after
+    every script run (gc.collect(2)); over the ~200,000 objects of torch, Plotly and Streamlit that took
+    100-150 ms on this machine, paid before the next interaction could run and twice on a label click
+    (its callback reruns the page's fragments). Garbage made later is still collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -130,9 +130,11 @@ def prediction_change_md(name, original, edited, label_text):
 
 def views_ui(key, default):
     """The control choosing what the memory panels show -> the names of the figures chosen (for
-    memory_panel_ui's parts). default: the VIEWS shown until the person chooses others."""
+    memory_panel_ui's parts). default: the VIEWS shown while the session has no choice of its own (a first
+    visit, a link); the choice is st.session_state[key], a list of VIEWS names."""
+    st.session_state.setdefault(key, list(default))
     chosen = st.segmented_control(
-        "Show", list(VIEWS), selection_mode="multi", default=list(default), key=key,
+        "Show", list(VIEWS), selection_mode="multi", key=key,
         help="Read: where each model's read went, on its true 0-1 scale, row by row. Memories: the feature and "
              "label memories (MANN: its memory) as heatmaps. Addressing: read, write, least-used and usage "
              "weights over the rows. Controller: the key, add and read vectors and the logits. Each figure "

@@ -6,8 +6,8 @@ loaded from a file). At each step: the input, the label fed with it, each model'
 addressing weights and its memories. Below, the label-shuffle replay: the same drawings with the labels
 permuted, to see whether the models bind labels in memory or remember characters.
 
-The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12`): a reload comes back to it
-and a link reproduces it. Playing advances one step per tick of a fragment, from a step kept in the
+The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12&show=Read,Memories`): a
+reload comes back to it and a link reproduces it. Playing advances one step per tick of a fragment, from a step kept in the
 session (never from the slider, whose value in the browser may lag behind under load), and every tick
 checks the Play switch first.
 """
@@ -41,14 +41,24 @@ STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-ste
 
 def first_view(params, session_has_episode):
     """The view a visit starts from, read from the link's query parameters: source, seed, drawings per
-    class (samples), step (1-based), shuffle (the label-shuffle seed). Without a source: this session's
-    episode when it has one, else generated characters, which work offline."""
+    class (samples), step (1-based), shuffle (the label-shuffle seed), show (the memory views). Without a
+    source: this session's episode when it has one, else generated characters, which work offline."""
     source = params.get("source")
     if source not in SOURCE_LABELS:
         source = SESSION if session_has_episode else GLYPHS
     return {"source": source, "seed": link_int(params, "seed", 0, MAX_SEED, 0),
             "samples": link_int(params, "samples", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS),
-            "step": link_int(params, "step", 1, MAX_STEPS, 1), "shuffle": link_int(params, "shuffle", 0, MAX_SEED, 0)}
+            "step": link_int(params, "step", 1, MAX_STEPS, 1), "shuffle": link_int(params, "shuffle", 0, MAX_SEED, 0),
+            "show": link_views(params)}
+
+
+def link_views(params):
+    """The memory views a link shows: its `show`, names of app_memory.VIEWS separated by commas (others are
+    left out; empty: none) -> tuple in VIEWS order; EXPLORER_VIEWS when the link has no `show`."""
+    if "show" not in params:
+        return EXPLORER_VIEWS
+    named = set(params["show"].split(","))
+    return tuple(name for name in app_memory.VIEWS if name in named)
 
 
 def write_view_link(view):
@@ -59,7 +69,7 @@ def write_view_link(view):
             link["episode"] = st.session_state["episode_token"]
     else:
         link = {key: view[key] for key in ("source", "seed", "samples", "step")}
-    app_sources.write_link(link | {"shuffle": view["shuffle"]})
+    app_sources.write_link(link | {"shuffle": view["shuffle"], "show": ",".join(view["show"])})
 
 
 def restore_widget(key, value):
@@ -289,14 +299,15 @@ def step_view_ui(episode, models, view):
                 write_view_link(view)
                 st.rerun()
         t = step_chooser_ui(view, T, playing)
-        write_view_link(view)
         step_header_ui(episode, t)
         names = [episode.label_text(c) for c in range(episode.classes)]
         figure = viz.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
-        parts = app_memory.views_ui("explorer-views", EXPLORER_VIEWS)
+        parts = app_memory.views_ui("explorer-views", view["show"])
+        view["show"] = tuple(name for name in app_memory.VIEWS if name in st.session_state["explorer-views"])
+        write_view_link(view)
         columns = st.columns(len(models))
         for column, (name, model) in zip(columns, models.items()):
             with column:

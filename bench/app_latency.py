@@ -17,7 +17,8 @@ Measured in the page, with performance.now():
   200 ms that the canvas component waits before it sends a stroke (a constant of its frontend).
 - mouse-up -> run finished: to the end of that update (memories drawn too).
 - label click -> fresh canvas: from the click on a label button to a new, empty canvas under "Step t + 1".
-The first drawing on each server warms it up and is not counted. Prints the machine and its load, then
+After each update the replay waits for the page to settle (the browser idle) before the next stroke or
+click, as a person would. The first drawing on each server warms it up and is not counted. Prints the machine and its load, then
 median and 90th percentile of each figure per version, and the ratios.
 """
 
@@ -57,6 +58,10 @@ PREDICTIONS_SHOWN = """([caption]) => {
         ? performance.now() : false;
 }"""
 RUN_FINISHED = f"""() => document.querySelector('{IDLE}') ? performance.now() : false"""
+# The page has drawn what the run sent (the browser's main thread is idle): the next stroke or click of the
+# replay waits for it, as a person's would. Without it, a version whose server finishes sooner is handed the
+# next stroke while its browser is still drawing the last update's charts, and is timed for both.
+SETTLED = "() => new Promise(done => requestIdleCallback(() => done(true), {timeout: 5000}))"
 FRESH_CANVAS = """([old, heading]) => {
     const canvas = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
         .map(host => host.shadowRoot && host.shadowRoot.querySelector("canvas.upper-canvas")).find(c => c);
@@ -157,6 +162,7 @@ class Session:
             caption = f"From {n} stroke{'s' * (n != 1)} on the canvas"
             shown = self.page.wait_for_function(PREDICTIONS_SHOWN, arg=[caption], polling="raf").json_value()
             finished = self.page.wait_for_function(RUN_FINISHED, polling="raf").json_value()
+            self.page.evaluate(SETTLED)
             up = self.page.evaluate("() => window.flmnLast.mouseup")
             if count:
                 self.predictions.append(shown - up)
@@ -171,6 +177,7 @@ class Session:
                                             polling="raf").json_value()
         clicked = self.page.evaluate("() => window.flmnLast.click")
         self.page.wait_for_function(RUN_FINISHED, polling="raf")
+        self.page.evaluate(SETTLED)
         if count:
             self.fresh.append(ready - clicked)
 

@@ -4,6 +4,7 @@ runs its real canvas code) is predicted, labelled, undone, deleted and reset, th
 are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint,
 missing data) gets a message while the episode so far is kept."""
 
+import gc
 import io
 import json
 import re
@@ -107,6 +108,16 @@ def test_every_page_renders_with_the_shipped_checkpoints():
         assert at.title[0].value == title
     assert len(at.latex) == 14  # the offset, the nine equations of the memory, the variant's four changes
     assert "def cosine_similarity" in texts(at.code)  # beside the code that computes them
+
+
+def test_after_its_first_run_the_server_keeps_its_long_lived_objects_out_of_the_collector():
+    """Streamlit collects all garbage after every run; the app freezes what lives as long as the server
+    (torch, Plotly, the models) once, so those collections stay short (README: Speed of the app)."""
+    import app_common  # the very module the app's runs use: AppTest runs them in this process
+    gc.unfreeze()
+    app_common.freeze_long_lived_objects.cache_clear()  # as in a new server process
+    start()
+    assert gc.get_freeze_count() > 100_000  # torch alone brings more
 
 
 def model_probabilities(name, images, labels):

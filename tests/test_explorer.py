@@ -67,7 +67,8 @@ def test_offline_the_explorer_opens_on_generated_characters(no_data):
     at = explorer()
     assert at.radio(key="explorer_source").value == "glyphs" and not at.error and not at.info
     assert shown_step(at) == (1, 50) and set(shown_episode(at).runs) == set(SHIPPED)
-    assert at.query_params == {"source": "glyphs", "seed": "0", "samples": "10", "step": "1", "shuffle": "0"}
+    assert at.query_params == {"source": "glyphs", "seed": "0", "samples": "10", "step": "1", "shuffle": "0",
+                               "show": "Read,Memories"}
 
 
 @pytest.mark.parametrize("source, files", [("omniglot", ("images_background.zip", "images_evaluation.zip")),
@@ -134,7 +135,8 @@ def test_a_link_reproduces_a_generated_episode_at_its_step():
     episode = shown_episode(at)
     assert episode.labels == expected.labels and all(torch.equal(a, b) for a, b in zip(episode.images, expected.images))
     assert at.number_input(key="explorer_seed").value == 3 and at.slider(key="explorer_samples").value == 4
-    assert at.query_params == {"source": "glyphs", "seed": "3", "samples": "4", "step": "12", "shuffle": "0"}
+    assert at.query_params == {"source": "glyphs", "seed": "3", "samples": "4", "step": "12", "shuffle": "0",
+                               "show": "Read,Memories"}
 
 
 def test_a_reload_keeps_the_episode_and_the_step():
@@ -143,6 +145,20 @@ def test_a_reload_keeps_the_episode_and_the_step():
     step_slider(at).set_value(33).run()
     again = reload(at)
     assert shown_step(again) == (33, 50) and shown_episode(again).labels == shown_episode(at).labels
+
+
+def test_the_link_keeps_the_memory_views():
+    at = explorer(step=4, show="Controller,Addressing,nonsense")  # any order; an unknown name is left out
+    assert at.button_group(key="explorer-views").value == ["Addressing", "Controller"]
+    assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
+                               f"{MANN}-controller"]
+    at.button_group(key="explorer-views").set_value(["Memories"]).run()
+    assert at.query_params["show"] == "Memories"
+    again = reload(at)
+    assert shown_step(again) == (4, 50) and chart_names(again) == [
+        "probabilities", f"{FLMN}-feature_memory", f"{FLMN}-label_memory", f"{MANN}-memory"]
+    at.button_group(key="explorer-views").set_value([]).run()
+    assert at.query_params["show"] == "" and chart_names(reload(at)) == ["probabilities"]
 
 
 @pytest.mark.parametrize("params, step", [({"source": "nonsense", "step": "x"}, (1, 50)),

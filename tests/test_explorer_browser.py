@@ -64,14 +64,14 @@ def button(page, key):
 
 
 def test_a_link_and_a_reload_keep_the_step_and_pause_holds(page, server):
-    page.goto(f"{server}/explorer?source=glyphs&seed=3&step=12")
+    page.goto(f"{server}/explorer?source=glyphs&seed=3&step=12&show=Addressing")
     wait_until(page, "Step 12 of 50")
     button(page, "explorer_forward").click()
     wait_until(page, "Step 13 of 50")
     page.wait_for_function("() => location.search.includes('step=13')")
     page.reload()
     wait_until(page, "Step 13 of 50")
-    assert "seed=3" in page.url
+    assert "seed=3" in page.url and "show=Addressing" in page.url
 
     play = page.locator(".st-key-explorer_playing label")  # the Play switch
     switch = page.locator(".st-key-explorer_playing input")
