@@ -7,9 +7,9 @@ addressing weights and its memories. Below, the label-shuffle replay: the same d
 permuted, to see whether the models bind labels in memory or remember characters.
 
 The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12&show=Read,Memories`): a
-reload comes back to it and a link reproduces it. Playing advances one step per tick of a fragment, from a step kept in the
-session (never from the slider, whose value in the browser may lag behind under load), and every tick
-checks the Play switch first.
+reload comes back to it and a link reproduces it. Playing advances one step per tick of a fragment, from a
+step kept in the session (never from the slider, whose value in the browser may lag behind under load), and
+every tick checks the Play switch first.
 """
 
 import secrets

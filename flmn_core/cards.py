@@ -57,6 +57,8 @@ def card_markdown(name, root=None):
                  retrieval_table(entry, results, (validation, validation_source))]
     if any(probe.variant == name for probe in zoo.PROBES):
         sections += ["## How the design was chosen", design_section(entry, config, log, root)]
+    if any(run.variant == name for run in zoo.FOLLOW_UPS):
+        sections += ["## Tried since, toward the missed targets", follow_up_section(entry, config, log, root)]
     sections += [
                  "## How it was trained", training_section(name, payload, config, log),
                  "## How it was evaluated", evaluation_section(name, results)]
@@ -295,6 +297,41 @@ def design_cells(records, episode):
     retrieval = validation.get("retrieval")
     cells += [f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]
     return cells + [markdown.percent(trained[-1]["accuracy"][1]) if trained else "–"]
+
+
+def follow_up_section(entry, config, log, root=None):
+    """The runs tried after a variant toward the targets it misses (zoo.FOLLOW_UPS), each at its best
+    validation, beside the variant's own run -> Markdown (a sentence and a table)."""
+    runs = [(f"`{entry.name}`", "this checkpoint's run", config.episodes, log)]
+    for run in (r for r in zoo.FOLLOW_UPS if r.variant == entry.name):
+        records = runlog.read(zoo.probe_log_path(run.name, root))
+        run_config = TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config"))
+        runs.append((f"`{run.name}`", run.change, run_config.episodes, records))
+    header = ["run", "what it changed", "trained", "best validation at", *(
+        f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)), "most-read row holds the class", "read mass",
+              f"{markdown.ordinal(2)}, this checkpoint's run at that episode"]
+    rows = [[run, change, *follow_up_cells(records, episodes, log)] for run, change, episodes, records in runs]
+    return ("Each row is a training run at its best overall accuracy on the validation alphabets (a run continued "
+            "from this checkpoint counts its episodes on from it); the last column is this checkpoint's own run "
+            "at the same episode, where it got there. None of them is shipped; their logs are in "
+            f"`{zoo.FOLDER}/logs/probes/`.\n\n" + markdown.table(header, rows))
+
+
+def follow_up_cells(records, episodes, variant_log):
+    """A run's cells of follow_up_section: episodes trained of those configured, its best validation's
+    episode, accuracy at the 1st/2nd/3rd/10th instance, retrieval, and the variant's 2nd-instance validation
+    at that episode."""
+    trained = f"{records[-1]['episode']:,} of {episodes:,} episodes"
+    validations = [r for r in records if r["kind"] == "validation"]
+    if not validations:
+        return [trained, "not validated yet"] + ["–"] * 7
+    best = max(validations, key=lambda r: r["overall_accuracy"])
+    retrieval = best.get("retrieval")
+    same = [r for r in variant_log if r["kind"] == "validation" and r["episode"] == best["episode"]]
+    return [trained, f"{best['episode']:,}",
+            *(markdown.percent(best["accuracy"][k - 1]) for k in (1, 2, 3, 10)),
+            *([f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]),
+            markdown.percent(same[0]["accuracy"][1]) if same else "–"]
 
 
 def settings_changed(before, after):

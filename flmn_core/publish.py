@@ -3,12 +3,15 @@
     python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
     python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
     python -m flmn_core.publish --cards-only --readme README.md                 # every card and README's tables
+    python -m flmn_core.publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
 
 Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.zoo; --checkpoint-dir for another):
     NAME.pt                       RUN/best.pt without its training state, with the TrainConfig that trained it
     logs/NAME.jsonl               RUN/log.jsonl cut for shipping (flmn_core.runlog.trimmed)
     results/NAME-DATASET.json     flmn_core.evaluate's --json output: held-out Omniglot and zero-shot miniMNIST
     NAME.md                       the model card (flmn_core.cards), from the three files above
+Publishing RUN as probe NAME (flmn_core.zoo's PROBES and FOLLOW_UPS) writes only logs/probes/NAME.jsonl:
+its training config, then its log cut for shipping from its start or its last warm start on.
 
 This module is the command and the staging: it checks the run against zoo's entry and reads everything
 that could refuse it before writing anything, and writes the weights only once a staged copy has loaded
@@ -120,6 +123,18 @@ def shipped_log(run):
 
 # ---- evaluation ---------------------------------------------------------------------------------------
 
+def probe_log(run):
+    """RUN's log as a probe's -> records: its TrainConfig first, then its log cut for shipping, from its last
+    warm start on when it has one (the records before it are the shipped checkpoint's, in that one's log)."""
+    try:
+        config = read_config_file(Path(run) / "config.json")
+    except ValueError as error:
+        raise PublishError(str(error)) from None
+    records, _ = shipped_log(run)
+    starts = [i for i, record in enumerate(records) if record["kind"] == "warm_start"]
+    return [{"kind": "config", "episode": 0, "config": config.to_dict()}] + records[starts[-1] if starts else 0:]
+
+
 def shown_path(path):
     """path relative to the working folder when it lies inside it (as results name their checkpoint)."""
     try:
@@ -164,6 +179,8 @@ def parse_args(argv=None):
     parser.add_argument("--run", default=None, help="the run folder of flmn_core.train to publish")
     parser.add_argument("--name", choices=[c.name for c in zoo.CHECKPOINTS], default=None,
                         help="the shipped checkpoint it becomes (flmn_core.zoo)")
+    parser.add_argument("--probe", choices=[p.name for p in zoo.PROBES + zoo.FOLLOW_UPS], default=None,
+                        help="ship only the run's log, as this probe's (flmn_core.zoo), for its variant's card")
     parser.add_argument("--cards-only", action="store_true",
                         help="regenerate every card from the files already shipped (no evaluation)")
     parser.add_argument("--readme", default=None, help="then rewrite this README's results section (flmn_core.report)")
@@ -177,8 +194,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.cards_only and (args.run or args.name or args.skip_eval):
         parser.error("--cards-only takes no --run, --name or --skip-eval")
-    if not args.cards_only and not (args.run and args.name):
-        parser.error("give --run RUN_FOLDER and --name NAME (or --cards-only)")
+    if args.probe and (args.name or args.cards_only or args.skip_eval or not args.run):
+        parser.error("--probe takes --run RUN_FOLDER only")
+    if not args.cards_only and not args.probe and not (args.run and args.name):
+        parser.error("give --run RUN_FOLDER and --name NAME (or --probe NAME, or --cards-only)")
     if args.episodes < 1:
         parser.error("--episodes must be at least 1")
     return args
@@ -204,6 +223,15 @@ def publish(args, root):
     say(f"wrote {cards.write_card(args.name, root)}")
 
 
+def publish_probe(args, root):
+    """A run's log as probe args.probe's, in logs/probes/."""
+    records = probe_log(args.run)
+    path = zoo.probe_log_path(args.probe, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runlog.write(path, records)
+    say(f"wrote {path}: {len(records)} records, {path.stat().st_size / 1000:.1f} KB")
+
+
 def publish_cards(root):
     """Every card from the shipped files -> error messages of the cards that could not be made."""
     written, errors = cards.write_all_cards(root)
@@ -223,6 +251,9 @@ def main(argv=None):
     try:
         if args.cards_only:
             errors = publish_cards(root)
+        elif args.probe:
+            publish_probe(args, root)
+            errors = []
         else:
             publish(args, root)
             errors = []

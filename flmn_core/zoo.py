@@ -47,12 +47,12 @@ CHECKPOINTS = (
 
 @dataclass(frozen=True)
 class Probe:
-    """A short training run that decided part of a shipped variant's design; its log ships in logs/probes/
-    and the variant's card tabulates it."""
+    """A training run that decided part of a shipped variant's design (PROBES) or was tried after it, toward
+    the targets it misses (FOLLOW_UPS); its log ships in logs/probes/ and the variant's card tabulates it."""
 
     name: str
-    variant: str  # the shipped checkpoint it led to
-    change: str  # what the probe tried, relative to the probe before it
+    variant: str  # the shipped checkpoint it led to, or that it tried to improve on
+    change: str  # what it tried: relative to the probe before it (PROBES), to the variant's run (FOLLOW_UPS)
 
 
 # The shipped checkpoint each variant's design started from (its card's first row).
@@ -63,6 +63,11 @@ PROBES = (
     Probe("probe-aux", "flmn-retrieve", "the above + retrieval loss (weight 1): read weight belongs on the rows "
                                         "of the class"),
     Probe("probe-null", "flmn-retrieve", "the above + null row: a read may land on nothing"),
+)
+FOLLOW_UPS = (
+    Probe("flmn-w80", "flmn-retrieve", "feature and label memory rows of 80 numbers instead of 40"),
+    Probe("flmn-retrieve-upright", "flmn-retrieve", "continued from the checkpoint without the rotated classes, "
+                                                    "at a constant learning rate of 1e-4"),
 )
 
 

@@ -303,8 +303,34 @@ def test_skip_eval_reuses_the_results(published, tmp_path):
     assert (root / f"{NAME}.md").read_text() == card_of(published)
 
 
+def test_a_probes_log_ships_alone_with_its_training_config(published, data_dir):
+    probe = zoo.FOLLOW_UPS[0].name
+    run_module(["flmn_core.publish", "--run", "run", "--probe", probe, "--checkpoint-dir", str(published.root)],
+               published.base, data_dir, published.stray)
+    records = runlog.read(zoo.probe_log_path(probe, published.root))
+    config = read_config_file(published.run / "config.json")
+    assert records == [{"kind": "config", "episode": 0, "config": config.to_dict()},
+                       *runlog.trimmed(runlog.read(published.run / "log.jsonl"))]
+    assert not (published.root / f"{probe}.pt").exists() and not (published.root / f"{probe}.md").exists()
+
+
+def test_a_warm_started_probes_log_ships_from_its_last_warm_start(published, tmp_path):
+    shutil.copy(published.run / "config.json", tmp_path / "config.json")
+    runlog.write(tmp_path / "log.jsonl", [record("train", 1000), {"kind": "warm_start", "episode": 2000},
+                                          record("train", 3000), {"kind": "warm_start", "episode": 3000},
+                                          record("train", 4000), record("validation", 4000)])
+    records = publish.probe_log(tmp_path)
+    assert records[0]["kind"] == "config" and [(r["kind"], r["episode"]) for r in records[1:]] == [
+        ("warm_start", 3000), ("train", 4000), ("validation", 4000)]
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(publish.PublishError, match="config.json"):
+        publish.probe_log(tmp_path)
+
+
 def test_command_line_options_that_do_not_go_together_are_refused():
-    for argv in (["--cards-only", "--run", "runs/x"], ["--run", "runs/x"], ["--run", "r", "--name", "no-such"]):
+    for argv in (["--cards-only", "--run", "runs/x"], ["--run", "runs/x"], ["--run", "r", "--name", "no-such"],
+                 ["--probe", zoo.FOLLOW_UPS[0].name], ["--run", "r", "--probe", "no-such"],
+                 ["--run", "r", "--name", NAME, "--probe", zoo.FOLLOW_UPS[0].name]):
         with pytest.raises(SystemExit) as stopped:
             publish.parse_args(argv)
         assert stopped.value.code == 2
@@ -384,3 +410,28 @@ def test_a_staged_copy_is_checked_for_its_weights_config_and_size(tmp_path):
         patch.setattr(zoo, "MAX_WEIGHTS_BYTES", 1000)
         with pytest.raises(publish.PublishError, match="MB"):
             publish.check_staged_weights(tmp_path / "a.pt", payload)
+
+
+def validation(episode, overall, second, top_hit=0.9):
+    return {"kind": "validation", "episode": episode, "overall_accuracy": overall, "accuracy": [0.3, second] + [0.95] * 8,
+            "retrieval": {"top_hit": top_hit, "mass": 0.8}}
+
+
+def test_the_runs_tried_since_a_variant_are_shown_at_their_best_validation_beside_its_run(tmp_path):
+    variant = zoo.entry(zoo.FOLLOW_UPS[0].variant)
+    config = TrainConfig(episodes=60_000)
+    variant_log = [validation(20_000, 0.80, 0.84), validation(40_000, 0.85, 0.86)]
+    tried = [run for run in zoo.FOLLOW_UPS if run.variant == variant.name]
+    logs = {tried[0].name: [validation(20_000, 0.90, 0.81), validation(40_000, 0.88, 0.95), record("train", 50_000)]}
+    logs.update({run.name: [record("train", 2000)] for run in tried[1:]})  # not validated yet
+    for name, records in logs.items():
+        path = zoo.probe_log_path(name, tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        runlog.write(path, [{"kind": "config", "episode": 0, "config": TrainConfig(episodes=70_000).to_dict()}, *records])
+    section = cards.follow_up_section(variant, config, variant_log, tmp_path)
+    # its best is the best overall accuracy (at 20,000), not its best 2nd instance nor its latest
+    assert cells_of(section, [f"`{tried[0].name}`"])[2:] == [
+        "50,000 of 70,000 episodes", "20,000", "30.0", "81.0", "95.0", "95.0", "90.0%", "0.800", "84.0"]
+    assert cells_of(section, [f"`{variant.name}`"])[2:5] == ["40,000 of 60,000 episodes", "40,000", "30.0"]
+    for run in tried[1:]:
+        assert cells_of(section, [f"`{run.name}`"])[2:4] == ["2,000 of 70,000 episodes", "not validated yet"]
