@@ -18,8 +18,8 @@ Measured in the page, with performance.now():
 - mouse-up -> run finished: to the end of that update (memories drawn too).
 - label click -> fresh canvas: from the click on a label button to a new, empty canvas under "Step t + 1".
 After each update the replay waits for the page to settle (the browser idle) before the next stroke or
-click, as a person would. The first drawing on each server warms it up and is not counted. Prints the machine and its load, then
-median and 90th percentile of each figure per version, and the ratios.
+click, as a person would. The first drawing on each server warms it up and is not counted. Prints the
+machine and its load, then median and 90th percentile of each figure per version, and the ratios.
 """
 
 import argparse

@@ -121,8 +121,6 @@ def shipped_log(run):
     return runlog.trimmed(records), len(records)
 
 
-# ---- evaluation ---------------------------------------------------------------------------------------
-
 def probe_log(run):
     """RUN's log as a probe's -> records: its TrainConfig first, then its log cut for shipping, from its last
     warm start on when it has one (the records before it are the shipped checkpoint's, in that one's log)."""
@@ -134,6 +132,8 @@ def probe_log(run):
     starts = [i for i, record in enumerate(records) if record["kind"] == "warm_start"]
     return [{"kind": "config", "episode": 0, "config": config.to_dict()}] + records[starts[-1] if starts else 0:]
 
+
+# ---- evaluation ---------------------------------------------------------------------------------------
 
 def shown_path(path):
     """path relative to the working folder when it lies inside it (as results name their checkpoint)."""

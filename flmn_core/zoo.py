@@ -66,6 +66,7 @@ PROBES = (
 )
 FOLLOW_UPS = (
     Probe("flmn-w80", "flmn-retrieve", "feature and label memory rows of 80 numbers instead of 40"),
+    Probe("flmn-h300", "flmn-retrieve", "a controller of 300 LSTM units instead of 200"),
     Probe("flmn-retrieve-upright", "flmn-retrieve", "continued from the checkpoint without the rotated classes, "
                                                     "at a constant learning rate of 1e-4"),
 )
