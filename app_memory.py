@@ -128,6 +128,11 @@ def prediction_change_md(name, original, edited, label_text):
     return f"With the surgery, {name} predicts {after} instead of {before}."
 
 
+def in_view_order(names):
+    """The names of VIEWS among names, in VIEWS' order (others are left out) -> tuple."""
+    return tuple(view for view in VIEWS if view in set(names))
+
+
 def views_ui(key, default):
     """The control choosing what the memory panels show -> the names of the figures chosen (for
     memory_panel_ui's parts). default: the VIEWS shown while the session has no choice of its own (a first

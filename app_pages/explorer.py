@@ -55,10 +55,7 @@ def first_view(params, session_has_episode):
 def link_views(params):
     """The memory views a link shows: its `show`, names of app_memory.VIEWS separated by commas (others are
     left out; empty: none) -> tuple in VIEWS order; EXPLORER_VIEWS when the link has no `show`."""
-    if "show" not in params:
-        return EXPLORER_VIEWS
-    named = set(params["show"].split(","))
-    return tuple(name for name in app_memory.VIEWS if name in named)
+    return app_memory.in_view_order(params["show"].split(",")) if "show" in params else EXPLORER_VIEWS
 
 
 def write_view_link(view):
@@ -306,7 +303,7 @@ def step_view_ui(episode, models, view):
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
         parts = app_memory.views_ui("explorer-views", view["show"])
-        view["show"] = tuple(name for name in app_memory.VIEWS if name in st.session_state["explorer-views"])
+        view["show"] = app_memory.in_view_order(st.session_state["explorer-views"])
         write_view_link(view)
         columns = st.columns(len(models))
         for column, (name, model) in zip(columns, models.items()):

@@ -270,8 +270,7 @@ def design_section(entry, config, log, root=None):
     if baseline and zoo.log_path(baseline, root).is_file():
         runs.append((f"`{baseline}`", "the paper's FLMN", None, runlog.read(zoo.log_path(baseline, root))))
     for probe in (p for p in zoo.PROBES if p.variant == entry.name):
-        records = runlog.read(zoo.probe_log_path(probe.name, root))
-        probe_config = TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config"))
+        probe_config, records = probe_run(probe.name, root)
         runs.append((f"`{probe.name}`", probe.change, probe_config, records))
     previous = runs[-1][2] if runs else None
     runs.append((f"`{entry.name}`", "the above + " + settings_changed(previous, config) if previous else "this run",
@@ -293,10 +292,20 @@ def design_cells(records, episode):
     validation = [r for r in records if r["kind"] == "validation" and r["episode"] <= episode][-1]
     trained = [r for r in records if r["kind"] == "train" and r["episode"] <= episode]
     accuracy = validation["accuracy"]
-    cells = [markdown.percent(accuracy[k - 1]) for k in (1, 2, 3, 10)]
-    retrieval = validation.get("retrieval")
-    cells += [f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]
+    cells = [markdown.percent(accuracy[k - 1]) for k in (1, 2, 3, 10)] + retrieval_cells(validation)
     return cells + [markdown.percent(trained[-1]["accuracy"][1]) if trained else "–"]
+
+
+def probe_run(name, root=None):
+    """A probe's shipped log (zoo.PROBES, zoo.FOLLOW_UPS) -> (its TrainConfig, its records)."""
+    records = runlog.read(zoo.probe_log_path(name, root))
+    return TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config")), records
+
+
+def retrieval_cells(validation):
+    """A validation record's retrieval as two cells: the most-read row's hits (%) and the read mass."""
+    retrieval = validation.get("retrieval")
+    return [f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]
 
 
 def follow_up_section(entry, config, log, root=None):
@@ -304,8 +313,7 @@ def follow_up_section(entry, config, log, root=None):
     validation, beside the variant's own run -> Markdown (a sentence and a table)."""
     runs = [(f"`{entry.name}`", "this checkpoint's run", config.episodes, log)]
     for run in (r for r in zoo.FOLLOW_UPS if r.variant == entry.name):
-        records = runlog.read(zoo.probe_log_path(run.name, root))
-        run_config = TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config"))
+        run_config, records = probe_run(run.name, root)
         runs.append((f"`{run.name}`", run.change, run_config.episodes, records))
     header = ["run", "what it changed", "trained", "best validation at", *(
         f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)), "most-read row holds the class", "read mass",
@@ -326,12 +334,9 @@ def follow_up_cells(records, episodes, variant_log):
     if not validations:
         return [trained, "not validated yet"] + ["–"] * 7
     best = max(validations, key=lambda r: r["overall_accuracy"])
-    retrieval = best.get("retrieval")
     same = [r for r in variant_log if r["kind"] == "validation" and r["episode"] == best["episode"]]
-    return [trained, f"{best['episode']:,}",
-            *(markdown.percent(best["accuracy"][k - 1]) for k in (1, 2, 3, 10)),
-            *([f"{markdown.percent(retrieval['top_hit'])}%", f"{retrieval['mass']:.3f}"] if retrieval else ["–", "–"]),
-            markdown.percent(same[0]["accuracy"][1]) if same else "–"]
+    return [trained, f"{best['episode']:,}", *(markdown.percent(best["accuracy"][k - 1]) for k in (1, 2, 3, 10)),
+            *retrieval_cells(best), markdown.percent(same[0]["accuracy"][1]) if same else "–"]
 
 
 def settings_changed(before, after):
