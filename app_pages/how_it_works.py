@@ -5,7 +5,7 @@ import inspect
 
 import streamlit as st
 
-from flmn_core import addressing, episodes, retrieval, viz
+from flmn_core import addressing, episodes, models, retrieval, viz
 from flmn_core.models import FLMN, MANN, MemoryNetwork
 
 # (title, LaTeX as the FLMN paper numbers it, the function that computes it). The symbols: k_t key,
@@ -53,6 +53,12 @@ VARIANTS = (
      retrieval.retrieval_loss),
 )
 
+# flmn-conv: the retrieving FLMN with a small convolutional network between the image and the controller.
+ENCODER = ("A convolutional encoder: the controller sees features that change little when a drawing moves",
+           r"\text{input}_t = \big(\mathrm{LN}(\mathrm{flatten}(B_3 B_2 B_1 x_t)),\ y_{t-1}\big), \quad "
+           r"B = \mathrm{maxpool}\,\mathrm{ReLU}\,\mathrm{GN}\,\mathrm{conv}_{3 \times 3}",
+           models.conv_encoder)
+
 PROTOCOL = (
     ("The input offset: step t sees x_t with the label of step t-1",
      r"\text{input}_t = \big(x_t,\ y_{t-1}\big), \qquad y_{-1} = \mathbf{0}", episodes.offset_labels),
@@ -96,6 +102,10 @@ st.markdown("The paper's read is a softmax over cosines in [-1, 1]: it can put a
             "the class; s_t(i, y) is the share of row i written by earlier drawings of class y.")
 for title, latex, function in VARIANTS:
     equation_ui(title, latex, function)
+st.markdown("The `flmn-conv` checkpoint, the app's default FLMN, is `flmn-retrieve` with one more change: the "
+            "controller sees the features of a small convolutional network instead of the image's 400 pixels "
+            "(`--encoder conv`; B₁ has no pooling but a stride of 2).")
+equation_ui(*ENCODER)
 
 st.header("The two models")
 for model in (FLMN, MANN):

@@ -55,7 +55,7 @@ def card_markdown(name, root=None):
                                     (validation, validation_source) if dataset == "omniglot" else None)]
     sections += ["## Retrieval", f"{report.RETRIEVAL_MEANING}; ± 95% confidence interval.",
                  retrieval_table(entry, results, (validation, validation_source))]
-    if any(probe.variant == name for probe in zoo.PROBES):
+    if name in zoo.DESIGN_BASELINE:
         sections += ["## How the design was chosen", design_section(entry, config, log, root)]
     if any(run.variant == name for run in zoo.FOLLOW_UPS):
         sections += ["## Tried since, toward the missed targets", follow_up_section(entry, config, log, root)]
@@ -263,27 +263,26 @@ def evaluation_section(name, results):
 # ---- design -------------------------------------------------------------------------------------------
 
 def design_section(entry, config, log, root=None):
-    """The short runs (zoo.PROBES) that led to a variant, and the variant's own run, compared on validation
-    at the latest episode they all reached -> Markdown (a sentence and a table)."""
-    runs = []
-    baseline = zoo.DESIGN_BASELINE.get(entry.name)
-    if baseline and zoo.log_path(baseline, root).is_file():
-        runs.append((f"`{baseline}`", "the paper's FLMN", None, runlog.read(zoo.log_path(baseline, root))))
+    """The shipped run a variant started from (zoo.DESIGN_BASELINE), the short runs (zoo.PROBES) that led to
+    it, and the variant's own run, compared on validation at the latest episode they all reached -> Markdown
+    (a sentence and a table)."""
+    baseline = zoo.DESIGN_BASELINE[entry.name]
+    baseline_config = shipped_payload(zoo.weights_path(baseline, root), baseline)[1]
+    runs = [(f"`{baseline}`", zoo.entry(baseline).description, baseline_config, report.load_log(baseline, root))]
     for probe in (p for p in zoo.PROBES if p.variant == entry.name):
         probe_config, records = probe_run(probe.name, root)
         runs.append((f"`{probe.name}`", probe.change, probe_config, records))
-    previous = runs[-1][2] if runs else None
-    runs.append((f"`{entry.name}`", "the above + " + settings_changed(previous, config) if previous else "this run",
-                 config, log))
+    runs.append((f"`{entry.name}`", "the above + " + settings_changed(runs[-1][2], config), config, log))
     common = min(max((r["episode"] for r in records if r["kind"] == "validation"), default=0)
                  for *_, records in runs)
     rows = [[run, change, *design_cells(records, common)] for run, change, _, records in runs]
     header = ["run", "what it changed", *(f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)),
               "most-read row holds the class", "read mass", f"{markdown.ordinal(2)} in training"]
+    probes_note = f" The probes' logs are in `{zoo.FOLDER}/logs/probes/`." if len(runs) > 2 else ""
     return (f"Each row is a training run; its accuracy (%) and retrieval on the validation alphabets at episode "
             f"{common:,}, the latest all of them reached, and its training accuracy at the 2nd instance there "
-            f"(the gap between the two is what augmentation addresses). The probes' logs are in "
-            f"`{zoo.FOLDER}/logs/probes/`.\n\n" + markdown.table(header, rows))
+            f"(the gap between the two is what augmentation addresses).{probes_note}\n\n"
+            + markdown.table(header, rows))
 
 
 def design_cells(records, episode):

@@ -34,8 +34,10 @@ class Shipped:
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
 # model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.publish`.
 CHECKPOINTS = (
+    Shipped("flmn-conv", "flmn", "II", "`flmn-retrieve` with a small convolutional network between the image and "
+                                       "the controller (the app's default FLMN)"),
     Shipped("flmn-retrieve", "flmn", "II", "FLMN variant beyond the paper whose read finds the rows of earlier "
-                                           "drawings of the class (the app's default FLMN)"),
+                                           "drawings of the class; its controller sees the image's pixels"),
     Shipped("flmn-exp1", "flmn", "I", "FLMN as the paper writes it, Experiment I (no augmentation)"),
     Shipped("mann-exp1", "mann", "I", "MANN with one read head (the FLMN paper's baseline), Experiment I"),
     Shipped("flmn-exp2", "flmn", "II", "FLMN as the paper writes it, Experiment II (rotation and translation)"),
@@ -56,7 +58,7 @@ class Probe:
 
 
 # The shipped checkpoint each variant's design started from (its card's first row).
-DESIGN_BASELINE = {"flmn-retrieve": "flmn-exp1"}
+DESIGN_BASELINE = {"flmn-retrieve": "flmn-exp1", "flmn-conv": "flmn-retrieve"}
 PROBES = (
     Probe("probe-mask", "flmn-retrieve", "the paper's FLMN + read before the write, learned key strength, empty "
                                          "rows take no read"),

@@ -106,7 +106,7 @@ def test_every_page_renders_with_the_shipped_checkpoints():
         at.switch_page(PAGES[page]).run()
         assert not at.exception, at.exception
         assert at.title[0].value == title
-    assert len(at.latex) == 14  # the offset, the nine equations of the memory, the variant's four changes
+    assert len(at.latex) == 15  # the offset, nine memory equations, flmn-retrieve's four changes, the encoder
     assert "def cosine_similarity" in texts(at.code)  # beside the code that computes them
 
 

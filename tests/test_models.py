@@ -23,11 +23,14 @@ VARIANTS = {
     "flmn-mask-empty-rows": ("flmn", dict(SMALL_FLMN, mask_empty_rows=True)),
     "flmn-retrieving": ("flmn", dict(SMALL_FLMN, read_first=True, key_strength=True, mask_empty_rows=True,
                                      null_row=True)),
+    "flmn-conv": ("flmn", dict(SMALL_FLMN, read_first=True, key_strength=True, mask_empty_rows=True, null_row=True,
+                               encoder="conv")),
     "mann": ("mann", SMALL_MANN),
     "mann-4-heads-add": ("mann", dict(SMALL_MANN, read_heads=4, write_content="add")),
     "mann-key-strength": ("mann", dict(SMALL_MANN, key_strength=True)),
     "mann-read-first": ("mann", dict(SMALL_MANN, read_first=True)),
     "mann-null-row": ("mann", dict(SMALL_MANN, read_heads=2, mask_empty_rows=True, null_row=True)),
+    "mann-conv": ("mann", dict(SMALL_MANN, encoder="conv")),
 }
 
 
@@ -225,7 +228,7 @@ def test_forward_equals_stepping(variant):
     assert not torch.allclose(logits[:, 0], logits[:, -1])  # the memory changes the output over the episode
 
 
-@pytest.mark.parametrize("variant", ["flmn", "mann-4-heads-add"])
+@pytest.mark.parametrize("variant", ["flmn", "mann-4-heads-add", "flmn-conv"])
 def test_episodes_in_a_batch_are_independent(variant):
     model = make_model(variant)
     images, prev_labels = random_episode(3, 6, model.config.classes, seed=2)
@@ -458,6 +461,7 @@ def test_bad_configs_are_refused_with_a_message():
         ("flmn", dict(word_size=2.5), "word_size must be a whole number"),
         ("flmn", dict(key_strength="yes"), "key_strength must be true or false"),
         ("mann", dict(gamma=float("nan")), "gamma must be a finite number"),
+        ("flmn", dict(encoder="resnet"), "encoder must be one of 'pixels', 'conv', not 'resnet'"),
     ]:
         with pytest.raises(ValueError, match=message):
             flmn_core.build_model(name, **config)

@@ -25,7 +25,7 @@ def test_zoo_lists_each_checkpoint_once_with_a_known_model_and_experiment():
     assert len(set(SHIPPED)) == len(SHIPPED)
     assert all(entry.model in MODELS and entry.experiment in ("I", "II") for entry in zoo.CHECKPOINTS)
     # The app's sidebar offers the first of each model by default: the retrieving FLMN.
-    assert next(entry.name for entry in zoo.CHECKPOINTS if entry.model == "flmn") == "flmn-retrieve"
+    assert next(entry.name for entry in zoo.CHECKPOINTS if entry.model == "flmn") == "flmn-conv"
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -176,7 +176,7 @@ def test_freezing_a_row_before_its_label_arrives_keeps_the_label_out():
     assert after_label[3].predicted == 0  # frozen once the label is in, the row keeps it
 
 
-@pytest.mark.parametrize("name", ["flmn-exp1", "flmn-retrieve"])
+@pytest.mark.parametrize("name", ["flmn-exp1", "flmn-retrieve", "flmn-conv"])
 def test_a_checkpoint_after_wiping_every_row_reads_only_what_the_step_wrote(name):
     """With every row wiped as step t begins, FLMN's label memory holds only the label y_{t-1} that step t
     writes in the row of x_{t-1} (Eqs. 9-10), so the label read is r_t = (w^r_t . w^wf_{t-1}) a^l_t."""
