@@ -41,9 +41,12 @@ def conv_block(inputs, outputs, stride=1, pool=False):
     return layers + [nn.MaxPool2d(2)] if pool else layers
 
 
+CONV_FEATURES = 256  # the 'conv' encoder's output: 64 channels x 2 x 2
+
+
 def conv_encoder():
-    """The 'conv' encoder: [n, 1, 20, 20] images -> [n, 256] features. Three convolution blocks (the first
-    with stride 2: the cheapest way to 10 x 10 on a CPU) and two max-poolings, so a character's features
+    """The 'conv' encoder: [n, 1, 20, 20] images -> [n, CONV_FEATURES] features. Three convolution blocks (the
+    first with stride 2: the cheapest way to 10 x 10 on a CPU) and two max-poolings, so a character's features
     change little when it moves by a pixel or two, which the pixels fed straight to the LSTM cannot give.
     The norms matter: without them the features of different characters differed by about 1% of their size,
     and a run stayed at chance from the 2nd instance on for 28,000 episodes."""
@@ -51,11 +54,11 @@ def conv_encoder():
         *conv_block(1, 16, stride=2),  # 10 x 10
         *conv_block(16, 32, pool=True),  # 5 x 5
         *conv_block(32, 64, pool=True),  # 2 x 2
-        nn.Flatten(), nn.LayerNorm(256))
+        nn.Flatten(), nn.LayerNorm(CONV_FEATURES))
 
 
 # What the controller sees of an image: the encoder's name -> (factory or None for the raw pixels, features).
-ENCODERS = {"pixels": (None, IMAGE_SIZE * IMAGE_SIZE), "conv": (conv_encoder, 256)}
+ENCODERS = {"pixels": (None, IMAGE_SIZE * IMAGE_SIZE), "conv": (conv_encoder, CONV_FEATURES)}
 
 
 def setting(default, help):
