@@ -31,6 +31,8 @@ class TrainConfig:
     model: FLMNConfig | MANNConfig = dataclasses.field(default_factory=FLMNConfig)  # the model and its config
     experiment: str = setting("I", "'I': the images as they are; 'II': random rotation and translation")
     rotate_classes: bool = setting(False, "also draw characters turned by 90/180/270 degrees as new classes")
+    widen_strokes: float = setting(0.0, "variant (with experiment II): widen each drawing's strokes by U[0, this] "
+                                        "pixels of the 105 x 105 frame, for other pens (MNIST's are 5-12 px)")
     samples: int = setting(10, "drawings of each class in an episode (T = classes x samples)")
     batch_size: int = setting(16, "episodes per optimizer step (per process when data-parallel)")
     optimizer: str = setting("adam", "'adam' or 'rmsprop' (momentum 0.9)")
@@ -61,6 +63,10 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, not {self.lr}")
         if not self.clip > 0:
             raise ValueError(f"clip must be positive, not {self.clip}")
+        if not 0 <= self.widen_strokes < math.inf:
+            raise ValueError(f"widen_strokes must be 0 or positive, not {self.widen_strokes}")
+        if self.widen_strokes and self.experiment != "II":
+            raise ValueError("widen_strokes needs experiment II, whose augmentation path transforms the full-size images")
         if not 0 <= self.retrieval_loss < math.inf:
             raise ValueError(f"retrieval_loss must be 0 or positive, not {self.retrieval_loss}")
 

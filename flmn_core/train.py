@@ -332,7 +332,7 @@ def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
             group["lr"] = learning_rate(config, run.episode)
         batch = sample_episodes(omniglot.images, config.batch_size, run.generator, config.model.classes, config.samples,
                                 characters=train_chars, raw_images=raw, augment=config.experiment == "II",
-                                rotate_classes=config.rotate_classes)
+                                rotate_classes=config.rotate_classes, widen_strokes=config.widen_strokes)
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")

@@ -192,6 +192,39 @@ def test_augmented_episodes_are_reproducible(raw_subset):
     assert torch.equal(first.images, again.images)
 
 
+def test_widen_strokes_widens_each_image_by_at_most_its_bound():
+    """A line one pixel wide, widened by U[0, 7] px of the 105 x 105 frame: at a 42 x 42 copy each image's line
+    is 1 + 2r px wide with r in [0, 7 * 42/105 / 2] (partial ink on the outer ring), and r spreads over that range."""
+    line = torch.zeros(1, 200, 42, 42)
+    line[..., 10:32, 20] = 1
+    widened = episodes_module._widen_strokes(line, 7.0, torch.Generator().manual_seed(0))
+    width = widened[0, :, 21].sum(-1)  # a row across the line, away from its ends
+    widest = 1 + 7.0 * 42 / 105
+    assert widened.min() >= 0 and widened.max() <= 1
+    assert ((width >= 1) & (width <= widest + 1e-5)).all()
+    assert width.min() < 1.2 and width.max() > widest - 0.2
+    assert torch.equal(widened[0, :, :, :18], line[0, :, :, :18])  # nothing beyond the second ring (r <= 1.4)
+
+
+def test_dilate_is_a_three_by_three_max_pool():
+    images = torch.rand(2, 3, 17, 17, generator=torch.Generator().manual_seed(1))
+    expected = torch.nn.functional.max_pool2d(images.reshape(6, 1, 17, 17), 3, stride=1, padding=1)
+    assert torch.equal(episodes_module._dilate(images), expected.reshape(2, 3, 17, 17))
+
+
+def test_widened_episodes_keep_their_labels_and_gain_ink(raw_subset):
+    """Same seed, same episode: the labels stay and every image holds at least the ink it had (up to the
+    interpolation of a moved image's edges), more on average."""
+    images, raw = raw_subset
+    plain = sample(images, batch_size=4, seed=3, raw_images=raw, augment=True)
+    widened = sample(images, batch_size=4, seed=3, raw_images=raw, augment=True, widen_strokes=7.0)
+    assert torch.equal(plain.labels, widened.labels)
+    ratio = widened.images.sum((-2, -1)) / plain.images.sum((-2, -1))
+    assert ratio.min() > 0.8 and ratio.mean() > 1.3
+    assert torch.equal(widened.images, sample(images, batch_size=4, seed=3, raw_images=raw, augment=True,
+                                              widen_strokes=7.0).images)
+
+
 def test_rotate_classes_turns_each_class_by_quarter_turns(pool):
     """Each class of an episode is shown rotated by one fixed multiple of 90 degrees; all four occur."""
     plain = sample(pool, batch_size=16, seed=4)

@@ -165,6 +165,8 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
     (["--model", "flmn", "--read-heads", "4"], "--read-heads is not a setting of the flmn model"),
     (["--experiment", "III"], "experiment must be one of I, II"),
     (["--resume", "--lr", "0.1"], "a resumed run keeps its settings"),
+    (["--widen-strokes", "7"], "widen_strokes needs experiment II"),
+    (["--experiment", "II", "--widen-strokes", "-1"], "widen_strokes must be 0 or positive"),
 ])
 def test_bad_options_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
