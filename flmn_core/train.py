@@ -5,6 +5,7 @@
     python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
     python -m flmn_core.train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
     python -m flmn_core.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
+    python -m flmn_core.train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
     torchrun --nproc_per_node 2 -m flmn_core.train ...                 # data-parallel (gloo on CPU)
 
 The settings are `flmn_core.config.TrainConfig` and the model configs of `flmn_core.models`; every field is
@@ -16,6 +17,7 @@ Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 
 import argparse
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import runlog, zoo
+from .batches import Batches
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig, learning_rate, read_config_file
 from .data import DataError, augmentation_images, load_omniglot, split_indices
@@ -94,6 +97,9 @@ def build_parser():
     process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
     process.add_argument("--compile", action="store_true",
                          help="torch.compile the training step: about 2x faster after a few minutes of compiling")
+    process.add_argument("--sample-ahead", action="store_true",
+                         help="sample the training episodes in a second process, on another core, while the step "
+                              "runs: the same episodes in the same order, sooner")
     process.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
     process.add_argument("--rank-checkpoints", action="store_true",
                          help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
@@ -289,7 +295,7 @@ def main(argv=None):
         runlog.rewind(out / "log.jsonl", run.episode)
         atomic_text(out / "config.json", config.to_json())
     step = training_step(model, config, world, args.compile)
-    train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes)
+    train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes, args.sample_ahead)
     if args.rank_checkpoints:
         run.save(f"rank{rank}.pt", {"rank": rank}, with_training=True)
     if world > 1:
@@ -317,22 +323,33 @@ def training_step(model, config, world, compile_):
     return torch.compile(forward, dynamic=False) if compile_ else forward
 
 
-def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
+def train(run, step, omniglot, raw, stop, rank, world, save_minutes, sample_ahead=False):
     """The training loop: sample, forward, backward, step; log, validate and save on schedule."""
+    config = run.config
+    sample = functools.partial(sample_episodes, omniglot.images, config.batch_size, classes=config.model.classes,
+                               samples=config.samples, characters=split_indices("train", omniglot.characters),
+                               raw_images=raw, augment=config.experiment == "II", rotate_classes=config.rotate_classes,
+                               widen_strokes=config.widen_strokes)
+    batches = Batches(sample, run.generator, ahead=sample_ahead)
+    try:
+        train_on(run, step, batches, omniglot, stop, rank, world, save_minutes)
+    finally:
+        batches.close()
+
+
+def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
+    """The loop of `train`, on the batches given."""
     config, model, optimizer = run.config, run.model, run.optimizer
-    train_chars = split_indices("train", omniglot.characters)
     per_step = config.batch_size * world
     window = Window()
-    last_save, cpu_mark, wall_mark = time.monotonic(), time.process_time(), time.monotonic()
+    last_save, cpu_mark, wall_mark = time.monotonic(), batches.cpu_seconds(), time.monotonic()
     bar = tqdm(total=config.episodes, initial=run.episode, unit="ep", disable=rank != 0 or not sys.stderr.isatty(),
                dynamic_ncols=True, smoothing=0.05)
     model.train()
     while run.episode < config.episodes:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, run.episode)
-        batch = sample_episodes(omniglot.images, config.batch_size, run.generator, config.model.classes, config.samples,
-                                characters=train_chars, raw_images=raw, augment=config.experiment == "II",
-                                rotate_classes=config.rotate_classes, widen_strokes=config.widen_strokes)
+        batch = batches.next()
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
@@ -348,7 +365,7 @@ def train(run, step, omniglot, raw, stop, rank, world, save_minutes):
             if stop_now:
                 break
             continue
-        now, wall_now = time.process_time(), time.monotonic()
+        now, wall_now = batches.cpu_seconds(), time.monotonic()
         run.cpu_seconds += (now - cpu_mark) * world
         run.wall_seconds += wall_now - wall_mark
         cpu_mark, wall_mark = now, wall_now

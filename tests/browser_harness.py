@@ -35,7 +35,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 # How long to wait for a server to start or a page to render before calling it hung. A guard, not a speed
 # limit: alone on the machine a render takes 1-6 s, but the tests share 2 cores with training runs, and on
-# such a loaded machine 60 s ran out for 8 sessions at once. Speed is measured by bench/app_response.py.
+# such a loaded machine 60 s ran out for 8 sessions at once. Speed is measured by bench/app_latency.py.
 HANG_SECONDS = 300
 RENDER_TIMEOUT_MS = HANG_SECONDS * 1000
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'

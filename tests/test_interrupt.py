@@ -120,6 +120,18 @@ def temporary_files(folder):
     return sorted(path.name for path in folder.glob(".*.tmp"))
 
 
+def processes_naming(text):
+    """The pids of running processes whose command line contains text."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # the process ended while we looked
+            pass
+    return found
+
+
 def saved_step(path):
     """The step of a checkpoint file, or None while there is none."""
     return flmn_core.load_checkpoint(path)["step"] if path.exists() else None
@@ -133,11 +145,14 @@ def resume(data_dir, out, episodes):
     return result
 
 
+@pytest.mark.parametrize("sampling", [[], ["--sample-ahead"]], ids=["in-place", "sample-ahead"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_saves_and_exits_cleanly(data_dir, tmp_path, signum):
+def test_a_stop_signal_saves_and_exits_cleanly(data_dir, tmp_path, signum, sampling):
+    """Also with the episodes sampled in a second process: the signal stops the training process, which saves
+    and stops the sampling process (a fork: its command line names the run folder too)."""
     out = tmp_path / "run"
     # Saves are an hour apart, so only the signal can have written last.pt.
-    with running(data_dir, tmp_path, "-m", "flmn_core.train", *TINY, *FOREVER, "--save-minutes", 60,
+    with running(data_dir, tmp_path, "-m", "flmn_core.train", *TINY, *FOREVER, *sampling, "--save-minutes", 60,
                  "--out", out) as process:
         wait_until(lambda: len(train_episodes(out)) >= 2, process, "log lines")
         assert not (out / "last.pt").exists()
@@ -150,6 +165,7 @@ def test_a_stop_signal_saves_and_exits_cleanly(data_dir, tmp_path, signum):
     episode = int(stopped[1])
     assert Path(stopped[2]) == out / "last.pt" and "Traceback" not in stderr
     assert saved_step(out / "last.pt") == episode >= train_episodes(out)[-1]
+    assert processes_naming(str(out)) == [], "a process of the run outlived it"
 
     resume(data_dir, out, episode + 2 * BATCH)
     assert saved_step(out / "last.pt") == episode + 2 * BATCH

@@ -109,6 +109,21 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(split_and_straigh
     assert torch.equal(resumed["training"]["generator"], straight["training"]["generator"])
 
 
+@pytest.mark.slow
+def test_sampling_ahead_trains_on_the_same_episodes(data_dir, tmp_path):
+    """--sample-ahead (a second process samples the batches) changes when episodes are drawn, not which:
+    split by a resume, with Experiment II's augmentation, it ends bit for bit where sampling in place ends."""
+    ahead, in_place = tmp_path / "ahead", tmp_path / "in-place"
+    settings = [*TINY, "--experiment", "II", "--widen-strokes", "7", "--seed", 5]
+    succeeded(run_train(data_dir, *settings, "--episodes", 24, "--sample-ahead", "--out", ahead))
+    succeeded(run_train(data_dir, "--resume", "--episodes", 48, "--threads", 1, "--sample-ahead", "--out", ahead))
+    succeeded(run_train(data_dir, *settings, "--episodes", 48, "--out", in_place))
+    ahead, in_place = (flmn_core.load_checkpoint(folder / "last.pt") for folder in (ahead, in_place))
+    for name, weight in ahead["state_dict"].items():
+        assert torch.equal(weight, in_place["state_dict"][name]), f"{name} differs"
+    assert torch.equal(ahead["training"]["generator"], in_place["training"]["generator"])
+
+
 def test_resume_of_a_moved_run_folder_writes_into_that_folder(data_dir, tmp_path):
     """Users copy a run folder to another disk or machine to continue it there."""
     first, moved = tmp_path / "first", tmp_path / "moved"

@@ -1,0 +1,113 @@
+"""Whole training steps (sampling the episodes included) with the sampling in the training process or in a
+second process ahead of it (`train --sample-ahead`), in episodes per second of wall time.
+
+    python -m bench.sample_ahead                                   # flmn-retrieve's and flmn-conv's configs
+    python -m bench.sample_ahead --configs checkpoints/flmn-exp1.pt --rounds 3 --no-compile
+
+For each shipped checkpoint's training config: a fresh model, its training step compiled once (as
+`train --compile` runs it), then rounds of `--steps` steps taken alternately both ways on the training
+characters, so that both meet the same machine. The episodes are the same both ways (tests/test_train.py
+checks it), so a run's accuracy per episode is too, and the ratio is also how much sooner it reaches a given
+validation accuracy. The machine is printed first; pause other work (training runs) while it runs.
+"""
+
+import argparse
+import dataclasses
+import functools
+import os
+import statistics
+import time
+
+import torch
+
+from bench.train_speed import cpu_model
+from flmn_core.batches import Batches
+from flmn_core.checkpoint import load_checkpoint
+from flmn_core.config import TrainConfig
+from flmn_core.data import augmentation_images, load_omniglot, split_indices
+from flmn_core.episodes import sample_episodes
+from flmn_core.models import build_model
+from flmn_core.train import make_optimizer, training_step
+
+CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
+
+
+def sampler(config, data):
+    """The run's `sample(generator=...)`, as flmn_core.train builds it."""
+    omniglot, raw = data
+    return functools.partial(sample_episodes, omniglot.images, config.batch_size, classes=config.model.classes,
+                             samples=config.samples, characters=split_indices("train", omniglot.characters),
+                             raw_images=raw if config.experiment == "II" else None,
+                             augment=config.experiment == "II", rotate_classes=config.rotate_classes,
+                             widen_strokes=config.widen_strokes)
+
+
+def stepper(config, compiled):
+    """A fresh model's optimizer step on a batch -> a function of the batch."""
+    torch.manual_seed(0)
+    model = build_model(config.model_name, **dataclasses.asdict(config.model))
+    optimizer = make_optimizer(config, model)
+    forward = training_step(model, config, 1, compiled)
+
+    def one_step(batch):
+        _, loss = forward(batch.images, batch.prev_labels, batch.labels, batch.instances)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return one_step
+
+
+def rate(one_step, sample, ahead, steps):
+    """Episodes per second of wall time over `steps` steps (the sampling process, if any, already running)."""
+    batches = Batches(sample, torch.Generator().manual_seed(0), ahead)
+    try:
+        batch = batches.next()
+        one_step(batch)  # the sampling process has had a step's time to fill its queue
+        start = time.perf_counter()
+        for _ in range(steps):
+            one_step(batches.next())
+        return batch.images.shape[0] * steps / (time.perf_counter() - start)
+    finally:
+        batches.close()
+
+
+def measure(path, data, args):
+    config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
+    one_step = stepper(config, args.compile)
+    sample = sampler(config, data)
+    start = time.perf_counter()
+    one_step(sample(generator=torch.Generator().manual_seed(1)))
+    print(f"{path}: experiment {config.experiment}, encoder {config.model.encoder}; first step "
+          f"{time.perf_counter() - start:.0f} s{' (compiling)' if args.compile else ''}")
+    rounds = {False: [], True: []}
+    for _ in range(args.rounds):
+        for ahead in rounds:
+            rounds[ahead].append(rate(one_step, sample, ahead, args.steps))
+    ratios = [a / b for a, b in zip(rounds[True], rounds[False])]
+    print(f"  sampling in place : {statistics.median(rounds[False]):6.1f} episodes/s of wall time "
+          f"(median of {args.rounds})")
+    print(f"  sampling ahead    : {statistics.median(rounds[True]):6.1f} episodes/s of wall time")
+    print(f"  ratio ahead / in place: median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
+          f"max {max(ratios):.2f})")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), help="checkpoints whose training config to time")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=40, help="training steps per round")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    print(f"machine: {cpu_model()}, torch {torch.__version__}, 1 thread per process; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    omniglot, raw = load_omniglot(raw=True)
+    data = (omniglot, augmentation_images(raw))
+    del raw
+    for path in args.configs:
+        measure(path, data, args)
+
+
+if __name__ == "__main__":
+    main()
