@@ -96,13 +96,23 @@ def summary_table(entry, weights, payload, config, log):
         ["model", f"{payload['model'].upper()}, {numbers:,} weights"],
         ["experiment", entry.experiment],
         ["trained", f"{payload['step']:,} episodes, {minutes(metrics.get('cpu_seconds'))} of CPU time"],
-        ["selected by", f"the best overall accuracy on {config.val_episodes:,} validation episodes of the alphabets "
-                        f"held out of training ({validation_alphabets()}), at episode {validation['episode']:,}: "
-                        f"{markdown.percent(validation['overall_accuracy'])}%"],
+        ["selected by", selection(metrics, config)],
     ]
     if log:
         rows.append(["training curves", f"`{zoo.FOLDER}/logs/{entry.name}.jsonl` ({len(log):,} records)"])
     return markdown.table(["", ""], rows)
+
+
+def selection(metrics, config):
+    """How the shipped checkpoint was chosen from its run: the best validation (best.pt) or the run's end."""
+    validation = metrics["validation"]
+    on = (f"{config.val_episodes:,} validation episodes of the alphabets held out of training "
+          f"({validation_alphabets()})")
+    accuracy = f"{markdown.percent(validation['overall_accuracy'])}%"
+    if metrics.get("selected") == "last":
+        return (f"the end of the run (`publish --weights last.pt`), at episode {validation['episode']:,}; its overall "
+                f"accuracy on {on}: {accuracy}")
+    return f"the best overall accuracy on {on}, at episode {validation['episode']:,}: {accuracy}"
 
 
 def validation_alphabets():
@@ -191,18 +201,20 @@ def retrieval_table(entry, results, validation):
 
 def training_section(name, payload, config, log):
     """The command that trains this checkpoint again, the run's length and learning rates, and every setting."""
-    parts = ["Train it again from the training config it holds (the new run's `best.pt` is this checkpoint's "
+    kept = "last.pt" if payload["metrics"].get("selected") == "last" else "best.pt"  # the run's file it ships
+    parts = [f"Train it again from the training config it holds (the new run's `{kept}` is this checkpoint's "
              "counterpart):",
              f"```sh\npython -m flmn_core.train --config {zoo.FOLDER}/{name}.pt --out runs/{name}\n```"]
     if log:
         parts.append(f"The run trained {log[-1]['episode']:,} episodes of the {config.episodes:,} configured, "
-                     f"in {minutes(log[-1].get('cpu_seconds'))} of CPU time; this checkpoint is its `best.pt`, "
+                     f"in {minutes(log[-1].get('cpu_seconds'))} of CPU time; this checkpoint is its `{kept}`, "
                      f"from episode {payload['step']:,}.")
     warm_starts = [r["episode"] for r in log if r.get("kind") == "warm_start"]
     if warm_starts:
         parts.append("It was continued from " + ", then ".join(f"episode {e:,}" for e in warm_starts)
                      + " of a checkpoint with `train --warm-start`, which starts the optimizer afresh (a shipped "
-                       "checkpoint holds no optimizer state); training again from the config runs in one go.")
+                       "checkpoint holds no optimizer state); training again from the config runs in one go, "
+                       "with the config's settings (those below) from the start.")
     note = schedule_note(config, [r for r in log if r.get("kind") == "train"], payload["step"])
     if note:
         parts.append(note)

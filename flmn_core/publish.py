@@ -2,11 +2,13 @@
 
     python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
     python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
+    python -m flmn_core.publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
     python -m flmn_core.publish --cards-only --readme README.md                 # every card and README's tables
     python -m flmn_core.publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
 
 Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.zoo; --checkpoint-dir for another):
-    NAME.pt                       RUN/best.pt without its training state, with the TrainConfig that trained it
+    NAME.pt                       RUN/best.pt (or --weights last.pt) without its training state, with the
+                                  TrainConfig that trained it
     logs/NAME.jsonl               RUN/log.jsonl cut for shipping (flmn_core.runlog.trimmed)
     results/NAME-DATASET.json     flmn_core.evaluate's --json output: held-out Omniglot and zero-shot miniMNIST
     NAME.md                       the model card (flmn_core.cards), from the three files above
@@ -42,14 +44,18 @@ def say(message):
 
 # ---- weights ------------------------------------------------------------------------------------------
 
-def shippable_payload(run, name):
-    """RUN/best.pt as NAME ships it -> checkpoint dict: checked against zoo's entry, without training state
-    (no optimizer), with its TrainConfig (`train --config NAME.pt` retrains it)."""
-    source = Path(run) / "best.pt"
+def shippable_payload(run, name, weights="best.pt"):
+    """RUN/best.pt (or RUN/last.pt) as NAME ships it -> checkpoint dict: checked against zoo's entry, without
+    training state (no optimizer), with its TrainConfig (`train --config NAME.pt` retrains it) and the
+    validation record that chose it."""
+    source = Path(run) / weights
     try:
         payload = load_checkpoint(source)
     except CheckpointError as error:
         raise PublishError(f"{error} (a run folder holds best.pt after its first validation)") from None
+    if weights == "last.pt":
+        payload["metrics"] = {**payload["metrics"], "validation": validation_at(run, payload["step"]),
+                              "selected": "last"}
     if "train_config" not in payload:
         raise PublishError(f"{source} holds no training config (train_config): it was written before "
                            "flmn_core.train saved one, so no command could train it again; retrain it")
@@ -61,6 +67,16 @@ def shippable_payload(run, name):
     # Every setting written out, those a run older than a setting left to its default included.
     return {key: value for key, value in payload.items() if key != "training"} | {
         "config": dataclasses.asdict(config.model), "train_config": config.to_dict()}
+
+
+def validation_at(run, episode):
+    """The validation record of RUN's log at an episode; PublishError when the run did not validate there."""
+    path = Path(run) / "log.jsonl"
+    found = [r for r in runlog.read(path) if r["kind"] == "validation" and r["episode"] == episode] if path.is_file() else []
+    if not found:
+        raise PublishError(f"{Path(run) / 'last.pt'} is from episode {episode:,}, where {path} has no validation: "
+                           "ship last.pt of a finished run (it validates at its end)")
+    return found[-1]
 
 
 def check_against_entry(entry, config, payload, run):
@@ -179,6 +195,9 @@ def parse_args(argv=None):
     parser.add_argument("--run", default=None, help="the run folder of flmn_core.train to publish")
     parser.add_argument("--name", choices=[c.name for c in zoo.CHECKPOINTS], default=None,
                         help="the shipped checkpoint it becomes (flmn_core.zoo)")
+    parser.add_argument("--weights", choices=("best.pt", "last.pt"), default="best.pt",
+                        help="the run's file to ship: best.pt (the best validation) or last.pt (the run's end, for a run "
+                             "whose aim its Omniglot validation does not measure)")
     parser.add_argument("--probe", choices=[p.name for p in zoo.PROBES + zoo.FOLLOW_UPS], default=None,
                         help="ship only the run's log, as this probe's (flmn_core.zoo), for its variant's card")
     parser.add_argument("--cards-only", action="store_true",
@@ -209,7 +228,7 @@ def publish(args, root):
     # Everything that can refuse the run is read first, so a refused publish leaves the folder as it was.
     if args.skip_eval:
         existing_results(args.name, root)
-    payload = shippable_payload(args.run, args.name)
+    payload = shippable_payload(args.run, args.name, args.weights)
     log, read = shipped_log(args.run)
     write_weights(payload, args.name, root)
     weights = zoo.weights_path(args.name, root)

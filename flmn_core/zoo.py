@@ -36,6 +36,8 @@ class Shipped:
 CHECKPOINTS = (
     Shipped("flmn-conv", "flmn", "II", "`flmn-retrieve` with a small convolutional network between the image and "
                                        "the controller (the app's default FLMN)"),
+    Shipped("flmn-pens", "flmn", "II", "`flmn-conv` trained on 200k episodes more with its drawings' strokes widened "
+                                       "at random (`--widen-strokes 7`), for pens wider than Omniglot's"),
     Shipped("flmn-retrieve", "flmn", "II", "FLMN variant beyond the paper whose read finds the rows of earlier "
                                            "drawings of the class; its controller sees the image's pixels"),
     Shipped("flmn-exp1", "flmn", "I", "FLMN as the paper writes it, Experiment I (no augmentation)"),
@@ -58,7 +60,7 @@ class Probe:
 
 
 # The shipped checkpoint each variant's design started from (its card's first row).
-DESIGN_BASELINE = {"flmn-retrieve": "flmn-exp1", "flmn-conv": "flmn-retrieve"}
+DESIGN_BASELINE = {"flmn-retrieve": "flmn-exp1", "flmn-conv": "flmn-retrieve", "flmn-pens": "flmn-conv"}
 PROBES = (
     Probe("probe-mask", "flmn-retrieve", "the paper's FLMN + read before the write, learned key strength, empty "
                                          "rows take no read"),

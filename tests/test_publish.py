@@ -290,6 +290,35 @@ def test_skip_eval_without_results_is_refused_before_writing(published, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_runs_end_ships_with_its_last_validation_and_the_card_says_so(published, tmp_path):
+    """--weights last.pt: the run's last checkpoint, chosen as the end of the run, not by validation."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(published.root, root)
+    publish.main(["--run", str(published.run), "--name", NAME, "--weights", "last.pt", "--skip-eval",
+                  "--checkpoint-dir", str(root)])
+    shipped, last = load_checkpoint(root / f"{NAME}.pt"), load_checkpoint(published.run / "last.pt")
+    assert "training" not in shipped and shipped["step"] == last["step"]
+    assert all(torch.equal(shipped["state_dict"][k], v) for k, v in last["state_dict"].items())
+    final = [r for r in runlog.read(published.run / "log.jsonl") if r["kind"] == "validation"][-1]
+    assert shipped["metrics"]["validation"] == final and shipped["metrics"]["selected"] == "last"
+    card = (root / f"{NAME}.md").read_text()
+    assert (f"| selected by | the end of the run (`publish --weights last.pt`), at episode {last['step']:,}; its overall "
+            f"accuracy on") in card
+    assert f"this checkpoint is its `last.pt`, from episode {last['step']:,}." in card
+
+
+def test_a_last_pt_between_validations_is_refused(published, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(published.run, run)
+    records = runlog.read(run / "log.jsonl")
+    runlog.write(run / "log.jsonl", records[:-1] if records[-1]["kind"] == "validation" else
+                 [r for r in records if not (r["kind"] == "validation" and r["episode"] == records[-1]["episode"])])
+    with pytest.raises(SystemExit) as stopped:
+        publish.main(["--run", str(run), "--name", NAME, "--weights", "last.pt", "--checkpoint-dir", str(tmp_path)])
+    assert "has no validation" in str(stopped.value.code)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_skip_eval_reuses_the_results(published, tmp_path):
     root = tmp_path / "checkpoints"
     shutil.copytree(published.root, root)
