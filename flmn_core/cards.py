@@ -57,6 +57,9 @@ def card_markdown(name, root=None):
                  retrieval_table(entry, results, (validation, validation_source))]
     if name in zoo.DESIGN_BASELINE:
         sections += ["## How the design was chosen", design_section(entry, config, log, root)]
+    missed = missed_section(entry, results, config, log)
+    if missed:
+        sections += ["## Where a target is missed", missed]
     if any(run.variant == name for run in zoo.FOLLOW_UPS):
         sections += ["## Tried since, toward the missed targets", follow_up_section(entry, config, log, root)]
     sections += [
@@ -305,6 +308,30 @@ def design_cells(records, episode):
     accuracy = validation["accuracy"]
     cells = [markdown.percent(accuracy[k - 1]) for k in (1, 2, 3, 10)] + retrieval_cells(validation)
     return cells + [markdown.percent(trained[-1]["accuracy"][1]) if trained else "–"]
+
+
+def missed_section(entry, results, config, log):
+    """The accuracy goals this checkpoint misses, and what its run's validation log shows at the first instance
+    missed -> Markdown, or None when it misses none (or has no results yet)."""
+    misses = [(target, k) for target in targets.TARGETS if entry.name in target.checkpoints and results[target.dataset]
+              for k, goal in target.accuracy.items() if 100 * results[target.dataset]["accuracy"][k - 1] < goal]
+    if not misses:
+        return None
+    lines = [f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: "
+             f"{report.goal_cell(100 * results[target.dataset]['accuracy'][k - 1], target.accuracy[k], 2)}"
+             for target, k in misses]
+    validations = [r for r in log if r["kind"] == "validation"]
+    if validations:
+        k = misses[0][1]
+        peak, last = max(validations, key=lambda r: r["accuracy"][k - 1]), validations[-1]
+        trained = [r for r in log if r["kind"] == "train" and r["episode"] <= last["episode"]]
+        lines.append(f"\nWhat the run's log shows at the {markdown.ordinal(k)} instance, on the validation alphabets: "
+                     f"its best was {markdown.percent(peak['accuracy'][k - 1])}% at episode {peak['episode']:,}; at "
+                     f"the last validation, episode {last['episode']:,} of the {config.episodes:,} configured, "
+                     f"{markdown.percent(last['accuracy'][k - 1])}%"
+                     + (f", while its training accuracy there was {markdown.percent(trained[-1]['accuracy'][k - 1])}%"
+                        if trained else "") + ".")
+    return "\n".join(lines)
 
 
 def probe_run(name, root=None):

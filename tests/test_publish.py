@@ -290,6 +290,27 @@ def test_skip_eval_without_results_is_refused_before_writing(published, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_card_lists_each_missed_goal_and_what_the_log_shows(published):
+    """A dry run misses every accuracy goal of NAME's targets: the card lists each with its number, then the
+    validation log's best and last figures at the first instance missed."""
+    card = card_of(published)
+    section = card.split("## Where a target is missed")[1].split("## ")[0]
+    missed = []
+    for target in targets.TARGETS:
+        if NAME in target.checkpoints:
+            result = result_of(published, target.dataset)
+            for k, goal in target.accuracy.items():
+                shown = report.goal_cell(100 * result["accuracy"][k - 1], goal, 2)
+                line = f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: {shown}"
+                assert (line in section) == ("<" in shown), line
+                missed += [k] if "<" in shown else []
+    first = missed[0]
+    validations = [r for r in runlog.read(published.run / "log.jsonl") if r["kind"] == "validation"]
+    peak = max(validations, key=lambda r: r["accuracy"][first - 1])
+    assert (f"its best was {markdown.percent(peak['accuracy'][first - 1])}% at episode {peak['episode']:,}; at the last "
+            f"validation, episode {validations[-1]['episode']:,} of the 16 configured") in section
+
+
 def test_the_runs_end_ships_with_its_last_validation_and_the_card_says_so(published, tmp_path):
     """--weights last.pt: the run's last checkpoint, chosen as the end of the run, not by validation."""
     root = tmp_path / "checkpoints"
