@@ -13,7 +13,6 @@ validation accuracy. The machine is printed first; pause other work (training ru
 
 import argparse
 import dataclasses
-import functools
 import os
 import statistics
 import time
@@ -24,22 +23,11 @@ from bench.train_speed import cpu_model
 from flmn_core.batches import Batches
 from flmn_core.checkpoint import load_checkpoint
 from flmn_core.config import TrainConfig
-from flmn_core.data import augmentation_images, load_omniglot, split_indices
-from flmn_core.episodes import sample_episodes
+from flmn_core.data import augmentation_images, load_omniglot
 from flmn_core.models import build_model
-from flmn_core.train import make_optimizer, training_step
+from flmn_core.train import episode_sampler, make_optimizer, training_step
 
 CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
-
-
-def sampler(config, data):
-    """The run's `sample(generator=...)`, as flmn_core.train builds it."""
-    omniglot, raw = data
-    return functools.partial(sample_episodes, omniglot.images, config.batch_size, classes=config.model.classes,
-                             samples=config.samples, characters=split_indices("train", omniglot.characters),
-                             raw_images=raw if config.experiment == "II" else None,
-                             augment=config.experiment == "II", rotate_classes=config.rotate_classes,
-                             widen_strokes=config.widen_strokes)
 
 
 def stepper(config, compiled):
@@ -73,9 +61,11 @@ def rate(one_step, sample, ahead, steps):
 
 
 def measure(path, data, args):
+    """Time the training config of the checkpoint at path both ways, alternately; print the figures."""
     config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     one_step = stepper(config, args.compile)
-    sample = sampler(config, data)
+    omniglot, raw = data
+    sample = episode_sampler(config, omniglot, raw if config.experiment == "II" else None)
     start = time.perf_counter()
     one_step(sample(generator=torch.Generator().manual_seed(1)))
     print(f"{path}: experiment {config.experiment}, encoder {config.model.encoder}; first step "

@@ -323,14 +323,18 @@ def training_step(model, config, world, compile_):
     return torch.compile(forward, dynamic=False) if compile_ else forward
 
 
+def episode_sampler(config, omniglot, raw):
+    """A run's training batches: `sample(generator=...)` -> Episodes of the training characters, augmented as
+    the config says (raw: the augmentation copies of Experiment II, else None)."""
+    return functools.partial(sample_episodes, omniglot.images, config.batch_size, classes=config.model.classes,
+                             samples=config.samples, characters=split_indices("train", omniglot.characters),
+                             raw_images=raw, augment=config.experiment == "II", rotate_classes=config.rotate_classes,
+                             widen_strokes=config.widen_strokes)
+
+
 def train(run, step, omniglot, raw, stop, rank, world, save_minutes, sample_ahead=False):
     """The training loop: sample, forward, backward, step; log, validate and save on schedule."""
-    config = run.config
-    sample = functools.partial(sample_episodes, omniglot.images, config.batch_size, classes=config.model.classes,
-                               samples=config.samples, characters=split_indices("train", omniglot.characters),
-                               raw_images=raw, augment=config.experiment == "II", rotate_classes=config.rotate_classes,
-                               widen_strokes=config.widen_strokes)
-    batches = Batches(sample, run.generator, ahead=sample_ahead)
+    batches = Batches(episode_sampler(run.config, omniglot, raw), run.generator, ahead=sample_ahead)
     try:
         train_on(run, step, batches, omniglot, stop, rank, world, save_minutes)
     finally:
