@@ -88,9 +88,11 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=40, help="training steps per round")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the training process (the sampling "
+                                                          "process uses one)")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    print(f"machine: {cpu_model()}, torch {torch.__version__}, 1 thread per process; "
+    torch.set_num_threads(args.threads)
+    print(f"machine: {cpu_model()}, torch {torch.__version__}, {args.threads} thread(s) in the training process; "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     omniglot, raw = load_omniglot(raw=True)
     data = (omniglot, augmentation_images(raw))
