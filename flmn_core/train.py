@@ -204,11 +204,15 @@ class Run:
 
     def warm_start(self, payload, path):
         """Take a shipped checkpoint's weights, episode count and CPU time; its log, if shipped beside it, becomes
-        this run's log, and it is this run's best.pt until a validation beats it."""
+        this run's log, and it is this run's best.pt until a validation beats it. When the run changes what it
+        trains on (any setting but episodes), the first validation replaces it: the checkpoint was chosen for
+        other training, and selection begins afresh."""
         self.model.load_state_dict(payload["state_dict"])
         self.episode = payload["step"]
         self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
-        self.best = float(payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0))
+        same = dataclasses.replace(TrainConfig.from_dict(payload["train_config"]), episodes=self.config.episodes)
+        validated = payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0)
+        self.best = float(validated) if same == self.config else -1.0
         self.generator.manual_seed(episode_stream_seed(self.config, 0, self.episode))  # not the first run's episodes
         shipped_log = zoo.log_path(Path(path).stem, Path(path).parent)
         records = [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode]

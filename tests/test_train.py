@@ -4,6 +4,7 @@ Tiny model sizes keep each run to a few seconds; the last test trains FLMN at th
 binds labels in memory (its 2nd-instance accuracy clearly above chance).
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -243,6 +244,18 @@ def test_a_warm_start_continues_a_shipped_checkpoint(data_dir, tmp_path):
     # Two Adam steps of lr 1e-3 move a weight by about 2e-3 at most; a fresh start would be far away.
     assert max((last["state_dict"][name] - weight).abs().max().item() for name, weight in start.items()) < 0.01
     assert (warm / "best.pt").exists()
+    # The checkpoint's validation is the score to beat when only --episodes changes; with any other setting
+    # changed, selection begins afresh (the first validation writes best.pt, however it compares).
+    payload = flmn_core.load_checkpoint(shipped / "tiny.pt")
+    payload["metrics"]["validation"]["overall_accuracy"] = 0.99
+    base = flmn_core.config.TrainConfig.from_dict(payload["train_config"])
+    for config, best in ((dataclasses.replace(base, episodes=99), 0.99), (dataclasses.replace(base, lr=0.5), -1.0)):
+        model = flmn_core.checkpoint.model_from_checkpoint(payload)
+        out = tmp_path / f"unit-{config.lr}"
+        out.mkdir()
+        run = flmn_core.train.Run(config, out, model, flmn_core.train.make_optimizer(config, model), torch.Generator())
+        run.warm_start(payload, shipped / "tiny.pt")
+        assert run.best == best
     result = run_train(data_dir, "--warm-start", shipped / "tiny.pt", "--config", first / "best.pt", "--out", tmp_path / "x")
     assert result.returncode != 0 and "drop --config" in result.stderr
 
