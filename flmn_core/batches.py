@@ -65,8 +65,8 @@ class Batches:
 
 def _sample_forever(out, sample, state):
     """The sampling process: each batch, the generator's state after it and this process's CPU time so far,
-    into `out`, until killed. Ctrl-C and
-    SIGTERM are left to the training process, which finishes its step, saves, and then stops this one."""
+    into `out`, until killed. Ctrl-C and SIGTERM are left to the training process, which finishes its step,
+    saves, and then stops this one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)

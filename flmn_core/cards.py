@@ -313,8 +313,9 @@ def design_cells(records, episode):
 def missed_section(entry, results, config, log):
     """The accuracy goals this checkpoint misses, and what its run's validation log shows at the first instance
     missed -> Markdown, or None when it misses none (or has no results yet)."""
-    misses = [(target, k) for target in targets.TARGETS if entry.name in target.checkpoints and results[target.dataset]
-              for k, goal in target.accuracy.items() if 100 * results[target.dataset]["accuracy"][k - 1] < goal]
+    measured = [t for t in targets.TARGETS if entry.name in t.checkpoints and results[t.dataset]]
+    misses = [(target, k) for target in measured for k, goal in target.accuracy.items()
+              if 100 * results[target.dataset]["accuracy"][k - 1] < goal]
     if not misses:
         return None
     lines = [f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: "

@@ -66,7 +66,8 @@ class TrainConfig:
         if not 0 <= self.widen_strokes < math.inf:
             raise ValueError(f"widen_strokes must be 0 or positive, not {self.widen_strokes}")
         if self.widen_strokes and self.experiment != "II":
-            raise ValueError("widen_strokes needs experiment II, whose augmentation path transforms the full-size images")
+            raise ValueError("widen_strokes needs experiment II, whose augmentation path transforms the "
+                             "full-size images")
         if not 0 <= self.retrieval_loss < math.inf:
             raise ValueError(f"retrieval_loss must be 0 or positive, not {self.retrieval_loss}")
 

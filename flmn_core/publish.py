@@ -72,7 +72,8 @@ def shippable_payload(run, name, weights="best.pt"):
 def validation_at(run, episode):
     """The validation record of RUN's log at an episode; PublishError when the run did not validate there."""
     path = Path(run) / "log.jsonl"
-    found = [r for r in runlog.read(path) if r["kind"] == "validation" and r["episode"] == episode] if path.is_file() else []
+    records = runlog.read(path) if path.is_file() else []
+    found = [r for r in records if r["kind"] == "validation" and r["episode"] == episode]
     if not found:
         raise PublishError(f"{Path(run) / 'last.pt'} is from episode {episode:,}, where {path} has no validation: "
                            "ship last.pt of a finished run (it validates at its end)")
