@@ -106,13 +106,18 @@ def summary_table(entry, weights, payload, config, log):
     return markdown.table(["", ""], rows)
 
 
+def run_file(metrics):
+    """The file of its run a shipped checkpoint was taken from: "last.pt" (`publish --weights last.pt`) or "best.pt"."""
+    return "last.pt" if metrics.get("selected") == "last" else "best.pt"
+
+
 def selection(metrics, config):
     """How the shipped checkpoint was chosen from its run: the best validation (best.pt) or the run's end."""
     validation = metrics["validation"]
     on = (f"{config.val_episodes:,} validation episodes of the alphabets held out of training "
           f"({validation_alphabets()})")
     accuracy = f"{markdown.percent(validation['overall_accuracy'])}%"
-    if metrics.get("selected") == "last":
+    if run_file(metrics) == "last.pt":
         return (f"the end of the run (`publish --weights last.pt`), at episode {validation['episode']:,}; its overall "
                 f"accuracy on {on}: {accuracy}")
     return f"the best overall accuracy on {on}, at episode {validation['episode']:,}: {accuracy}"
@@ -204,7 +209,7 @@ def retrieval_table(entry, results, validation):
 
 def training_section(name, payload, config, log):
     """The command that trains this checkpoint again, the run's length and learning rates, and every setting."""
-    kept = "last.pt" if payload["metrics"].get("selected") == "last" else "best.pt"  # the run's file it ships
+    kept = run_file(payload["metrics"])
     parts = [f"Train it again from the training config it holds (the new run's `{kept}` is this checkpoint's "
              "counterpart):",
              f"```sh\npython -m flmn_core.train --config {zoo.FOLDER}/{name}.pt --out runs/{name}\n```"]
