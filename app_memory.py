@@ -16,12 +16,13 @@ live in st.session_state under the panel's key.
 
 import streamlit as st
 
-from flmn_core import memory_rows, surgery, viz
+from flmn_core import memory_rows, read_view, surgery, viz
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
-# What a page can show of each model's memory, as groups of viz.memory_view's figures. Each Plotly chart
-# costs the browser about 0.1 s to draw at every update, so a page shows the groups a person chooses.
+# What a page can show of each model's memory: the read (HTML, flmn_core.read_view) and groups of
+# viz.memory_view's figures. Each Plotly chart costs the browser about 0.1 s to draw at every update, so a
+# page shows the groups a person chooses.
 VIEWS = {"Read": ("read",), "Memories": ("feature_memory", "label_memory", "memory"), "Addressing": ("addressing",),
          "Controller": ("controller",)}
 
@@ -149,27 +150,43 @@ def views_ui(key, default):
     return tuple(part for view in chosen for part in VIEWS[view])
 
 
+def surgery_section_ui(episode, name, model, t, key, images, steps, rows):
+    """The surgery controls in a folded section -> (the steps and rows to show): the model's own, or,
+    while a surgery is set, those of the edited replay. The section is built only while it is open (a
+    lazy expander): its widgets cost the browser tens of milliseconds at every update, and a closed
+    section means the model as it is (its settings are dropped)."""
+    section = st.expander("Memory surgery: wipe or freeze rows, change γ", icon=":material/content_cut:",
+                          key=f"{key}-surgery", on_change="rerun")
+    if not section.open:
+        return steps, rows
+    with section:
+        label_text = episode.label_text
+        edit = surgery_ui(key, model, t, rows, label_text, episode.classes)
+        if edit is not None and edit.changes_memory and edit.step > t:
+            st.caption(f"The rows are wiped or frozen from step {edit.step + 1} on, after this step.")
+            edit = surgery.Edit(gamma=edit.gamma) if edit.gamma is not None else None
+        if edit is None:
+            st.caption("Closing this section drops the surgery.")
+            return steps, rows
+        inputs = [(images[s], episode.prev_label(s)) for s in range(t + 1)]
+        shown = surgery.edited_run(model, inputs, steps, edit)
+        st.markdown(prediction_change_md(name, steps[-1], shown[-1], label_text))
+        st.caption(f"Shown below with the surgery: {describe_edit(edit)}. The episode and the model are "
+                   "unchanged; closing this section drops the surgery.")
+        return shown, memory_rows.describe_steps(shown, episode.labels)
+
+
 def memory_panel_ui(episode, name, model, t, key, parts=None):
     """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
     memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
     names of the figures to draw (views_ui; None: all)."""
     images, steps = step_inputs(episode, name, t)
-    label_text = episode.label_text
-    original_rows = memory_rows.describe_steps(steps, episode.labels)
-    with st.expander("Memory surgery: wipe or freeze rows, change γ", icon=":material/content_cut:"):
-        edit = surgery_ui(key, model, t, original_rows, label_text, episode.classes)
-        shown, rows = steps, original_rows
-        if edit is not None and edit.changes_memory and edit.step > t:
-            st.caption(f"The rows are wiped or frozen from step {edit.step + 1} on, after this step.")
-            edit = surgery.Edit(gamma=edit.gamma) if edit.gamma is not None else None
-        if edit is not None:
-            inputs = [(images[s], episode.prev_label(s)) for s in range(t + 1)]
-            shown = surgery.edited_run(model, inputs, steps, edit)
-            rows = memory_rows.describe_steps(shown, episode.labels)
-            st.markdown(prediction_change_md(name, steps[-1], shown[-1], label_text))
-            st.caption(f"Shown below with the surgery: {describe_edit(edit)}. The episode and the "
-                       "model are unchanged.")
+    shown, rows = surgery_section_ui(episode, name, model, t, key, images, steps,
+                                     memory_rows.describe_steps(steps, episode.labels))
+    names = [episode.label_text(c) for c in range(episode.classes)]
+    if parts is None or "read" in parts:
+        st.html(read_view.step_html(shown[-1], rows, images, names))
+    charts = None if parts is None else tuple(part for part in parts if part != "read")
     logits = surgery.logits_of(model, shown[-1].state)[0]
-    figures = viz.memory_view(shown, rows, images, logits, [label_text(c) for c in range(episode.classes)], parts)
-    for figure_key, figure in figures.items():
+    for figure_key, figure in viz.memory_view(shown[-1], rows, logits, names, charts).items():
         st.plotly_chart(figure, key=f"{key}-{figure_key}", config=CHART_CONFIG)

@@ -98,6 +98,14 @@ def change_episode(action, *args):
     rerun_fragments()
 
 
+def delete_chosen(label):
+    """A ✕ pill of a label's drawings: delete that step (the pills then start unselected again)."""
+    step = st.session_state[f"delete-{label}"]
+    st.session_state[f"delete-{label}"] = None
+    if step is not None:
+        change_episode("delete", step)
+
+
 def load_example():
     """"Load the example episode": it replaces the episode exactly as loading its file in the sidebar does."""
     if app_common.load_episode_file(EXAMPLE_PATH, "the example episode"):
@@ -267,20 +275,20 @@ def strip_ui(episode):
 
 def labels_ui(episode):
     """The drawings taught so far grouped by label, with counts; any one can be deleted (the episode is
-    then replayed without it)."""
+    then replayed without it). Each label's drawings are one HTML figure and one row of ✕ pills rather
+    than a container and a button per drawing: fewer elements for the browser to draw at every label click."""
     used = sorted(set(episode.labels))
     counts = ", ".join(f"label {label_text(episode, c)} × {episode.labels.count(c)}" for c in used)
     st.markdown(f"**By label**: {len(used)} of {episode.classes} labels in use ({counts}). "
                 "✕ deletes a drawing: the models then see the episode as if it had never been shown.")
     for column, label in zip(st.columns(len(used), gap="small"), used):
+        steps = [t for t, given in enumerate(episode.labels) if given == label]
         with column, st.container(border=True, key=f"teach-class-{label}"):
-            st.markdown(f"**Label {label_text(episode, label)}** · {episode.labels.count(label)}")
-            with st.container(horizontal=True, gap="small"):
-                for t in (t for t, given in enumerate(episode.labels) if given == label):
-                    with st.container(width=48, gap=None, key=f"teach-thumb-{t}"):
-                        st.html(app_common.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}"))
-                        st.button("✕", key=f"delete-{t}", on_click=change_episode, args=("delete", t),
-                                  type="tertiary", help=f"Delete step {t + 1}")
+            st.markdown(f"**Label {label_text(episode, label)}** · {len(steps)}")
+            st.html("".join(app_common.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}") for t in steps))
+            st.pills("Delete a drawing", steps, format_func=lambda t: f"✕ {t + 1}", key=f"delete-{label}",
+                     on_change=delete_chosen, args=(label,), label_visibility="collapsed",
+                     help="Delete this step's drawing")
 
 
 def class_names_ui(episode):

@@ -18,8 +18,9 @@ Measured in the page, with performance.now():
 - mouse-up -> run finished: to the end of that update (memories drawn too).
 - label click -> fresh canvas: from the click on a label button to a new, empty canvas under "Step t + 1".
 After each update the replay waits for the page to settle (the browser idle) before the next stroke or
-click, as a person would. The first drawing on each server warms it up and is not counted. Prints the
-machine and its load, then median and 90th percentile of each figure per version, and the ratios.
+click, and before each drawing's first stroke for a person's reaction time (strokes.PEN_READY_MS), as a
+person would. The first drawing on each server warms it up and is not counted. Prints the machine and its
+load, then median and 90th percentile of each figure per version, and the ratios.
 """
 
 import argparse
@@ -150,6 +151,7 @@ class Session:
 
     def draw(self, drawing, count):
         """Replay a drawing's strokes with the mouse; after each mouse-up, time the predictions' update."""
+        self.page.wait_for_timeout(strokes.PEN_READY_MS)  # a person's reaction to a fresh canvas
         box = self.canvas().bounding_box()
         mouse = self.page.mouse
         for n, points in enumerate(strokes.to_canvas(drawing), start=1):

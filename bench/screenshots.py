@@ -23,6 +23,7 @@ from flmn_core.episode_file import read_episode_file
 from flmn_core.examples import EXAMPLE_PATH, example_alphabet
 from flmn_core.files import atomic_open
 from flmn_core.images import CANVAS_SIDE
+from flmn_core.strokes import PEN_READY_MS
 
 VIEWPORT = {"width": 1440, "height": 900}
 PENDING = 0  # the character drawn on the canvas, not labelled yet (label 1)
@@ -60,6 +61,7 @@ def with_step(url, step):
 
 def draw_character(page, character):
     """Draw a generated character's strokes on the canvas with the mouse, waiting for each prediction."""
+    page.wait_for_timeout(PEN_READY_MS)  # a fresh canvas takes up its pen a moment after it appears
     box = page.locator("canvas.upper-canvas").bounding_box()
     scale = CANVAS_SIDE / OMNIGLOT_SIZE  # a glyph's points are in Omniglot's 105 x 105 frame
     for n, stroke in enumerate(character.strokes, start=1):

@@ -25,6 +25,10 @@ from .images import CANVAS_SIDE, DEFAULT_PEN
 MOTOR_SIZE = 105  # Omniglot's frame: motor and image space are 105 x 105
 SCAN_SET = "images_background"  # the stroke subsets are all drawings of Omniglot's background set
 SUPERSAMPLE = 2  # render at 2x and average down: the browser's canvas antialiases its strokes
+# A fresh canvas takes up its pen only once it has loaded its (empty) initial drawing, asynchronously, a
+# moment after it appears: a stroke begun before then is lost (streamlit-drawable-canvas 0.13's frontend).
+# A person needs longer than this to see the fresh canvas and start drawing; a replay waits as long.
+PEN_READY_MS = 300
 
 
 def parse_strokes(text):

@@ -44,10 +44,9 @@ USAGE_RANGE = 2.0
 OUTLINE_WEIGHT = 0.25  # rows read or written with at least this weight are outlined on the memory
 MEMORY_PLOT_PX = 320  # plot height of a memory heatmap whatever N: 5 px a row for 64 rows, 2.5 for 128
 ROW_LABEL_PX = 11  # the least spacing between two row names on a memory heatmap
-TOP_ROWS = 5  # the read figure draws the most-read rows one by one, then the rest in groups
 
 
-def _array(values):
+def as_array(values):
     """A tensor, array or list -> float32 numpy array (detached, on the CPU)."""
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
@@ -56,7 +55,7 @@ def _array(values):
 
 def _weight_rows(weights, name):
     """Weights [N] or [R, N] -> ([K, N] array, K row labels): one row per head."""
-    weights = _array(weights)
+    weights = as_array(weights)
     if weights.ndim == 1:
         return weights[None], [name]
     if weights.ndim == 2:
@@ -74,13 +73,13 @@ def _figure(data, layout):
 
 def image_uri(image):
     """A [20, 20] image (ink 1) -> a PNG data URI, black on white (a few hundred bytes)."""
-    pixels = (255 * (1 - np.clip(_array(image), 0, 1))).round().astype(np.uint8)
+    pixels = (255 * (1 - np.clip(as_array(image), 0, 1))).round().astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _label_names(label_names, rows):
+def display_names(label_names, rows):
     """The display names of labels 0..C-1: as given, else "1".."C" for the labels the rows hold."""
     if label_names is not None:
         return list(label_names)
@@ -88,22 +87,22 @@ def _label_names(label_names, rows):
     return [str(c + 1) for c in range(classes)]
 
 
-def _row_codes(rows):
+def row_codes(rows):
     """RowView -> float32 [N]: 0 for a row that holds no drawing, 1 for this step's drawing (label not
     given yet), 2 + c for a drawing of label c; drawn with _code_colourscale."""
-    codes = np.where(_array(rows.label) >= 0, _array(rows.label) + 2, 1.0)
-    return np.where(_array(rows.writer) >= 0, codes, 0.0).astype(np.float32)
+    codes = np.where(as_array(rows.label) >= 0, as_array(rows.label) + 2, 1.0)
+    return np.where(as_array(rows.writer) >= 0, codes, 0.0).astype(np.float32)
 
 
 def _code_colourscale(classes):
-    """A discrete colour scale for _row_codes of `classes` labels -> (colorscale, zmin, zmax)."""
-    colours = _code_colours(classes)
+    """A discrete colour scale for row_codes of `classes` labels -> (colorscale, zmin, zmax)."""
+    colours = code_colours(classes)
     bands = len(colours)
     scale = [[edge, colour] for k, colour in enumerate(colours) for edge in (k / bands, (k + 1) / bands)]
     return scale, -0.5, bands - 0.5
 
 
-def _row_texts(rows, names):
+def row_texts(rows, names):
     """What each row holds, in words: "x3, label 2", "x7, no label yet" or "no drawing"."""
     texts = []
     for writer, label, same in zip(rows.writer.tolist(), rows.label.tolist(), rows.same_label.tolist()):
@@ -139,9 +138,9 @@ def _label_strip(rows, names, axis, row_px):
     grey: this step's drawing, label not given yet), the hover naming its drawing, and ◆ marks on the
     rows holding earlier drawings of this step's label."""
     scale, low, high = _code_colourscale(len(names))
-    codes = _strip(_row_codes(rows)[:, None], ["label"], axis, scale, low, high, "row %{y}: %{text}<extra></extra>",
-                   np.array(_row_texts(rows, names))[:, None])
-    same = np.flatnonzero(_array(rows.same_label))
+    codes = _strip(row_codes(rows)[:, None], ["label"], axis, scale, low, high, "row %{y}: %{text}<extra></extra>",
+                   np.array(row_texts(rows, names))[:, None])
+    same = np.flatnonzero(as_array(rows.same_label))
     marks = dict(type="scatter", x=["label"] * len(same), y=same, xaxis=axis, mode="markers", hoverinfo="skip",
                  marker=dict(symbol="diamond", size=min(8, max(4, row_px + 1)), color=SAME_LABEL_COLOUR))
     return [codes, marks]
@@ -167,7 +166,7 @@ def memory_heatmap(memory, title, read_weights=None, write_weights=None, rows=No
     step's drawing, whose label is not given yet), marks with ◆ the rows holding earlier drawings of this
     step's label, and names the rows by the drawing that wrote them ("12 · x3": row 12 holds x3).
     """
-    memory = _array(memory)
+    memory = as_array(memory)
     if memory.ndim != 2:
         raise ValueError(f"memory: expected shape [N, W], got {list(memory.shape)}")
     N, W = memory.shape
@@ -191,11 +190,13 @@ def memory_heatmap(memory, title, read_weights=None, write_weights=None, rows=No
         if len(rows.writer) != N:
             raise ValueError(f"the row descriptions cover {len(rows.writer)} rows but the memory has {N}")
         axes += 1
-        traces += _label_strip(rows, _label_names(label_names, rows), f"x{axes}", MEMORY_PLOT_PX / N)
+        traces += _label_strip(rows, display_names(label_names, rows), f"x{axes}", MEMORY_PLOT_PX / N)
         ticks, texts = _row_ticks(rows, MEMORY_PLOT_PX / N)
         yaxis.update(tickvals=ticks, ticktext=texts, tickfont=dict(size=9), title=dict(text="row · drawing it holds"))
     layout_axes = _side_by_side([W] + [max(2.0, 0.12 * W)] * (axes - 1))
     layout_axes["xaxis"]["title"] = dict(text="word")
+    for strip in range(2, axes + 1):  # the strips' names upright: a narrow column has no room for them level
+        layout_axes[f"xaxis{strip}"].update(tickangle=-90, tickfont=dict(size=9))
     return _figure(traces, layout=dict(title=dict(text=title, font=dict(size=14)), height=140 + MEMORY_PLOT_PX,
                                        margin=MARGIN, shapes=outlines, yaxis=yaxis, showlegend=False, **layout_axes))
 
@@ -203,7 +204,7 @@ def memory_heatmap(memory, title, read_weights=None, write_weights=None, rows=No
 def _line(name, values, colorscale, zmin, zmax, hovertemplate, text=None):
     """One line of addressing_figure: values [N] drawn as a one-row heatmap named `name` (its y position
     is set when the lines are stacked: Plotly.js fails on several one-row heatmaps on a category axis)."""
-    return dict(type="heatmap", z=_array(values)[None], name=name, colorscale=colorscale, zmin=zmin, zmax=zmax,
+    return dict(type="heatmap", z=as_array(values)[None], name=name, colorscale=colorscale, zmin=zmin, zmax=zmax,
                 showscale=False, text=None if text is None else [text], hovertemplate=hovertemplate)
 
 
@@ -233,10 +234,10 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
     if readable is not None:
         lines += _weight_lines("readable", readable, [[0, "white"], [1, READ_COLOUR]], 0, 1)
     if rows is not None:
-        names = _label_names(label_names, rows)
+        names = display_names(label_names, rows)
         scale, low, high = _code_colourscale(len(names))
-        lines.append(_line("label held", _row_codes(rows), scale, low, high, "row %{x}: %{text}<extra></extra>",
-                           _row_texts(rows, names)))
+        lines.append(_line("label held", row_codes(rows), scale, low, high, "row %{x}: %{text}<extra></extra>",
+                           row_texts(rows, names)))
         lines += _weight_lines("◆ same label", rows.same_label, [[0, "white"], [1, SAME_LABEL_COLOUR]], 0, 1)
     if not lines:
         raise ValueError("addressing_figure needs at least one weighting")
@@ -267,7 +268,7 @@ def probabilities_figure(probabilities, class_names, height=300):
     names = [html.escape(str(n)) for n in class_names]
     bars = []
     for colour, (name, values) in zip(_colours(), probabilities.items()):
-        values = _array(values)
+        values = as_array(values)
         if values.shape != (len(class_names),):
             raise ValueError(f"{name}: {list(values.shape)} probabilities for {len(class_names)} classes")
         bars.append(go.Bar(x=names, y=values, name=html.escape(str(name)), marker_color=colour,
@@ -283,7 +284,7 @@ def probabilities_figure(probabilities, class_names, height=300):
 
 def image_figure(image, title=None):
     """What the model sees: image [20, 20] (ink 1) drawn black on white, square, without axes."""
-    image = _array(image)
+    image = as_array(image)
     if image.ndim != 2:
         raise ValueError(f"image: expected shape [H, W], got {list(image.shape)}")
     heatmap = go.Heatmap(z=image, colorscale=INK_COLOURS, zmin=0, zmax=1, showscale=False,
@@ -306,13 +307,13 @@ def instance_accuracy_figure(series, title="Accuracy by instance"):
     """
     fig = go.Figure()
     for colour, (name, spec) in zip(_colours(), series.items()):
-        accuracy = _array(spec["accuracy"])
+        accuracy = as_array(spec["accuracy"])
         instances = list(spec.get("instances") or range(1, len(accuracy) + 1))
         if len(instances) != len(accuracy):
             raise ValueError(f"{name}: {len(accuracy)} accuracies for {len(instances)} instances")
         error = None
         if spec.get("ci95") is not None:
-            error = dict(type="data", array=100 * _array(spec["ci95"]), visible=True, thickness=1.2)
+            error = dict(type="data", array=100 * as_array(spec["ci95"]), visible=True, thickness=1.2)
         if spec.get("published"):
             style = dict(mode="markers", marker=dict(color=colour, symbol="diamond-open", size=10, line=dict(width=2)))
         else:
@@ -421,110 +422,9 @@ def trace_figures(state, trace, batch_index=0, rows=None, label_names=None):
     }
 
 
-def _focus_text(focus):
-    """ReadFocus -> one line: top weight, entropy, weight on the ◆ rows and on nothing, per head."""
-    def each(values, digits=2):
-        # abs() of what rounds to 0: a rounding error below zero must not print as "-0.00"
-        return "/".join("–" if math.isnan(v) else f"{abs(v) if round(v, digits) == 0 else v:.{digits}f}"
-                        for v in values.tolist())
-
-    heads = len(focus.top_weight)
-    focused = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max"]
-    where = [f"on ◆ rows {each(focus.same_label)}", f"on empty rows {each(focus.no_drawing)}"]
-    if float(focus.nothing.max()) >= 0.0005:
-        where.append(f"nothing {each(focus.nothing)}")
-    # Two short lines rather than one long one: the figure may be a third of a laptop screen wide.
-    return (f"{heads} heads: " if heads > 1 else "") + " · ".join(focused) + "<br>" + " · ".join(where)
-
-
-def read_figure(read_weights, rows, images, title, label_names=None):
-    """Where a read went, on the true 0..1 scale, and how focused it is (the subtitle).
-
-    read_weights: [N] or [R, N] (the bars show the mean over heads); rows: memory_rows.RowView of the
-    step; images: the [20, 20] images of steps 0..t, for thumbnails of the drawings the rows hold.
-    Left: the TOP_ROWS most-read rows, each with its drawing and label (◆: an earlier drawing of this
-    step's label), then the other rows holding drawings, the rows holding none and, for a model that can
-    read nothing (a null row), what the read took from nothing: together 1. Right: the same weight
-    gathered by the label of the rows.
-    """
-    weights = _array(read_weights)
-    weights = weights[None] if weights.ndim == 1 else weights
-    mean = weights.mean(0)
-    if len(rows.writer) != len(mean):
-        raise ValueError(f"the row descriptions cover {len(rows.writer)} rows but the read covers {len(mean)}")
-    names = _label_names(label_names, rows)
-    top = np.argsort(-mean, kind="stable")[:TOP_ROWS]
-    rows_bars = _top_row_bars(mean, top, rows, names)
-    label_bars = _label_bars(memory_rows.weight_by_label(weights, rows, len(names)).numpy(), names)
-    nothing = max(0.0, 1.0 - float(mean.sum()))
-    if nothing >= 0.0005:
-        for bars in (rows_bars, label_bars):
-            bars.update(ticks=bars["ticks"] + ["nothing"], values=bars["values"] + [nothing],
-                        colours=bars["colours"] + ["#f0f0f0"], outline=bars["outline"] + [1])
-    writer = rows.writer.numpy()
-    thumbnails = [dict(source=image_uri(images[writer[r]]), x=i, y=float(mean[r]) + 0.13, xref="x", yref="y",
-                       sizex=0.75, sizey=0.3, xanchor="center", yanchor="bottom", sizing="contain", layer="above")
-                  for i, r in enumerate(top) if 0 <= writer[r] < len(images)]
-    heads = "" if len(weights) == 1 else f" (mean of {len(weights)} heads)"
-    subtitle = _focus_text(memory_rows.read_focus(weights, rows))
-    axis = dict(tickfont=dict(size=9), tickangle=0, fixedrange=True)
-    weight_axis = dict(range=[0, 1.5], tickvals=[0, 0.5, 1], fixedrange=True)
-    # The two groups of bars one above the other, each the figure's full width, so that their tick labels
-    # stay apart in a narrow column (the Teach page's).
-    return _figure([_bars(rows_bars), _bars(label_bars, xaxis="x2", yaxis="y2")], layout=dict(
-        title=dict(text=f"{title}: where the read went{heads}<br><sup>{subtitle}</sup>", font=dict(size=14)),
-        height=440, margin=dict(l=45, r=10, t=75, b=40), showlegend=False, images=thumbnails, bargap=0.25,
-        xaxis=dict(tickvals=list(range(len(rows_bars["ticks"]))), ticktext=rows_bars["ticks"], **axis),
-        xaxis2=dict(anchor="y2", tickvals=list(range(len(label_bars["ticks"]))), ticktext=label_bars["ticks"],
-                    **axis),
-        yaxis=dict(domain=[0.5, 1], title=dict(text="by row", font=dict(size=11)), **weight_axis),
-        yaxis2=dict(domain=[0, 0.3], anchor="x2", title=dict(text="by label", font=dict(size=11)),
-                    **weight_axis)))
-
-
-def _top_row_bars(mean, top, rows, names):
-    """The read figure's left bars: the rows `top` one by one, then the other rows holding drawings and
-    the rows holding none -> {ticks, values, colours, outline (line widths: 3 for a ◆ row)}."""
-    writer, codes, same = rows.writer.numpy(), _row_codes(rows), rows.same_label.numpy()
-    colour_of = _code_colours(len(names))
-    rest = np.ones(len(mean), dtype=bool)
-    rest[top] = False
-    return dict(ticks=[_bar_name(int(r), rows, names) for r in top] + ["other<br>rows", "no<br>drawing"],
-                values=[*mean[top].tolist(), float(mean[rest & (writer >= 0)].sum()),
-                        float(mean[rest & (writer < 0)].sum())],
-                colours=[colour_of[int(codes[r])] for r in top] + ["#d9d9d9", NO_DRAWING_COLOUR],
-                outline=[3 if same[r] else 1 for r in top] + [1, 1])
-
-
-def _label_bars(by_label, names):
-    """The read figure's right bars: by_label [C + 2] from memory_rows.weight_by_label -> as _top_row_bars."""
-    colour_of = _code_colours(len(names))
-    return dict(ticks=names + ["no<br>label", "no<br>drawing"], values=by_label.tolist(),
-                colours=colour_of[2:] + [PENDING_COLOUR, NO_DRAWING_COLOUR], outline=[1] * len(by_label))
-
-
-def _bars(spec, **axes):
-    """A bar trace of _top_row_bars' or _label_bars' spec, each bar's value written above it."""
-    return dict(type="bar", x=list(range(len(spec["values"]))), y=_array(spec["values"]), text=[
-        f"{v:.2f}" for v in spec["values"]], textposition="outside", cliponaxis=False,
-                marker=dict(color=spec["colours"], line=dict(width=spec["outline"], color=[
-                    SAME_LABEL_COLOUR if w > 1 else "#9e9e9e" for w in spec["outline"]])),
-                hovertemplate="%{y:.3f}<extra></extra>", **axes)
-
-
-def _code_colours(classes):
-    """The colour of each _row_codes value: no drawing, no label yet, then labels 0..C-1."""
+def code_colours(classes):
+    """The colour of each row_codes value: no drawing, no label yet, then labels 0..C-1."""
     return [NO_DRAWING_COLOUR, PENDING_COLOUR] + [LABEL_COLOURS[c % len(LABEL_COLOURS)] for c in range(classes)]
-
-
-def _bar_name(row, rows, names):
-    """The read figure's name of a row, short enough for a narrow bar: "◆ x3<br>label 2" (the drawing of step
-    3, label 2; ◆: an earlier drawing of this step's label), "x5<br>no label" or "row 12<br>empty"."""
-    writer, label = int(rows.writer[row]), int(rows.label[row])
-    mark = "◆ " if bool(rows.same_label[row]) else ""
-    if writer < 0:
-        return f"row {row}<br>empty"
-    return f"{mark}x{writer + 1}<br>" + (f"label {names[label]}" if label >= 0 else "no label")
 
 
 def _controller_vectors(state, trace, b):
@@ -536,7 +436,7 @@ def _controller_vectors(state, trace, b):
         R = trace.keys.shape[1]
         head = (lambda name, h: f"{name} {h + 1}") if R > 1 else (lambda name, h: name)
         vectors = {head("key k", h): trace.keys[b, h] for h in range(R)}
-        if not np.array_equal(_array(trace.written[b]), _array(trace.keys[b])):  # write_content="add"
+        if not np.array_equal(as_array(trace.written[b]), as_array(trace.keys[b])):  # write_content="add"
             vectors.update({head("add a", h): trace.written[b, h] for h in range(R)})
         vectors.update({head("read r", h): part for h, part in enumerate(state.read[b].reshape(R, -1))})
         return vectors
@@ -553,13 +453,13 @@ def controller_figure(state, trace, logits, title, label_names=None, batch_index
     vectors = _controller_vectors(state, trace, batch_index)
     z = np.full((len(vectors), max(len(v) for v in vectors.values())), np.nan, dtype=np.float32)
     for i, values in enumerate(vectors.values()):  # NaN pads the shorter vectors: drawn blank
-        z[i, : len(values)] = _array(values)
-    logits = _array(logits).reshape(-1)
+        z[i, : len(values)] = as_array(values)
+    logits = as_array(logits).reshape(-1)
     names = list(label_names) if label_names is not None else [str(c + 1) for c in range(len(logits))]
-    notes = ["write gate σ(α) " + "/".join(f"{g:.2f}" for g in _array(trace.write_gate).tolist())
+    notes = ["write gate σ(α) " + "/".join(f"{g:.2f}" for g in as_array(trace.write_gate).tolist())
              + " (0: to the least-used row, 1: where the last read went)"]
     if trace.strength is not None:
-        strength = _array(trace.strength[batch_index]).reshape(-1)
+        strength = as_array(trace.strength[batch_index]).reshape(-1)
         notes.append("key strength β " + "/".join(f"{s:.1f}" for s in strength.tolist()))
     vector_map = dict(type="heatmap", z=z, y=list(vectors), colorscale=MEMORY_COLOURS, zmid=0, zmin=-VECTOR_RANGE,
                       zmax=VECTOR_RANGE, hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
@@ -578,27 +478,30 @@ def controller_figure(state, trace, logits, title, label_names=None, batch_index
         yaxis2=dict(anchor="x2", zeroline=True)))
 
 
-def memory_view(steps, rows, images, logits, label_names=None, parts=None):
-    """The figures of the memory view of one model at step t = len(steps) - 1 (batch of 1), in order.
+def model_kind(trace):
+    """"FLMN" or "MANN": the kind of model whose step left this trace."""
+    return "FLMN" if isinstance(trace, FLMNTrace) else "MANN"
 
-    steps: [interactive.Step or (state, trace)] of steps 0..t (the last is drawn); rows: its
-    memory_rows.RowView (memory_rows.describe_steps); images: [20, 20] of steps 0..t; logits: [C] of
-    step t; parts: the names of the figures wanted (None: all) -> {"read", "addressing", "feature_memory",
-    "label_memory" (FLMN) or "memory" (MANN), "controller"}, those of them in parts.
+
+def memory_view(step, rows, logits, label_names=None, parts=None):
+    """The Plotly figures of the memory view of one model at one step (batch of 1), in order; the read
+    is drawn as HTML (flmn_core.read_view).
+
+    step: interactive.Step or (state, trace); rows: its memory_rows.RowView (memory_rows.describe_steps);
+    logits: [C] of the step; parts: the names of the figures wanted (None: all) -> {"addressing",
+    "feature_memory", "label_memory" (FLMN) or "memory" (MANN), "controller"}, those of them in parts.
     """
     def wanted(name):
         return parts is None or name in parts
 
-    state, trace = memory_rows.state_and_trace(steps[-1])
-    kind = "FLMN" if isinstance(trace, FLMNTrace) else "MANN"
+    state, trace = memory_rows.state_and_trace(step)
     figures = {}
-    if wanted("read"):
-        figures["read"] = read_figure(state.read_weights[0], rows, images, f"{kind} read", label_names)
-    if parts is None or set(parts) - {"read", "controller"}:  # trace_figures' figures are built together
+    if parts is None or set(parts) - {"controller"}:  # trace_figures' figures are built together
         figures.update((name, figure) for name, figure in trace_figures(state, trace, 0, rows, label_names).items()
                        if wanted(name))
     if wanted("controller"):
-        figures["controller"] = controller_figure(state, trace, logits, f"{kind} controller", label_names)
+        figures["controller"] = controller_figure(state, trace, logits, f"{model_kind(trace)} controller",
+                                                  label_names)
     return figures
 
 

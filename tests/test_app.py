@@ -256,11 +256,13 @@ def test_the_per_label_view_counts_and_deletes_any_drawing(canvas, given):
     assert f"{len(set(given))} of 5 labels in use" in texts(at.markdown)
     episode = at.session_state["episode"]
     kept_images, kept_labels = episode.images[:1] + episode.images[2:], episode.labels[:1] + episode.labels[2:]
-    at.button(key="delete-1").click().run()  # the 2nd drawing, from the middle of the episode
+    at.button_group(key=f"delete-{given[1] - 1}").set_value(1).run()  # the 2nd drawing, mid-episode
     assert not at.exception, at.exception
     remaining = given[:1] + given[2:]
     assert episode.labels == kept_labels and per_label(at) == {v: remaining.count(v) for v in set(remaining)}
     assert strip_steps(at) == len(remaining)
+    pills = [group for group in at.button_group if group.key.startswith("delete-")]
+    assert pills and all(group.value is None for group in pills)  # no stale choice among the shifted steps
     for name in SHIPPED:  # the later steps were replayed without it, from their new previous labels
         torch.testing.assert_close(episode.probabilities(name), model_probabilities(
             name, torch.stack(kept_images), torch.tensor(kept_labels)), rtol=1e-5, atol=1e-6)

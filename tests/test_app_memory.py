@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import memory_rows, surgery, viz, zoo
+from flmn_core import memory_rows, read_view, surgery, zoo
+from read_markup import parse as parse_read
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 
@@ -47,16 +48,21 @@ def panel_page(source, pending):
     app_memory.memory_panel_ui(episode, source, model, st.session_state.get("t", len(order) - 1), key="panel")
 
 
-def start(source="retriever", pending=False):
+def start(source="retriever", pending=False, surgery_open=True):
     at = AppTest.from_function(panel_page, args=(source, pending), default_timeout=TIMEOUT)
+    at.session_state["panel-surgery"] = surgery_open  # as if the person had opened the surgery section
     at.run()
     assert not at.exception, at.exception
     return at
 
 
 def charts(at):
-    """{chart name: its Plotly spec as sent to the browser} of the panel."""
-    return {chart.proto.id.rsplit("panel-", 1)[1]: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+    """{chart name: its Plotly spec as sent to the browser} of the panel, after "read": the read's HTML
+    as drawn (read_markup.DrawnRead), when shown."""
+    shown = {"read": parse_read(html.proto.body) for html in at.get("html")
+             if 'class="flmn-read"' in html.proto.body}
+    return shown | {chart.proto.id.rsplit("panel-", 1)[1]: json.loads(chart.proto.spec)
+                    for chart in at.get("plotly_chart")}
 
 
 def values(encoded):
@@ -78,9 +84,10 @@ def test_the_panel_draws_the_models_step_with_rows_named_by_their_drawings():
     shown = charts(at)
     assert list(shown) == list(CHARTS)
     read = episode.runs["retriever"][3].state.read_weights[0, 0].numpy()
-    top = np.argsort(-read, kind="stable")[: viz.TOP_ROWS]
-    np.testing.assert_allclose(values(shown["read"]["data"][0]["y"])[: viz.TOP_ROWS], read[top], rtol=1e-6)
-    assert shown["read"]["layout"]["xaxis"]["ticktext"][0] == "◆ x1<br>label 1"
+    top = np.argsort(-read, kind="stable")[: read_view.TOP_ROWS]
+    np.testing.assert_allclose([bar.weight for bar in shown["read"].bars["row"][: read_view.TOP_ROWS]], read[top],
+                               rtol=1e-6)
+    assert shown["read"].bars["row"][0].name == "◆ x1 / label 1"
     memory = values(shown["feature_memory"]["data"][0]["z"])
     np.testing.assert_array_equal(memory, episode.runs["retriever"][3].state.feature_memory[0].numpy())
     assert shown["feature_memory"]["layout"]["yaxis"]["ticktext"] == ["0 · x1", "1 · x2", "2 · x3", "3 · x4"]
@@ -101,12 +108,28 @@ def test_wiping_the_row_it_retrieves_from_changes_the_prediction_shown_and_nothi
     assert expected.predicted != 0
     assert f"predicts **{expected.predicted + 1}**" in surgery_text(at) and "instead of **1** (100%)" in surgery_text(at)
     assert "row 0 wiped as step 4 began" in " ".join(c.value for c in at.caption)
-    edited_read = values(charts(at)["read"]["data"][0]["y"])
-    assert edited_read[0] == np.float32(expected.state.read_weights[0, 0].max())
-    assert charts(at)["read"]["layout"]["xaxis"]["ticktext"][0] != "◆ x1<br>label 1"
+    edited_read = charts(at)["read"].bars["row"][0]
+    assert np.float32(edited_read.weight) == np.float32(expected.state.read_weights[0, 0].max())
+    assert edited_read.name != "◆ x1 / label 1"
     assert episode.runs["retriever"][3].predicted == 0  # the episode keeps the model's own steps
     for key, value in model.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_closed_surgery_section_builds_no_controls_and_closing_it_drops_the_surgery():
+    at = start(surgery_open=False)
+    assert not at.multiselect and not at.slider  # nothing of the surgery is built while it is folded away
+    model_read = charts(at)["read"].bars["row"][0]
+    at.session_state["panel-surgery"] = True
+    at.run()
+    at.multiselect(key="panel-rows").set_value([0]).run()
+    assert charts(at)["read"].bars["row"][0] != model_read and surgery_text(at)
+    at.session_state["panel-surgery"] = False  # the person folds the section away
+    at.run()
+    assert charts(at)["read"].bars["row"][0] == model_read and not surgery_text(at)
+    at.session_state["panel-surgery"] = True
+    at.run()
+    assert at.multiselect(key="panel-rows").value == []  # reopened, it starts from the model as it is
 
 
 def test_the_rows_of_a_label_are_chosen_at_once_frozen_and_undone():
@@ -163,4 +186,4 @@ def test_rows_chosen_at_a_step_change_nothing_before_it():
     assert "wiped or frozen from step 4 on, after this step" in " ".join(c.value for c in at.caption)
     assert not surgery_text(at)
     read = at.session_state["episode"].runs["retriever"][2].state.read_weights[0, 0].numpy()
-    np.testing.assert_allclose(values(charts(at)["read"]["data"][0]["y"])[0], read.max(), rtol=1e-6)
+    np.testing.assert_allclose(charts(at)["read"].bars["row"][0].weight, read.max(), rtol=1e-6)

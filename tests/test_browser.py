@@ -20,8 +20,9 @@ except ImportError:  # browser_harness.chromium then skips, or fails under CI
 
 from browser_harness import (RENDER_TIMEOUT_MS, chromium, figures, need, show_memory_views, snapshot,
                              streamlit_server, wait_until)
-from flmn_core import zoo
+from flmn_core import read_view, zoo
 from flmn_core.interactive import InteractiveEpisode
+from flmn_core.strokes import PEN_READY_MS
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 MEMORY_TITLES = ("FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing")
@@ -84,6 +85,7 @@ def page(server):
 def draw(page, strokes):
     """Draw strokes (105 x 105 image coordinates) with the mouse on the canvas, waiting for the rerun
     that each stroke's mouse-up starts."""
+    page.wait_for_timeout(PEN_READY_MS)  # a fresh canvas takes up its pen a moment after it appears
     canvas = page.locator("canvas.upper-canvas")
     box = canvas.bounding_box()
     scale = CANVAS_SIDE / MOTOR_SIZE
@@ -97,13 +99,23 @@ def draw(page, strokes):
         wait_until(page, f"From {count} stroke{'s' * (count != 1)} on the canvas")
 
 
-def read_view(page, model):
-    """The read figure of `model` ("FLMN" or "MANN") as drawn: its weight axis and its bars' names."""
+def drawn_read(page, model):
+    """The read view of `model` ("FLMN" or "MANN") as the browser drew it: the pixels from its grid line at
+    0 to the one at 1, and each by-row bar's weight, drawn height and name."""
     return page.evaluate("""(model) => {
-        const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.layout && p.layout.title
-            && p.layout.title.text.replace(/<[^>]*>/g, '').startsWith(model + ' read'));
-        return plot && {range: plot.layout.yaxis.range, ticks: plot.layout.xaxis.ticktext};
+        const view = document.querySelector(`figure.flmn-read[data-title="${model} read"]`);
+        const panel = view && view.querySelector('.flmn-read-panel[data-panel="row"]');
+        if (!panel) return null;
+        const top = at => panel.querySelector(`.flmn-read-grid[data-at="${at}"]`).getBoundingClientRect().top;
+        return {unit: top("0") - top("1"), bars: [...panel.querySelectorAll(".flmn-read-bar")].map(bar => ({
+            weight: Number(bar.dataset.weight), name: bar.querySelector(".flmn-read-name").innerText,
+            height: bar.querySelector(".flmn-read-fill").getBoundingClientRect().height}))};
     }""", model)
+
+
+def drawn_reads(page):
+    """The titles of the read views on the page, in order."""
+    return page.evaluate("() => [...document.querySelectorAll('figure.flmn-read')].map(f => f.dataset.title)")
 
 
 def server_ms(page):
@@ -123,8 +135,8 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
         body = page.inner_text("body")
         assert f"{FLMN} predicts" in body and f"{MANN} predicts" in body
         if step == 1:  # the page shows the reads; a person adds the heatmaps, which then stay chosen
-            memory_views = [t for t in figures(page) if t.startswith(("FLMN", "MANN"))]
-            assert [t.split(":")[0] for t in memory_views] == ["FLMN read", "MANN read"], memory_views
+            assert drawn_reads(page) == ["FLMN read", "MANN read"]
+            assert not [t for t in figures(page) if t.startswith(("FLMN", "MANN"))]  # no heatmap yet
             show_memory_views(page, ("Memories", "Addressing"), MEMORY_TITLES)
             wait_until(page, f"{FLMN} predicts")
         shown = figures(page)
@@ -138,10 +150,12 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
             page.locator(f".st-key-label-{label - 1} button").click()
         wait_until(page, f"Episode so far: {step} step")
         expect(page.locator(".flmn-step")).to_have_count(step)  # st.html draws a moment after the run ends
-        read = read_view(page, "FLMN")  # the memories after the step, its label now known
-        assert read["range"] == [0, 1.5], read  # weights on their true scale, never stretched to the maximum
+        read = drawn_read(page, "FLMN")  # the memories after the step, its label now known
+        assert read["unit"] == pytest.approx(read_view.PANEL_PX["row"], abs=1), read
+        for bar in read["bars"]:  # weights on their true scale, never stretched to the maximum
+            assert bar["height"] == pytest.approx(bar["weight"] * read["unit"], abs=1), read
         if step > 2:  # a 2nd drawing of a label: the default FLMN's most-read row holds the 1st (◆, by step)
-            assert read["ticks"][0] == f"◆ x{step - 2}<br>label {label}", read
+            assert read["bars"][0]["name"] == f"◆ x{step - 2}\nlabel {label}", read
     snapshot(page, "teach-after-labelling")
     assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
     strip = page.locator(".flmn-strip").inner_text()

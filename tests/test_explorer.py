@@ -2,6 +2,7 @@
 the URL (a reload, or a link, reproduces the episode at its step), the data sources' instructions when the
 data is missing, and the label-shuffle replay as the page shows it."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,20 @@ def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, sour
 
 
 def chart_names(at):
-    """The page's Plotly charts in order, by key without the "explorer-" prefix."""
-    return [chart.key.removeprefix("explorer-") for chart in at.get("plotly_chart")]
+    """The page's figures in order: Plotly charts by key without the "explorer-" prefix, read views
+    (flmn_core.read_view's HTML) by title ("FLMN read")."""
+    names = []
+
+    def walk(node):
+        if node.type == "plotly_chart":
+            names.append(node.key.removeprefix("explorer-"))
+        elif node.type == "html" and 'class="flmn-read"' in node.proto.body:
+            names.append(re.search(r'data-title="([^"]+)"', node.proto.body).group(1))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return names
 
 
 def test_stepping_and_play_pause_side_by_side():
@@ -96,8 +109,8 @@ def test_stepping_and_play_pause_side_by_side():
     markdown = texts(at.markdown)
     assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
     assert f"#### {FLMN}" in markdown and f"#### {MANN}" in markdown
-    assert chart_names(at) == ["probabilities", f"{FLMN}-read", f"{FLMN}-feature_memory", f"{FLMN}-label_memory",
-                               f"{MANN}-read", f"{MANN}-memory"]  # the default views: the read and the memories
+    assert chart_names(at) == ["probabilities", "FLMN read", f"{FLMN}-feature_memory", f"{FLMN}-label_memory",
+                               "MANN read", f"{MANN}-memory"]  # the default views: the read and the memories
     at.button_group(key="explorer-views").set_value(["Addressing", "Controller"]).run()
     assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
                                f"{MANN}-controller"]

@@ -9,9 +9,10 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from flmn_core import build_model, load_model, memory_rows, paper, surgery, viz, zoo
+from flmn_core import build_model, load_model, memory_rows, paper, read_view, surgery, viz, zoo
 from flmn_core.glyphs import sample_glyph_pool
 from flmn_core.interactive import InteractiveEpisode, episode_from_pool
+import read_markup
 from memory_models import distinct_drawings, retrieving_flmn
 
 TINY = dict(classes=3, controller_size=8, memory_rows=12, word_size=4)
@@ -52,11 +53,13 @@ def taught(model, images, labels, classes):
 
 
 def view_of(model, episode, steps, t, parts=None):
-    """The memory view at step t (only `parts`, None: all) -> (figures, RowView)."""
+    """The memory view at step t (only `parts`, None: all) -> (figures, RowView); figures["read"] is the
+    read's HTML (read_view) as drawn (read_markup.DrawnRead), the others Plotly figures."""
     rows = memory_rows.describe_steps(steps[: t + 1], episode.labels)
     logits = surgery.logits_of(model, steps[t].state)[0]
     names = [episode.label_text(c) for c in range(episode.classes)]
-    return viz.memory_view(steps[: t + 1], rows, episode.images[: t + 1], logits, names, parts), rows
+    figures = {"read": read_markup.parse(read_view.step_html(steps[t], rows, episode.images[: t + 1], names))}
+    return figures | viz.memory_view(steps[t], rows, logits, names, parts), rows
 
 
 def tiny_view(variant, steps=7, t=None):
@@ -166,41 +169,62 @@ def test_rows_are_named_by_the_drawing_they_hold_and_the_rows_of_the_label_marke
     np.testing.assert_array_equal(line(addressing, "◆ same label").z[0], [1, 0, 0, 0, 0, 0, 0, 0])
 
 
-def test_the_read_figure_shows_where_the_read_went_with_the_drawings(retrieving):
+def test_the_read_view_shows_where_the_read_went_with_the_drawings(retrieving):
     model, episode, run = retrieving
     figures, rows = view_of(model, episode, run, 3)
     read = figures["read"]
-    by_row, by_label = read.data
+    by_row, by_label = read.bars["row"], read.bars["label"]
     weights = run[3].state.read_weights[0, 0].numpy()
-    top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
-    np.testing.assert_allclose(by_row.y[: viz.TOP_ROWS], weights[top], rtol=1e-6)
-    assert top[0] == 0 and by_row.y[0] > 0.99 and math.isclose(float(np.sum(by_row.y)), 1.0, rel_tol=1e-5)
-    assert read.layout.xaxis.ticktext[0] == "◆ x1<br>label 1" and by_row.marker.line.width[0] == 3
-    assert read.layout.images[0].source == viz.image_uri(episode.images[0])  # the drawing row 0 holds
-    assert len(read.layout.images) == int((rows.writer[top] >= 0).sum())
-    np.testing.assert_allclose(by_label.y, memory_rows.weight_by_label(weights, rows, 3).numpy(), rtol=1e-6)
-    assert "top weight 1.00" in read.layout.title.text and "entropy 0.00 of max" in read.layout.title.text
+    top = np.argsort(-weights, kind="stable")[: read_view.TOP_ROWS]
+    np.testing.assert_allclose([bar.weight for bar in by_row[: read_view.TOP_ROWS]], weights[top], rtol=1e-6)
+    assert top[0] == 0 and by_row[0].weight > 0.99 and math.isclose(sum(b.weight for b in by_row), 1.0, rel_tol=1e-5)
+    assert by_row[0].name == "◆ x1 / label 1" and by_row[0].same_label and not by_row[1].same_label
+    assert by_row[0].thumbnail == viz.image_uri(episode.images[0])  # the drawing row 0 holds
+    assert sum(bar.thumbnail is not None for bar in by_row) == int((rows.writer[top] >= 0).sum())
+    assert [bar.name for bar in by_row[-2:]] == ["other / rows", "no / drawing"]
+    np.testing.assert_allclose([bar.weight for bar in by_label], memory_rows.weight_by_label(weights, rows, 3).numpy(),
+                               rtol=1e-5)
+    assert read.title == "FLMN read" and "top weight 1.00" in read.caption and "entropy 0.00 of max" in read.caption
+    assert "row 0: x1, label 1 ◆" in by_row[0].hover
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_read_is_drawn_on_its_true_scale(variant):
+    """Every bar is its weight times the pixels of 1 high, never stretched to the largest weight."""
+    read = tiny_view(variant)[2]["read"]
+    for panel, bars in read.bars.items():
+        assert read.unit_px[panel] == read_view.PANEL_PX[panel]
+        for bar in bars:
+            assert bar.height_px == pytest.approx(bar.weight * read.unit_px[panel], abs=0.06), (panel, bar)
+        assert sum(bar.weight for bar in bars) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_label_names_are_shown_as_text_and_cut_under_the_bars():
+    model, step, _, rows = tiny_view("flmn")
+    names = ["<img src=x onerror=alert(1)>", "a very long name indeed", "c&d"]
+    read = read_markup.parse(read_view.step_html(step, rows, [torch.zeros(20, 20)] * 7, names))
+    assert [bar.name for bar in read.bars["label"][:3]] == [names[0][:8] + "…", "a very l…", "c&d"]
+    assert read.bars["label"][1].hover.startswith("the rows holding drawings of label a very long name indeed")
 
 
 def test_a_null_row_read_shows_what_it_took_from_nothing():
     model, step, figures, rows = tiny_view("flmn-null-row")
     weights = step.state.read_weights[0, 0]
     read = figures["read"]
-    assert read.layout.xaxis.ticktext[-1] == "nothing" and read.layout.xaxis2.ticktext[-1] == "nothing"
-    assert read.data[0].y[-1] == pytest.approx(1 - float(weights.sum()), abs=1e-6)
-    assert float(np.sum(read.data[0].y)) == pytest.approx(1.0, abs=1e-5)
-    assert f"nothing {1 - float(weights.sum()):.2f}" in read.layout.title.text
+    assert read.bars["row"][-1].name == "nothing" and read.bars["label"][-1].name == "nothing"
+    assert read.bars["row"][-1].weight == pytest.approx(1 - float(weights.sum()), abs=1e-6)
+    assert f"nothing {1 - float(weights.sum()):.2f}" in read.caption
 
 
 def test_a_masked_read_of_an_empty_memory_reads_nothing():
     _, step, figures, _ = tiny_view("flmn-masked", t=0)
     assert step.state.read_weights.sum() == 0
-    assert "entropy – of max" in figures["read"].layout.title.text and "nothing 1.00" in figures["read"].layout.title.text
+    assert "entropy – of max" in figures["read"].caption and "nothing 1.00" in figures["read"].caption
 
 
 def test_mann_rows_with_no_drawing_are_drawn_empty_and_their_read_weight_counted():
     """mann-exp1 writes one least-used row per step: at step 10 rows 11.. hold no drawing, only the thin
-    film of Eq. (6), yet its softmax still gives them read weight, which the read figure must count."""
+    film of Eq. (6), yet its softmax still gives them read weight, which the read view must count."""
     model = load_model(zoo.weights_path("mann-exp1"))
     episode = episode_from_pool(sample_glyph_pool(10, 4, seed=0), 5, 4, seed=0)
     episode.sync({"model": model})
@@ -208,10 +232,10 @@ def test_mann_rows_with_no_drawing_are_drawn_empty_and_their_read_weight_counted
     assert (rows.writer[:11] >= 0).all() and (rows.writer[11:] == memory_rows.NO_ROW).all()
     assert (np.ravel(figures["memory"].data[3].z)[11:] == 0).all()  # the label strip's "no drawing"
     weights = episode.runs["model"][10].state.read_weights[0, 0].numpy()
-    labels = list(figures["read"].layout.xaxis.ticktext)
-    no_drawing = figures["read"].data[0].y[labels.index("no<br>drawing")]
-    top = np.argsort(-weights, kind="stable")[: viz.TOP_ROWS]
+    no_drawing = {bar.name: bar.weight for bar in figures["read"].bars["row"]}["no / drawing"]
+    top = np.argsort(-weights, kind="stable")[: read_view.TOP_ROWS]
     assert no_drawing == pytest.approx(weights[11:].sum() - weights[top[top >= 11]].sum(), rel=1e-5)
+    assert figures["read"].title == "MANN read"
 
 
 def test_the_controller_figure_shows_the_steps_vectors_and_logits():
@@ -234,8 +258,8 @@ def test_the_controller_figure_shows_the_steps_vectors_and_logits():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_memory_view_is_valid_and_light_for_every_variant(variant):
     _, _, figures, _ = tiny_view(variant)
-    assert list(figures)[0] == "read" and list(figures)[-1] == "controller"
-    for name, figure in figures.items():
+    assert list(figures)[1] == "addressing" and list(figures)[-1] == "controller"
+    for name, figure in list(figures.items())[1:]:  # the read is HTML (test_the_read_is_drawn_on_its_true_scale)
         go.Figure(figure.to_dict())  # Plotly's validation, which the app skips for speed, finds nothing wrong
         for trace in figure.data:
             for values in (getattr(trace, "z", None), trace.y):
@@ -338,7 +362,9 @@ def test_the_memory_view_builds_only_the_parts_asked_for_and_the_same_figures(ki
     episode, run = taught(model, torch.rand(5, 20, 20, generator=generator),
                           torch.randint(0, 3, (5,), generator=generator), 3)
     every, _ = view_of(model, episode, run, 4)
-    for parts in (("read",), ("feature_memory", "label_memory", "memory"), ("addressing", "controller"), ()):
+    every.pop("read")
+    for parts in (("feature_memory", "label_memory", "memory"), ("addressing", "controller"), ()):
         some, _ = view_of(model, episode, run, 4, parts)
+        some.pop("read")
         assert list(some) == [name for name in every if name in parts]
         assert all(some[name].to_json() == every[name].to_json() for name in some)
