@@ -14,6 +14,7 @@ no SVG, no scripts.
 
 import html
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,13 +67,16 @@ def read_html(read_weights, rows, images, title, label_names=None):
             f'{_panel("row", "by row", by_row)}{_panel("label", "by label", by_label)}</figure>')
 
 
-class Bar:
+class Bar(NamedTuple):
     """One bar: the lines of its name, its weight, its fill colour, its hover text, and optionally a ◆
     mark (outlined) and the data URI of the drawing its row holds."""
 
-    def __init__(self, name, weight, colour, hover, same_label=False, thumbnail=None):
-        self.name, self.weight, self.colour, self.hover = name, float(weight), colour, hover
-        self.same_label, self.thumbnail = same_label, thumbnail
+    name: tuple
+    weight: float
+    colour: str
+    hover: str
+    same_label: bool = False
+    thumbnail: str | None = None
 
 
 def top_row_bars(mean, rows, names, images):
