@@ -29,6 +29,10 @@ import torch
 
 from bench.sample_ahead import CONFIGS, rate, stepper
 from bench.train_speed import cpu_model
+from flmn_core.checkpoint import load_checkpoint
+from flmn_core.config import TrainConfig
+from flmn_core.data import augmentation_images, load_omniglot
+from flmn_core.train import episode_sampler
 
 WAYS = {"in place": (1, False), "sampled ahead": (1, True), "two threads": (2, False)}  # threads, ahead
 FIGURES = {"one run, one core": ("in place", 1), "one run, sampled ahead": ("sampled ahead", 1),
@@ -38,11 +42,6 @@ FIGURES = {"one run, one core": ("in place", 1), "one run, sampled ahead": ("sam
 
 def one_figure(path, way, steps):
     """In this process: episodes per second of wall time of the training config at path, run `way`."""
-    from flmn_core.checkpoint import load_checkpoint
-    from flmn_core.config import TrainConfig
-    from flmn_core.data import augmentation_images, load_omniglot
-    from flmn_core.train import episode_sampler
-
     threads, ahead = WAYS[way]
     torch.set_num_threads(threads)
     config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])

@@ -2,7 +2,6 @@
 the URL (a reload, or a link, reproduces the episode at its step), the data sources' instructions when the
 data is missing, and the label-shuffle replay as the page shows it."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from flmn_core import load_model, zoo
 from flmn_core.glyphs import make_alphabet, render, sample_glyph_pool
 from flmn_core.interactive import episode_from_pool
 from flmn_core.shuffle import derangement, label_shuffle_replay
+from read_markup import parse as parse_read
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 EXPLORER = "app_pages/explorer.py"
@@ -94,7 +94,7 @@ def chart_names(at):
         if node.type == "plotly_chart":
             names.append(node.key.removeprefix("explorer-"))
         elif node.type == "html" and 'class="flmn-read"' in node.proto.body:
-            names.append(re.search(r'data-title="([^"]+)"', node.proto.body).group(1))
+            names.append(parse_read(node.proto.body).title)
         for child in getattr(node, "children", {}).values():
             walk(child)
 
