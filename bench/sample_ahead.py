@@ -25,23 +25,22 @@ from flmn_core.checkpoint import load_checkpoint
 from flmn_core.config import TrainConfig
 from flmn_core.data import augmentation_images, load_omniglot
 from flmn_core.models import build_model
-from flmn_core.train import episode_sampler, make_optimizer, training_step
+from flmn_core.train import apply_gradients, episode_sampler, make_optimizer, training_step
 
 CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
 
 
-def stepper(config, compiled):
-    """A fresh model's optimizer step on a batch -> a function of the batch."""
+def stepper(config, compiled, world=1):
+    """A fresh model's training step on a batch, as `flmn_core.train` takes it (in each of `world`
+    data-parallel processes) -> a function of the batch."""
     torch.manual_seed(0)
     model = build_model(config.model_name, **dataclasses.asdict(config.model))
     optimizer = make_optimizer(config, model)
-    forward = training_step(model, config, 1, compiled)
+    forward = training_step(model, config, compiled)
 
     def one_step(batch):
         _, loss = forward(batch.images, batch.prev_labels, batch.labels, batch.instances)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        apply_gradients(model, optimizer, loss, config.clip, world)
 
     return one_step
 

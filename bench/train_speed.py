@@ -1,28 +1,23 @@
-"""Training speed of flmn_core's models against a plain per-step PyTorch loop, on one core and on two.
+"""Training speed of flmn_core's models against a plain per-step PyTorch loop, on one core.
 
     python -m bench.train_speed                       # FLMN, batches 16 and 64, eager and compiled, 5 rounds
-    python -m bench.train_speed --rounds 3 --no-compile --no-two-cores
+    python -m bench.train_speed --rounds 3 --no-compile
 
 Prints, for each batch size, episodes per second of process CPU time (one thread) of: the baseline (a plain
 per-step loop, `PlainFLMN`), the project's model run eagerly, and the project's model under torch.compile
 (as `flmn_core.train --compile` runs it); they are measured alternately in the same run, so the ratios hold
-when the machine's speed drifts. Then one run on two cores (two data-parallel processes of batch 8, gloo)
-against the same run on one core (batch 16), in episodes per second of wall time; the batch-1 step latency
-that the app pays; and the time of 10,000 evaluation episodes. The machine is printed first. Pause other
+when the machine's speed drifts. Then the batch-1 step latency that the app pays, and the time of 10,000
+evaluation episodes. (One run on two cores: bench/two_cores.py.) The machine is printed first. Pause other
 work (training runs) while it runs: two busy cores make every timing wrong.
 """
 
 import argparse
 import os
 import platform
-import socket
 import statistics
-import tempfile
 import time
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
@@ -78,12 +73,12 @@ def random_batch(batch, classes=5, seed=0):
     return torch.rand(batch, STEPS, 20, 20, generator=g), offset_labels(labels, classes), labels
 
 
-def step_function(model, network, compiled):
-    """One optimizer step of `network` (the model, or a wrapper of it) on a batch -> a function of the batch."""
+def step_function(model, compiled):
+    """One optimizer step of `model` on a batch -> a function of the batch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def loss_of(images, prev, labels):
-        return F.cross_entropy(network(images, prev).flatten(0, 1), labels.flatten())
+        return F.cross_entropy(model(images, prev).flatten(0, 1), labels.flatten())
 
     loss_of = torch.compile(loss_of, dynamic=False) if compiled else loss_of
 
@@ -97,25 +92,24 @@ def step_function(model, network, compiled):
 
 
 def rate(one_step, batch, steps):
-    """(episodes per second of process CPU time, of wall time) over `steps` steps after one warm-up step."""
+    """Episodes per second of process CPU time over `steps` steps after one warm-up step."""
     one_step(batch)
-    cpu, wall = time.process_time(), time.perf_counter()
+    start = time.process_time()
     for _ in range(steps):
         one_step(batch)
-    episodes = batch[0].shape[0] * steps
-    return episodes / (time.process_time() - cpu), episodes / (time.perf_counter() - wall)
+    return batch[0].shape[0] * steps / (time.process_time() - start)
 
 
 def single_core_rates(args, batch_size):
-    """{name: [(cpu rate, wall rate) per round]} of the baseline and the project, eager and compiled."""
+    """{name: [CPU-time rate per round]} of the baseline and the project, eager and compiled."""
     batch = random_batch(batch_size)
     torch.manual_seed(0)
-    contenders = {"baseline": step_function(*(2 * [PlainFLMN()]), compiled=False)}
+    contenders = {"baseline": step_function(PlainFLMN(), compiled=False)}
     project = flmn_core.build_model(args.model)
-    contenders["project eager"] = step_function(project, project, compiled=False)
+    contenders["project eager"] = step_function(project, compiled=False)
     if args.compile:
         compiled = flmn_core.build_model(args.model)
-        contenders["project compiled"] = step_function(compiled, compiled, compiled=True)
+        contenders["project compiled"] = step_function(compiled, compiled=True)
         start = time.perf_counter()
         contenders["project compiled"](batch)
         print(f"batch {batch_size:3d}: compiling the training step took {time.perf_counter() - start:.0f} s")
@@ -128,50 +122,13 @@ def single_core_rates(args, batch_size):
 
 def print_single_core(batch_size, rounds):
     for name, values in rounds.items():
-        print(f"batch {batch_size:3d} {name:17s}: {statistics.median(v[0] for v in values):7.1f} episodes/s of CPU "
+        print(f"batch {batch_size:3d} {name:17s}: {statistics.median(values):7.1f} episodes/s of CPU "
               f"time (median of {len(values)})")
     for name in rounds:
         if name != "baseline":
-            ratios = [p[0] / b[0] for p, b in zip(rounds[name], rounds["baseline"])]
+            ratios = [p / b for p, b in zip(rounds[name], rounds["baseline"])]
             print(f"batch {batch_size:3d} ratio {name} / baseline (CPU time): median {statistics.median(ratios):.2f} "
                   f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def data_parallel_worker(rank, world, port, args, batch_size, threads, result_file):
-    """One process of a data-parallel run: batch_size episodes per process, gradients averaged by gloo."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(threads)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    torch.manual_seed(0)
-    model = flmn_core.build_model(args.model)
-    network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    one_step = step_function(model, network, compiled=args.compile)
-    batch = random_batch(batch_size, seed=rank)
-    one_step(batch)  # compile and warm up
-    walls = []
-    for _ in range(args.rounds):
-        dist.barrier()
-        walls.append(rate(one_step, batch, args.steps)[1] * world)  # all processes' episodes
-    if rank == 0:
-        with open(result_file, "w") as f:
-            f.write(str(statistics.median(walls)))
-    dist.destroy_process_group()
-
-
-def data_parallel_rate(args, world, batch_size, threads=1):
-    """Median episodes per second of wall time of a run of `world` processes of `batch_size` episodes, each
-    with `threads` intra-op threads."""
-    with tempfile.TemporaryDirectory() as folder:
-        result = os.path.join(folder, "rate")
-        mp.spawn(data_parallel_worker, args=(world, free_port(), args, batch_size, threads, result), nprocs=world)
-        with open(result) as f:
-            return float(f.read())
 
 
 def step_latency(model, repeats=200):
@@ -201,8 +158,6 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=8, help="training steps per round")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also time torch.compile")
-    p.add_argument("--two-cores", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time one run on two data-parallel processes")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
@@ -211,14 +166,6 @@ def main(argv=None):
         print("(the baseline is a plain FLMN: ratios for MANN compare different models)")
     for batch_size in args.batches:
         print_single_core(batch_size, single_core_rates(args, batch_size))
-    if args.two_cores:
-        mode = "compiled" if args.compile else "eager"
-        one = data_parallel_rate(args, 1, 16)
-        threads = data_parallel_rate(args, 1, 16, threads=2)
-        two = data_parallel_rate(args, 2, 8)
-        print(f"one run, {mode}, episodes/s of wall time: 1 process x batch 16, 1 thread: {one:.1f}; the same with "
-              f"2 threads: {threads:.1f} (ratio {threads / one:.2f}); 2 processes x batch 8: {two:.1f} "
-              f"(ratio two cores / one core: {two / one:.2f})")
     model = flmn_core.build_model(args.model).eval()
     print(f"step at batch 1 (the app): median {1000 * step_latency(model):.2f} ms")
     print(f"10,000 evaluation episodes: {evaluation_seconds(model):.1f} s wall")

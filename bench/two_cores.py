@@ -8,18 +8,23 @@ count it was compiled with):
 - one run, one core: one thread, the episodes sampled in the training process (`train --threads 1`);
 - one run, sampled ahead: one thread, the episodes sampled in a second process (`--sample-ahead`);
 - one run, two threads: two intra-op threads, sampled in place (`--threads 2`);
+- one run, two processes: the batch split over two data-parallel processes of one thread, each on a core of
+  its own, their gradients averaged at every step (`torchrun --standalone --nproc_per_node 2 -m
+  flmn_core.train ... --threads 1`): the same batches of 16 as one process, so the same learning per episode;
 - two runs side by side: two one-core runs started together and timed over the same steps, their episodes
   per second summed: what the two cores give to work that needs no sharing, the most one run could hope for.
 Whole training steps are timed (sampling included, compiled, after a warm-up step), as bench/sample_ahead.py
 does. The ways take turns, round by round, so that they meet the same machine; each round's ratio is kept
-and their median printed. The episodes are the same either way (tests/test_train.py), so the ratio is also
-how much sooner the run reaches a given validation accuracy (two runs side by side excepted: they are two
-runs). Pause other work while the bench runs.
+and their median printed. Every way of one run takes optimizer steps on batches of the config's size (the
+one-process ways on the very same episodes, tests/test_train.py; two processes on other draws of the same
+distribution, tests/test_distributed.py), so the ratio is also how much sooner the run reaches a given
+validation accuracy. Pause other work while the bench runs.
 """
 
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,35 +37,58 @@ from bench.train_speed import cpu_model
 from flmn_core.checkpoint import load_checkpoint
 from flmn_core.config import TrainConfig
 from flmn_core.data import augmentation_images, load_omniglot
-from flmn_core.train import episode_sampler
+from flmn_core.train import episode_sampler, init_distributed
 
-WAYS = {"in place": (1, False), "sampled ahead": (1, True), "two threads": (2, False)}  # threads, ahead
+# A way to run: (intra-op threads, sampled ahead, data-parallel processes)
+WAYS = {"in place": (1, False, 1), "sampled ahead": (1, True, 1), "two threads": (2, False, 1),
+        "two processes": (1, False, 2)}
 FIGURES = {"one run, one core": ("in place", 1), "one run, sampled ahead": ("sampled ahead", 1),
-           "one run, two threads": ("two threads", 1),
-           "two runs side by side": ("in place", 2)}  # what is timed: (way, processes at once)
+           "one run, two threads": ("two threads", 1), "one run, two processes": ("two processes", 1),
+           "two runs side by side": ("in place", 2)}  # what is timed: (way, runs at once)
 
 
 def one_figure(path, way, steps):
-    """In this process: episodes per second of wall time of the training config at path, run `way`."""
-    threads, ahead = WAYS[way]
+    """In this process: episodes per second of wall time of the training config at path, run `way` (in a
+    data-parallel way, this process's share of them)."""
+    threads, ahead, _ = WAYS[way]
+    _, world = init_distributed()  # joins the other processes of a data-parallel way, as train does
     torch.set_num_threads(threads)
     config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     omniglot, raw = load_omniglot(raw=True)
-    sample = episode_sampler(config, omniglot, augmentation_images(raw) if config.experiment == "II" else None)
-    one_step = stepper(config, compiled=True)
+    sample = episode_sampler(config, omniglot, augmentation_images(raw) if config.experiment == "II" else None,
+                             world)
+    one_step = stepper(config, compiled=True, world=world)
     one_step(sample(generator=torch.Generator().manual_seed(1)))  # compiles
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every process timed together has compiled
     return rate(one_step, sample, ahead, steps)
 
 
+def free_port():
+    """A TCP port free on this machine now, for a process group to meet on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_group(processes):
+    """The environment of each process of a data-parallel run of `processes` (none for one): what torchrun
+    gives the processes it starts."""
+    if processes == 1:
+        return [{}]
+    port = str(free_port())
+    return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "RANK": str(rank), "WORLD_SIZE": str(processes)}
+            for rank in range(processes)]
+
+
 def measured(path, way, copies, steps):
-    """Episodes per second of fresh processes run `way`, summed over `copies` of them timed together: each
-    compiles, says "ready", and starts timing when told "go"."""
+    """Episodes per second of fresh processes run `way`, summed over `copies` runs timed together: each
+    process compiles, says "ready", and starts timing when told "go"."""
     command = [sys.executable, "-m", "bench.two_cores", "--one", path, way, "--steps", str(steps)]
-    logs = [tempfile.TemporaryFile("w+") for _ in range(copies)]  # a pipe could fill and stall a child
+    envs = [env for _ in range(copies) for env in process_group(WAYS[way][2])]
+    logs = [tempfile.TemporaryFile("w+") for _ in envs]  # a pipe could fill and stall a child
     children = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                 text=True) for log in logs]
+                                 text=True, env={**os.environ, **env}) for env, log in zip(envs, logs)]
 
     def failed(log):
         log.seek(0)

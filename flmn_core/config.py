@@ -34,7 +34,7 @@ class TrainConfig:
     widen_strokes: float = setting(0.0, "variant (with experiment II): widen each drawing's strokes by U[0, this] "
                                         "pixels of the 105 x 105 frame, for other pens (MNIST's are 5-12 px)")
     samples: int = setting(10, "drawings of each class in an episode (T = classes x samples)")
-    batch_size: int = setting(16, "episodes per optimizer step (per process when data-parallel)")
+    batch_size: int = setting(16, "episodes per optimizer step (split over the processes when data-parallel)")
     optimizer: str = setting("adam", "'adam' or 'rmsprop' (momentum 0.9)")
     lr: float = setting(1e-3, "learning rate")
     lr_schedule: str = setting("constant", "'constant', or 'cosine': decays the rate to 1/20 over the run")

@@ -1,22 +1,94 @@
-"""Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core.train` with gloo on the CPU.
+"""Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core.train` with gloo on the CPU, the batch
+split over the processes.
 
 Only rank 0 writes last.pt and the log; `--rank-checkpoints` makes every rank also write OUT/rank{R}.pt at
 the end (its weights and training state), so the test can see that the replicas agree and that each rank
 drew its own episodes.
 """
 
+import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 import flmn_core
+import flmn_core.train
+from flmn_core.config import TrainConfig
+from flmn_core.episodes import offset_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 RANKS = 2
+BATCH = 4  # episodes per optimizer step, split over the ranks
+
+
+def tiny_setup():
+    """(model, config, batch): a small FLMN with fixed weights and a fixed batch of random episodes."""
+    config = dataclasses.replace(TrainConfig(), batch_size=BATCH, model=flmn_core.FLMNConfig(
+        **flmn_core.train.DRY_RUN_MODEL))
+    torch.manual_seed(0)
+    model = flmn_core.build_model("flmn", **dataclasses.asdict(config.model))
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 5, (BATCH, 50), generator=g)
+    instances = torch.randint(1, 11, (BATCH, 50), generator=g)
+    batch = (torch.rand(BATCH, 50, 20, 20, generator=g), offset_labels(labels, 5), labels, instances)
+    return model, config, batch
+
+
+def train_step_on_share(out):
+    """In a process of a data-parallel group (as torchrun starts it): one training step on this rank's share
+    of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide); the weights
+    after it -> out/rank{rank}.pt."""
+    rank, world = flmn_core.train.init_distributed()
+    model, config, batch = tiny_setup()
+    share = BATCH // world
+    forward = flmn_core.train.training_step(model, config, compile_=False)
+    _, loss = forward(*(part[rank * share:(rank + 1) * share] for part in batch))
+    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, world)
+    torch.save(model.state_dict(), out / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_path):
+    model, config, batch = tiny_setup()
+    before = {name: weight.clone() for name, weight in model.state_dict().items()}
+    _, loss = flmn_core.train.training_step(model, config, compile_=False)(*batch)
+    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, 1)
+    after = model.state_dict()
+    assert all(not torch.equal(after[name], before[name]) for name in after), "a weight did not move"
+
+    with socket.socket() as free:  # a port for the process group
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    step = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed as t; " \
+           f"t.train_step_on_share(t.Path({str(tmp_path)!r}))"
+    processes = [subprocess.Popen([sys.executable, "-c", step], cwd=ROOT, stderr=subprocess.PIPE, text=True, env={
+        **os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
+        "WORLD_SIZE": str(RANKS)}) for rank in range(RANKS)]  # what torchrun gives each process it starts
+    for process in processes:
+        _, errors = process.communicate(timeout=300)
+        assert process.returncode == 0, errors
+    replicas = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
+    for name, weight in after.items():
+        assert torch.equal(replicas[0][name], replicas[1][name]), f"{name} differs between the replicas"
+        torch.testing.assert_close(replicas[0][name], weight, rtol=1e-5, atol=1e-6,
+                                   msg=lambda text: f"{name} is not the whole batch's step: {text}")
+
+
+def test_each_process_of_a_machine_runs_on_cores_of_its_own():
+    cores = sorted(os.sched_getaffinity(0))
+    show = "import os, sys; from flmn_core.train import pin_to_cores; pin_to_cores(int(sys.argv[1]), 2); " \
+           "print(sorted(os.sched_getaffinity(0)))"
+    shares = [json.loads(subprocess.run([sys.executable, "-c", show, str(rank)], cwd=ROOT, capture_output=True,
+                                        text=True, check=True).stdout) for rank in range(2)]
+    assert all(len(share) == max(len(cores) // 2, 1) and set(share) <= set(cores) for share in shares), shares
+    if len(cores) >= 2:
+        assert not set(shares[0]) & set(shares[1]), f"two processes share a core: {shares}"
 
 
 def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot, tmp_path):
@@ -30,10 +102,10 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
 
     last = flmn_core.load_checkpoint(out / "last.pt")
     replicas = [flmn_core.load_checkpoint(out / f"rank{rank}.pt") for rank in range(RANKS)]
-    # --dry-run: 16 episodes in all, batches of 4 per rank -> 2 steps of 8 episodes.
+    # --dry-run: 16 episodes in all, batches of 4 split over the ranks -> 4 steps of 2 episodes per rank.
     assert [payload["step"] for payload in (last, *replicas)] == [16] * (RANKS + 1)
     for payload in replicas:
-        assert int(payload["training"]["optimizer"]["state"][0]["step"]) == 2
+        assert int(payload["training"]["optimizer"]["state"][0]["step"]) == 4
         for name, weight in last["state_dict"].items():
             assert torch.equal(payload["state_dict"][name], weight), f"{name} differs between the replicas"
 
@@ -42,7 +114,7 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
     for payload in replicas:
         generator = torch.Generator()
         generator.set_state(payload["training"]["generator"])
-        next_batches.append(flmn_core.sample_episodes(omniglot.images, 4, generator,
+        next_batches.append(flmn_core.sample_episodes(omniglot.images, BATCH // RANKS, generator,
                                                       characters=flmn_core.split_indices("train", omniglot.characters)).images)
     assert not torch.equal(*next_batches), "both ranks sample the same episodes"
 
