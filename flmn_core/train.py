@@ -436,7 +436,8 @@ def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
 
 
 class Window:
-    """Training loss and per-instance accuracy summed over the batches since the last log line."""
+    """Training loss and per-instance accuracy summed over the batches since the last log line (in a
+    data-parallel run, over the first process's share of each batch)."""
 
     def __init__(self):
         self.loss, self.batches = 0.0, 0

@@ -285,7 +285,7 @@ def test_the_compiled_step_computes_what_the_eager_step_does():
     results = []
     for compile_ in (False, True):
         model.zero_grad()
-        logits, loss = flmn_core.train.training_step(model, config, 1, compile_)(*batch)
+        logits, loss = flmn_core.train.training_step(model, config, compile_)(*batch)
         loss.backward()
         results.append((logits.detach(), loss.detach(), [p.grad.clone() for p in model.parameters()]))
     (eager_logits, eager_loss, eager_grads), (logits, loss, grads) = results
