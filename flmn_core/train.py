@@ -249,9 +249,9 @@ def init_distributed():
 
 def pin_to_cores(local_rank, local_world):
     """Run this process on the local_rank-th of `local_world` equal shares of the cores it may use. Every step
-    of a data-parallel run waits for its slowest process; left free, the scheduler at times ran both
-    processes of a run on one of two cores, and the faster waited a median 12-23 ms a step for the slower
-    (4-7 ms pinned, in steps of about 85 ms)."""
+    of a data-parallel run waits for its slowest process: with the two processes of a run on two cores left
+    to the scheduler, the faster waited a median 12-23 ms a step for the slower; pinned, 4-7 ms, in steps of
+    about 85 ms."""
     cores = sorted(os.sched_getaffinity(0))
     share = max(len(cores) // local_world, 1)
     first = local_rank * share % len(cores)
