@@ -91,13 +91,25 @@ def test_each_process_of_a_machine_runs_on_cores_of_its_own():
         assert not set(shares[0]) & set(shares[1]), f"two processes share a core: {shares}"
 
 
+def dry_run_on(processes, out, data_dir):
+    """`torchrun --nproc_per_node {processes} -m flmn_core.train --dry-run` into out -> the finished process.
+    torch.distributed.run is what the torchrun command runs; --standalone picks a free local port."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--standalone",
+               "-m", "flmn_core.train", "--dry-run", "--threads", "1", "--rank-checkpoints", "--out", str(out)]
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, "FLMN_DATA_DIR": str(data_dir)},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(data_dir, tmp_path):
+    result = dry_run_on(3, tmp_path / "run", data_dir)  # --dry-run's batch of 4 over 3 processes
+    assert result.returncode != 0
+    assert "a batch of 4 episodes does not split evenly over 3 processes" in result.stderr
+    assert not (tmp_path / "run").exists(), "a refused run wrote files"
+
+
 def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot, tmp_path):
     out = tmp_path / "run"
-    # torch.distributed.run is what the torchrun command runs; --standalone picks a free local port.
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(RANKS), "--standalone",
-               "-m", "flmn_core.train", "--dry-run", "--threads", "1", "--rank-checkpoints", "--out", str(out)]
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, "FLMN_DATA_DIR": str(data_dir)},
-                            capture_output=True, text=True, timeout=600)
+    result = dry_run_on(RANKS, out, data_dir)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
     last = flmn_core.load_checkpoint(out / "last.pt")
