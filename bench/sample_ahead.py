@@ -32,31 +32,30 @@ CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
 
 def stepper(config, compiled, world=1):
     """A fresh model's training step on a batch, as `flmn_core.train` takes it (in each of `world`
-    data-parallel processes) -> a function of the batch."""
+    data-parallel processes) -> a function of the batch and of what to do while waiting for the others."""
     torch.manual_seed(0)
     model = build_model(config.model_name, **dataclasses.asdict(config.model))
     optimizer = make_optimizer(config, model)
     forward = training_step(model, config, compiled)
 
-    def one_step(batch):
+    def one_step(batch, while_waiting=None):
         _, loss = forward(batch.images, batch.prev_labels, batch.labels, batch.instances)
-        apply_gradients(model, optimizer, loss, config.clip, world)
+        apply_gradients(model, optimizer, loss, config.clip, world, while_waiting)
 
     return one_step
 
 
-def rate(one_step, sample, ahead, steps):
-    """Episodes per second of wall time over `steps` steps (the sampling process, if any, already running)."""
-    batches = Batches(sample, torch.Generator().manual_seed(0), ahead)
-    try:
+def rate(one_step, batches, steps, warm=1):
+    """Episodes per second of wall time over `steps` steps on `batches`, after `warm` more steps: the first
+    lets a sampling process fill its queue, and a core that has been idle for seconds runs slower for a
+    second or two."""
+    for _ in range(warm):
         batch = batches.next()
-        one_step(batch)  # the sampling process has had a step's time to fill its queue
-        start = time.perf_counter()
-        for _ in range(steps):
-            one_step(batches.next())
-        return batch.images.shape[0] * steps / (time.perf_counter() - start)
-    finally:
-        batches.close()
+        one_step(batch, batches.sample_spare)
+    start = time.perf_counter()
+    for _ in range(steps):
+        one_step(batches.next(), batches.sample_spare)
+    return batch.images.shape[0] * steps / (time.perf_counter() - start)
 
 
 def measure(path, data, args):
@@ -72,7 +71,11 @@ def measure(path, data, args):
     rounds = {False: [], True: []}
     for _ in range(args.rounds):
         for ahead in rounds:
-            rounds[ahead].append(rate(one_step, sample, ahead, args.steps))
+            batches = Batches(sample, torch.Generator().manual_seed(0), ahead)
+            try:
+                rounds[ahead].append(rate(one_step, batches, args.steps))
+            finally:
+                batches.close()
     ratios = [a / b for a, b in zip(rounds[True], rounds[False])]
     print(f"  sampling in place : {statistics.median(rounds[False]):6.1f} episodes/s of wall time "
           f"(median of {args.rounds})")

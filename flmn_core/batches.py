@@ -1,4 +1,5 @@
-"""A training run's batches, in order, sampled in the training process or ahead of it in a second one.
+"""A training run's batches, in order: sampled in the training process, ahead of it in a second one, or, in
+each process of a data-parallel run, while it waits for the others.
 
 Sampling an Experiment II batch (rotating, shifting and downscaling 800 images) costs a third of a training
 step or more on one core. `--sample-ahead` moves it to a second process, on the second core, so that the
@@ -9,8 +10,14 @@ run's generator always stands after the last batch trained on and `--resume` con
     batches = Batches(sample, run.generator, ahead=True)   # sample(generator=...) -> Episodes
     batch = batches.next()
     batches.close()
+
+A data-parallel run has no core to spare for a sampling process. There `BankedBatches` fills each process's
+wait for the slower one at the end of a step (`sample_spare`) with episodes of its next batches. Which core is
+the slower one changes every few steps on these machines, so the episodes banked while a process is ahead
+spare it sampling when it falls behind.
 """
 
+import collections
 import queue
 import signal
 import time
@@ -51,6 +58,10 @@ class Batches:
         self.generator.set_state(state)
         return batch
 
+    def sample_spare(self):
+        """Nothing to sample between batches (see `BankedBatches`): False."""
+        return False
+
     def cpu_seconds(self):
         """CPU time so far of this process and of the sampling process (as of the last batch taken)."""
         return time.process_time() + self.sampler_cpu_seconds
@@ -61,6 +72,46 @@ class Batches:
             self.process.kill()
             self.process.join()
             self.process = None
+
+
+class BankedBatches:
+    """Batches of `size` episodes from a bank that `sample_spare` fills, one episode at a time, up to `room`
+    (sample(generator=..., batch_size=1) -> Episodes).
+
+    The episodes are drawn one at a time from a copy of the run's generator, so they do not depend on when
+    they were drawn; after each batch the run's generator stands after its last episode, so `--resume`
+    continues the same stream.
+    """
+
+    def __init__(self, sample, generator, size, room):
+        if room < size:
+            raise ValueError(f"a bank of {room} episodes cannot hold a batch of {size}")
+        self.sample, self.generator, self.size, self.room = sample, generator, size, room
+        self.drawing = torch.Generator()
+        self.drawing.set_state(generator.get_state())
+        self.bank = collections.deque()  # (one episode, the generator's state after it)
+
+    def sample_spare(self):
+        """Bank one more episode, if there is room: True if it did."""
+        if len(self.bank) >= self.room:
+            return False
+        self.bank.append((self.sample(generator=self.drawing, batch_size=1), self.drawing.get_state()))
+        return True
+
+    def next(self):
+        """The next batch (Episodes), banked or sampled now; the run's generator now stands after it."""
+        while len(self.bank) < self.size:
+            self.sample_spare()
+        episodes, states = zip(*(self.bank.popleft() for _ in range(self.size)))
+        self.generator.set_state(states[-1])
+        return type(episodes[0])(*(torch.cat(field) for field in zip(*episodes)))
+
+    def cpu_seconds(self):
+        """CPU time so far of this process."""
+        return time.process_time()
+
+    def close(self):
+        """Nothing to stop."""
 
 
 def _sample_forever(out, sample, state):

@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from .checkpoint import CheckpointError, load_model
 from .data import DataError, load_mini_mnist, load_omniglot, mini_mnist_digits, split_indices
 from .episodes import sample_episodes
 from .files import atomic_text
 from .images import prepare
-from .metrics import instance_hits, mean_and_ci, summarize
+from .metrics import INSTANCES, instance_hits, mean_and_ci, summarize
 from .retrieval import retrieval_stats
 
 DATASETS = {
@@ -35,39 +36,54 @@ DATASETS = {
 
 EVAL_BATCH = 500  # episodes per forward pass when evaluating
 RETRIEVAL_MEASURES = ("top_hit", "mass", "focus")
+# What is measured of each episode: name -> columns
+MEASURED = {"hits": INSTANCES, "steps": INSTANCES, "loss": 1, "retrieval": len(RETRIEVAL_MEASURES)}
 
 
 @torch.no_grad()
-def evaluate_model(model, images, episodes, seed, classes=5, samples=10, characters=None, batch=EVAL_BATCH):
+def evaluate_model(model, images, episodes, seed, classes=5, samples=10, characters=None, batch=EVAL_BATCH,
+                   share=(0, 1)):
     """Run `episodes` fresh episodes drawn with `seed` from images [classes, drawings, 20, 20] (restricted
     to `characters`) -> dict with per-instance accuracy, 95% CI, overall accuracy, mean loss and retrieval
-    ({measure: mean, measure_ci95: half-width} over the steps of 2nd and later instances)."""
+    ({measure: mean, measure_ci95: half-width} over the steps of 2nd and later instances).
+
+    share (rank, world): in a data-parallel run (torch.distributed), each process runs the model on every
+    world-th batch of `batch` episodes from its rank-th, and every process gets the result of them all.
+    """
+    rank, world = share
     generator = torch.Generator().manual_seed(seed)
-    all_hits, all_total, loss_sum, steps = [], [], 0.0, 0
-    per_episode = {name: [] for name in RETRIEVAL_MEASURES}
-    for start in range(0, episodes, batch):
-        size = min(batch, episodes - start)
-        episode = sample_episodes(images, size, generator, classes, samples, characters=characters)
-        logits, recording = model(episode.images, episode.prev_labels, record=True)
-        loss_sum += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), episode.labels.flatten(), reduction="sum"))
-        steps += episode.labels.numel()
-        hits, total = instance_hits(logits, episode.labels, episode.instances)
-        all_hits.append(hits)
-        all_total.append(total)
-        stats = retrieval_stats(recording, episode.labels, episode.instances, classes)
-        seen = stats["seen"].float()
-        for name in RETRIEVAL_MEASURES:  # each episode's mean over its steps of a class seen before
-            per_episode[name].append((stats[name] * seen).sum(1) / seen.sum(1).clamp(min=1))
-    hits, total = torch.cat(all_hits), torch.cat(all_total)
+    measured = torch.zeros(episodes, sum(MEASURED.values()), dtype=torch.float64)
+    for number, start in enumerate(range(0, episodes, batch)):
+        episode = sample_episodes(images, min(batch, episodes - start), generator, classes, samples,
+                                  characters=characters)
+        if number % world == rank:  # every process draws every batch, so that its generator keeps in step
+            measured[start:start + episode.labels.shape[0]] = episode_measures(model, episode, classes)
+    if world > 1:
+        dist.all_reduce(measured)  # each episode's row is filled by one process, zeros by the others
+    hits, total, loss, retrieval = measured.split(list(MEASURED.values()), dim=1)
     result = summarize(hits, total)
     result["overall_accuracy"] = float(hits.sum() / total.sum())
-    result["loss"] = loss_sum / steps
+    result["loss"] = float(loss.sum() / (episodes * classes * samples))
     result["retrieval"] = {}
-    for name, values in per_episode.items():
-        mean, half_width = mean_and_ci(torch.cat(values))
+    for name, values in zip(RETRIEVAL_MEASURES, retrieval.unbind(1)):
+        mean, half_width = mean_and_ci(values)
         result["retrieval"].update({name: mean, f"{name}_ci95": half_width})
     result["episodes"] = episodes
     return result
+
+
+def episode_measures(model, episode, classes):
+    """The model run on a batch of episodes -> [B, sum of MEASURED] its measures of each episode, in
+    MEASURED's order: hits and steps of each instance, the loss summed over the steps, and each retrieval
+    measure's mean over the steps of a class seen before."""
+    logits, recording = model(episode.images, episode.prev_labels, record=True)
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), episode.labels.flatten(), reduction="none")
+    hits, total = instance_hits(logits, episode.labels, episode.instances)
+    stats = retrieval_stats(recording, episode.labels, episode.instances, classes)
+    seen = stats["seen"].float()
+    retrieval = [(stats[name] * seen).sum(1) / seen.sum(1).clamp(min=1) for name in RETRIEVAL_MEASURES]
+    return torch.cat([hits, total, loss.view(episode.labels.shape).sum(1, keepdim=True),
+                      torch.stack(retrieval, 1)], dim=1)
 
 
 def dataset_images(dataset, split, data_dir=None):

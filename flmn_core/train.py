@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import runlog, zoo
-from .batches import Batches
+from .batches import BankedBatches, Batches
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig, learning_rate, read_config_file
 from .data import DataError, augmentation_images, load_omniglot, split_indices
@@ -42,6 +42,7 @@ from .models import MODELS, build_model
 from .retrieval import retrieval_loss
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
+BANKED_STEPS = 2  # a data-parallel process banks up to this many steps' share of episodes while it waits
 RUN_FILES = ("last.pt", "best.pt", "config.json", "log.jsonl")  # what a run writes into its folder
 # Tiny settings of --dry-run: a few steps of a small model, enough to run every line of the loop.
 DRY_RUN = dict(episodes=16, batch_size=4, log_every=8, val_every=8, val_episodes=8)
@@ -99,7 +100,7 @@ def build_parser():
                          help="torch.compile the training step: about 2x faster after a few minutes of compiling")
     process.add_argument("--sample-ahead", action="store_true",
                          help="sample the training episodes in a second process, on another core, while the step "
-                              "runs: the same episodes in the same order, sooner")
+                              "runs: the same episodes in the same order, sooner (one process only)")
     process.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
     process.add_argument("--rank-checkpoints", action="store_true",
                          help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
@@ -258,24 +259,31 @@ def pin_to_cores(local_rank, local_world):
     os.sched_setaffinity(0, set(cores[first:first + share]))
 
 
-def average_gradients(parameters, world):
+def average_gradients(parameters, world, while_waiting=None):
     """Make each process's gradients the mean over all processes, in one all-reduce of them all: the
-    gradient of the whole batch, as one process of it would compute it, in every process."""
+    gradient of the whole batch, as one process of it would compute it, in every process.
+
+    while_waiting: called again and again while the all-reduce waits for the other processes, until it
+    returns False (it has nothing left to do).
+    """
     grads = [p.grad for p in parameters if p.grad is not None]
     flat = torch.cat([grad.flatten() for grad in grads])
-    dist.all_reduce(flat)
+    work = dist.all_reduce(flat, async_op=True)
+    while while_waiting is not None and not work.is_completed() and while_waiting():
+        pass
+    work.wait()
     flat /= world
     for grad, part in zip(grads, flat.split([grad.numel() for grad in grads])):
         grad.copy_(part.view_as(grad))
 
 
-def apply_gradients(model, optimizer, loss, clip, world):
+def apply_gradients(model, optimizer, loss, clip, world, while_waiting=None):
     """The update of one training step: backward from the batch's loss, the gradients averaged over the
-    processes of a data-parallel run, clipped to norm `clip`, applied."""
+    processes of a data-parallel run (doing `while_waiting` meanwhile), clipped to norm `clip`, applied."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if world > 1:
-        average_gradients(model.parameters(), world)
+        average_gradients(model.parameters(), world, while_waiting)
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
 
@@ -314,6 +322,9 @@ def main(argv=None):
             config = dataclasses.replace(config, episodes=args.episodes)
     if config.batch_size % world:
         sys.exit(f"error: a batch of {config.batch_size} episodes does not split evenly over {world} processes")
+    if args.sample_ahead and world > 1:
+        sys.exit("error: --sample-ahead is for a run in one process; a data-parallel run samples its episodes "
+                 "while it waits for the other processes")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
@@ -366,16 +377,27 @@ def training_step(model, config, compile_):
 def episode_sampler(config, omniglot, raw, world=1):
     """A run's training batches: `sample(generator=...)` -> Episodes of the training characters, augmented as
     the config says (raw: the augmentation copies of Experiment II, else None); each of a data-parallel run's
-    `world` processes samples its share of the batch."""
-    return functools.partial(sample_episodes, omniglot.images, config.batch_size // world, classes=config.model.classes,
-                             samples=config.samples, characters=split_indices("train", omniglot.characters),
-                             raw_images=raw, augment=config.experiment == "II", rotate_classes=config.rotate_classes,
+    `world` processes samples its share of the batch (or `batch_size=` episodes)."""
+    return functools.partial(sample_episodes, omniglot.images, batch_size=config.batch_size // world,
+                             classes=config.model.classes, samples=config.samples,
+                             characters=split_indices("train", omniglot.characters), raw_images=raw,
+                             augment=config.experiment == "II", rotate_classes=config.rotate_classes,
                              widen_strokes=config.widen_strokes)
+
+
+def training_batches(config, omniglot, raw, generator, world, ahead=False):
+    """A run's batches (`flmn_core.batches`): in a data-parallel run, each process's share banked while it waits
+    for the others, up to BANKED_STEPS steps ahead; in one process, sampled in place or `ahead`."""
+    sample = episode_sampler(config, omniglot, raw, world)
+    if world == 1:
+        return Batches(sample, generator, ahead)
+    share = config.batch_size // world
+    return BankedBatches(sample, generator, share, room=BANKED_STEPS * share)
 
 
 def train(run, step, omniglot, raw, stop, rank, world, save_minutes, sample_ahead=False):
     """The training loop: sample, forward, backward, step; log, validate and save on schedule."""
-    batches = Batches(episode_sampler(run.config, omniglot, raw, world), run.generator, ahead=sample_ahead)
+    batches = training_batches(run.config, omniglot, raw, run.generator, world, sample_ahead)
     try:
         train_on(run, step, batches, omniglot, stop, rank, world, save_minutes)
     finally:
@@ -398,41 +420,46 @@ def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
-        apply_gradients(model, optimizer, loss, config.clip, world)
+        apply_gradients(model, optimizer, loss, config.clip, world, while_waiting=batches.sample_spare)
         run.episode += per_step
         bar.update(per_step)
-        window.add(loss, logits, batch)
         stop_now = stop_everywhere(stop.requested, world)
-        if rank != 0:
-            if stop_now:
-                break
-            continue
-        now, wall_now = batches.cpu_seconds(), time.monotonic()
-        run.cpu_seconds += (now - cpu_mark) * world
-        run.wall_seconds += wall_now - wall_mark
-        cpu_mark, wall_mark = now, wall_now
-        if run.episode % config.log_every < per_step:
-            record = window.record(run, optimizer.param_groups[0]["lr"])
-            runlog.append(run.out / "log.jsonl", record)
-            accuracy = record["accuracy"]
-            bar.set_postfix(loss=f"{record['loss']:.3f}", acc1=f"{accuracy[0]:.2f}", acc2=f"{accuracy[1]:.2f}",
-                            acc10=f"{accuracy[9]:.2f}")
-            if not sys.stderr.isatty():
-                print(f"episode {run.episode}: loss {record['loss']:.4f} instance accuracy "
-                      + " ".join(f"{a:.3f}" for a in accuracy), flush=True)
-            window = Window()
         finished = run.episode >= config.episodes
+        if rank == 0:
+            window.add(loss, logits, batch)
+            now, wall_now = batches.cpu_seconds(), time.monotonic()
+            run.cpu_seconds += (now - cpu_mark) * world
+            run.wall_seconds += wall_now - wall_mark
+            cpu_mark, wall_mark = now, wall_now
+            if run.episode % config.log_every < per_step:
+                log_window(run, window, optimizer.param_groups[0]["lr"], bar)
+                window = Window()
         if run.episode % config.val_every < per_step or finished:
-            validate(run, omniglot)
-        if time.monotonic() - last_save > save_minutes * 60 or stop_now or finished:
+            validate(run, omniglot, rank, world)
+        if rank == 0 and (time.monotonic() - last_save > save_minutes * 60 or stop_now or finished):
             if not all(torch.isfinite(p).all() for p in model.parameters()):  # never save weights a step broke
                 sys.exit(f"error: the weights became inf or nan at episode {run.episode}; stopping. {kept(run.out)}")
             run.save("last.pt", {"cpu_seconds": run.cpu_seconds}, with_training=True)
             last_save = time.monotonic()
         if stop_now:
-            print(f"stopped at episode {run.episode}; saved {run.out / 'last.pt'} (continue with --resume)", file=sys.stderr)
+            if rank == 0:
+                print(f"stopped at episode {run.episode}; saved {run.out / 'last.pt'} (continue with --resume)",
+                      file=sys.stderr)
             break
     bar.close()
+
+
+def log_window(run, window, lr, bar):
+    """Append the window's training record to the run's log; show it on the progress bar, or print it when
+    the output is not a terminal."""
+    record = window.record(run, lr)
+    runlog.append(run.out / "log.jsonl", record)
+    accuracy = record["accuracy"]
+    bar.set_postfix(loss=f"{record['loss']:.3f}", acc1=f"{accuracy[0]:.2f}", acc2=f"{accuracy[1]:.2f}",
+                    acc10=f"{accuracy[9]:.2f}")
+    if not sys.stderr.isatty():
+        print(f"episode {run.episode}: loss {record['loss']:.4f} instance accuracy "
+              + " ".join(f"{a:.3f}" for a in accuracy), flush=True)
 
 
 class Window:
@@ -472,13 +499,17 @@ def stop_everywhere(requested, world):
     return bool(flag.item())
 
 
-def validate(run, omniglot):
-    """Per-instance accuracy and retrieval on the validation alphabets; saves best.pt when accuracy improves."""
+def validate(run, omniglot, rank=0, world=1):
+    """Per-instance accuracy and retrieval on the validation alphabets, each process of a data-parallel run
+    evaluating its share of the episodes; the first logs them and saves best.pt when accuracy improves."""
     model, config = run.model, run.config
     model.eval()
     result = evaluate_model(model, omniglot.images, config.val_episodes, VALIDATION_SEED, config.model.classes,
-                            config.samples, characters=split_indices("validation", omniglot.characters))
+                            config.samples, characters=split_indices("validation", omniglot.characters),
+                            share=(rank, world))
     model.train()
+    if rank != 0:
+        return
     record = {"kind": "validation", "episode": run.episode, "cpu_seconds": run.cpu_seconds, "wall_seconds": run.wall_seconds,
               **{key: result[key] for key in ("accuracy", "overall_accuracy", "loss", "retrieval")}}
     runlog.append(run.out / "log.jsonl", record)

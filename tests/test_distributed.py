@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -19,12 +20,16 @@ import torch.distributed as dist
 
 import flmn_core
 import flmn_core.train
+from flmn_core import runlog
 from flmn_core.config import TrainConfig
 from flmn_core.episodes import offset_labels
+from flmn_core.evaluate import evaluate_model
+from flmn_core.glyphs import sample_glyph_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 RANKS = 2
 BATCH = 4  # episodes per optimizer step, split over the ranks
+SPARE_WORK = 5  # calls of while_waiting that find something to do, in train_step_on_share
 
 
 def tiny_setup():
@@ -40,17 +45,58 @@ def tiny_setup():
     return model, config, batch
 
 
+def run_in_processes(statement):
+    """Run `statement` (with this module as `t`) in RANKS processes of a gloo group, as torchrun starts them."""
+    with socket.socket() as free:  # a port for the process group
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed as t; {statement}"
+    processes = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True, env={
+        **os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
+        "WORLD_SIZE": str(RANKS)}) for rank in range(RANKS)]
+    for process in processes:
+        _, errors = process.communicate(timeout=300)
+        assert process.returncode == 0, errors
+
+
+def evaluate_share(out):
+    """In a process of a data-parallel group: tiny_setup's model evaluated on 8 episodes of generated
+    characters in batches of 3, this process running its share of them -> out/rank{rank}.json."""
+    rank, world = flmn_core.train.init_distributed()
+    model, _, _ = tiny_setup()
+    result = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3, share=(rank, world))
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
+    dist.destroy_process_group()
+
+
+def test_processes_evaluating_a_share_each_get_the_evaluation_of_all_the_episodes(tmp_path):
+    model, _, _ = tiny_setup()
+    whole = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3)
+    run_in_processes(f"t.evaluate_share(t.Path({str(tmp_path)!r}))")
+    for rank in range(RANKS):
+        assert (tmp_path / f"rank{rank}.json").read_text() == json.dumps(whole), f"rank {rank} differs"
+
+
 def train_step_on_share(out):
     """In a process of a data-parallel group (as torchrun starts it): one training step on this rank's share
-    of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide); the weights
-    after it -> out/rank{rank}.pt."""
+    of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide), rank 1 half a
+    second late; the weights after it and the calls of while_waiting -> out/rank{rank}.pt."""
     rank, world = flmn_core.train.init_distributed()
     model, config, batch = tiny_setup()
     share = BATCH // world
     forward = flmn_core.train.training_step(model, config, compile_=False)
     _, loss = forward(*(part[rank * share:(rank + 1) * share] for part in batch))
-    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, world)
-    torch.save(model.state_dict(), out / f"rank{rank}.pt")
+    calls = []
+
+    def while_waiting():
+        calls.append(1)
+        return len(calls) < SPARE_WORK
+
+    if rank == 1:
+        time.sleep(0.5)
+    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, world,
+                                    while_waiting)
+    torch.save({"weights": model.state_dict(), "calls": torch.tensor(len(calls))}, out / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
@@ -62,18 +108,11 @@ def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_
     after = model.state_dict()
     assert all(not torch.equal(after[name], before[name]) for name in after), "a weight did not move"
 
-    with socket.socket() as free:  # a port for the process group
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    step = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed as t; " \
-           f"t.train_step_on_share(t.Path({str(tmp_path)!r}))"
-    processes = [subprocess.Popen([sys.executable, "-c", step], cwd=ROOT, stderr=subprocess.PIPE, text=True, env={
-        **os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-        "WORLD_SIZE": str(RANKS)}) for rank in range(RANKS)]  # what torchrun gives each process it starts
-    for process in processes:
-        _, errors = process.communicate(timeout=300)
-        assert process.returncode == 0, errors
-    replicas = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
+    run_in_processes(f"t.train_step_on_share(t.Path({str(tmp_path)!r}))")
+    saved = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
+    # Rank 0, waiting half a second for rank 1, did the spare work until there was none left, and no more.
+    assert saved[0]["calls"] == SPARE_WORK
+    replicas = [payload["weights"] for payload in saved]
     for name, weight in after.items():
         assert torch.equal(replicas[0][name], replicas[1][name]), f"{name} differs between the replicas"
         torch.testing.assert_close(replicas[0][name], weight, rtol=1e-5, atol=1e-6,
@@ -91,11 +130,12 @@ def test_each_process_of_a_machine_runs_on_cores_of_its_own():
         assert not set(shares[0]) & set(shares[1]), f"two processes share a core: {shares}"
 
 
-def dry_run_on(processes, out, data_dir):
+def dry_run_on(processes, out, data_dir, *options):
     """`torchrun --nproc_per_node {processes} -m flmn_core.train --dry-run` into out -> the finished process.
     torch.distributed.run is what the torchrun command runs; --standalone picks a free local port."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--standalone",
-               "-m", "flmn_core.train", "--dry-run", "--threads", "1", "--rank-checkpoints", "--out", str(out)]
+               "-m", "flmn_core.train", "--dry-run", "--threads", "1", "--rank-checkpoints", "--out", str(out),
+               *options]
     return subprocess.run(command, cwd=ROOT, env={**os.environ, "FLMN_DATA_DIR": str(data_dir)},
                           capture_output=True, text=True, timeout=600)
 
@@ -104,6 +144,13 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(data_dir, tmp
     result = dry_run_on(3, tmp_path / "run", data_dir)  # --dry-run's batch of 4 over 3 processes
     assert result.returncode != 0
     assert "a batch of 4 episodes does not split evenly over 3 processes" in result.stderr
+    assert not (tmp_path / "run").exists(), "a refused run wrote files"
+
+
+def test_a_data_parallel_run_does_not_also_sample_ahead(data_dir, tmp_path):
+    result = dry_run_on(RANKS, tmp_path / "run", data_dir, "--sample-ahead")
+    assert result.returncode != 0
+    assert "--sample-ahead is for a run in one process" in result.stderr
     assert not (tmp_path / "run").exists(), "a refused run wrote files"
 
 
@@ -134,3 +181,11 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["episode"] for r in records if r["kind"] == "train"] == [8, 16]
     assert result.stdout.count("episode 16:") == 1
+
+    # The last validation, the processes' shares added up, is the final weights' in one process.
+    validation = [r for r in records if r["kind"] == "validation"]
+    assert [r["episode"] for r in validation] == [8, 16]
+    expected = evaluate_model(flmn_core.load_model(out / "last.pt"), omniglot.images,
+                              flmn_core.train.DRY_RUN["val_episodes"], flmn_core.train.VALIDATION_SEED,
+                              characters=flmn_core.split_indices("validation", omniglot.characters))
+    assert validation[-1]["accuracy"] == runlog.rounded("accuracy", expected["accuracy"])
