@@ -3,6 +3,7 @@ it trains on does not depend on when they were sampled, and its run's generator 
 
 import functools
 
+import pytest
 import torch
 
 from flmn_core import sample_episodes
@@ -47,3 +48,8 @@ def test_the_bank_holds_at_most_its_room():
     assert [batches.sample_spare() for _ in range(ROOM + 2)] == [True] * ROOM + [False] * 2
     batches.next()
     assert [batches.sample_spare() for _ in range(SIZE + 1)] == [True] * SIZE + [False]
+
+
+def test_a_bank_too_small_for_a_batch_is_refused():
+    with pytest.raises(ValueError, match="a bank of 2 episodes cannot hold a batch of 3"):
+        BankedBatches(SAMPLE, torch.Generator(), SIZE, 2)
