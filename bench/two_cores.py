@@ -21,7 +21,8 @@ what lets the ways meet the same machine; each round's ratio to one core is kept
 Every way of one run takes optimizer steps on batches of the config's size (the one-process ways on the very
 same episodes, tests/test_train.py; two processes on other draws of the same distribution,
 tests/test_distributed.py), so the ratio is also how much sooner the run reaches a given validation accuracy.
-Pause other work while the bench runs.
+`bench.whole_runs` times the same ways as whole runs of the train command. Pause other work while the bench
+runs.
 """
 
 import argparse
@@ -163,15 +164,20 @@ def main(argv=None):
     print(f"machine: {cpu_model()}, torch {torch.__version__}; load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; {args.rounds} rounds of {args.steps} steps")
     for path in args.configs:
-        figures = measure(path, args.rounds, args.steps)
         print(path)
-        for name, values in figures.items():
-            print(f"  {name:26s}: {statistics.median(values):6.1f} episodes/s of wall time (median of "
-                  f"{args.rounds}; {min(values):.1f}-{max(values):.1f})")
-        for name in list(FIGURES)[1:]:
-            ratios = [other / one for one, other in zip(figures["one run, one core"], figures[name])]
-            print(f"  ratio {name} / one run, one core: median {statistics.median(ratios):.2f} "
-                  f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+        print_figures(measure(path, args.rounds, args.steps))
+
+
+def print_figures(figures):
+    """{figure: [episodes per second, one per round]} -> printed: each figure's median over the rounds, then
+    each other figure's ratio to one run on one core, round by round."""
+    for name, values in figures.items():
+        print(f"  {name:26s}: {statistics.median(values):6.1f} episodes/s of wall time (median of "
+              f"{len(values)}; {min(values):.1f}-{max(values):.1f})")
+    for name in list(figures)[1:]:
+        ratios = [other / one for one, other in zip(figures["one run, one core"], figures[name])]
+        print(f"  ratio {name} / one run, one core: median {statistics.median(ratios):.2f} "
+              f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
 
 
 if __name__ == "__main__":

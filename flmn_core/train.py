@@ -248,6 +248,14 @@ def init_distributed():
     return rank, world
 
 
+def leave_process_group():
+    """Leave the process group of a data-parallel run once every process is done with it: destroyed while the
+    other process still finished its last all-reduce, a process aborted now and then ("terminate called
+    without an active exception"; one test run in five or so, tests/test_distributed.py)."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def pin_to_cores(local_rank, local_world):
     """Run this process on the local_rank-th of `local_world` equal shares of the cores it may use. Every step
     of a data-parallel run waits for its slowest process: with the two processes of a run on two cores left
@@ -259,33 +267,39 @@ def pin_to_cores(local_rank, local_world):
     os.sched_setaffinity(0, set(cores[first:first + share]))
 
 
-def average_gradients(parameters, world, while_waiting=None):
+def average_gradients(parameters, world, while_waiting=None, stop=False):
     """Make each process's gradients the mean over all processes, in one all-reduce of them all: the
-    gradient of the whole batch, as one process of it would compute it, in every process.
+    gradient of the whole batch, as one process of it would compute it, in every process. -> True when any
+    process asked to stop: the request rides in the same all-reduce (a second one would be a second wait for
+    the slowest process at every step), so that every process stops after the same step.
 
     while_waiting: called again and again while the all-reduce waits for the other processes, until it
     returns False (it has nothing left to do).
     """
     grads = [p.grad for p in parameters if p.grad is not None]
-    flat = torch.cat([grad.flatten() for grad in grads])
+    flat = torch.cat([grad.flatten() for grad in grads] + [torch.tensor([float(stop)])])
     work = dist.all_reduce(flat, async_op=True)
     while while_waiting is not None and not work.is_completed() and while_waiting():
         pass
     work.wait()
-    flat /= world
+    stops = flat[-1].item()
+    flat = flat[:-1].div_(world)
     for grad, part in zip(grads, flat.split([grad.numel() for grad in grads])):
         grad.copy_(part.view_as(grad))
+    return bool(stops > 0)
 
 
-def apply_gradients(model, optimizer, loss, clip, world, while_waiting=None):
+def apply_gradients(model, optimizer, loss, clip, world, while_waiting=None, stop=False):
     """The update of one training step: backward from the batch's loss, the gradients averaged over the
-    processes of a data-parallel run (doing `while_waiting` meanwhile), clipped to norm `clip`, applied."""
+    processes of a data-parallel run (doing `while_waiting` meanwhile), clipped to norm `clip`, applied.
+    -> whether this process (`stop`) or any other asked to stop after this step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if world > 1:
-        average_gradients(model.parameters(), world, while_waiting)
+        stop = average_gradients(model.parameters(), world, while_waiting, stop)
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
+    return stop
 
 
 def resume_payload(out):
@@ -352,7 +366,7 @@ def main(argv=None):
     if args.rank_checkpoints:
         run.save(f"rank{rank}.pt", {"rank": rank}, with_training=True)
     if world > 1:
-        dist.destroy_process_group()
+        leave_process_group()
 
 
 def training_step(model, config, compile_):
@@ -420,10 +434,9 @@ def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
-        apply_gradients(model, optimizer, loss, config.clip, world, while_waiting=batches.sample_spare)
+        stop_now = apply_gradients(model, optimizer, loss, config.clip, world, batches.sample_spare, stop.requested)
         run.episode += per_step
         bar.update(per_step)
-        stop_now = stop_everywhere(stop.requested, world)
         finished = run.episode >= config.episodes
         if rank == 0:
             window.add(loss, logits, batch)
@@ -488,15 +501,6 @@ def kept(out):
     last = Path(out) / "last.pt"
     where = f"{last} keeps the last good state" if last.exists() else "no checkpoint was saved yet"
     return f"{where} (try a lower --lr or --clip)."
-
-
-def stop_everywhere(requested, world):
-    """True when any process was asked to stop (so all stop at the same step)."""
-    if world == 1:
-        return requested
-    flag = torch.tensor([float(requested)])
-    dist.all_reduce(flag)
-    return bool(flag.item())
 
 
 def validate(run, omniglot, rank=0, world=1):

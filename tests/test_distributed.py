@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 import flmn_core
 import flmn_core.train
@@ -66,7 +65,7 @@ def evaluate_share(out):
     model, _, _ = tiny_setup()
     result = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3, share=(rank, world))
     (out / f"rank{rank}.json").write_text(json.dumps(result))
-    dist.destroy_process_group()
+    flmn_core.train.leave_process_group()
 
 
 def test_processes_evaluating_a_share_each_get_the_evaluation_of_all_the_episodes(tmp_path):
@@ -80,7 +79,8 @@ def test_processes_evaluating_a_share_each_get_the_evaluation_of_all_the_episode
 def train_step_on_share(out):
     """In a process of a data-parallel group (as torchrun starts it): one training step on this rank's share
     of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide), rank 1 half a
-    second late; the weights after it and the calls of while_waiting -> out/rank{rank}.pt."""
+    second late and asking to stop; the weights after it, the calls of while_waiting and whether the step said
+    to stop -> out/rank{rank}.pt."""
     rank, world = flmn_core.train.init_distributed()
     model, config, batch = tiny_setup()
     share = BATCH // world
@@ -94,17 +94,18 @@ def train_step_on_share(out):
 
     if rank == 1:
         time.sleep(0.5)
-    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, world,
-                                    while_waiting)
-    torch.save({"weights": model.state_dict(), "calls": torch.tensor(len(calls))}, out / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    stop = flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip,
+                                           world, while_waiting, stop=rank == 1)
+    torch.save({"weights": model.state_dict(), "calls": torch.tensor(len(calls)), "stop": torch.tensor(stop)},
+               out / f"rank{rank}.pt")
+    flmn_core.train.leave_process_group()
 
 
 def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_path):
     model, config, batch = tiny_setup()
     before = {name: weight.clone() for name, weight in model.state_dict().items()}
     _, loss = flmn_core.train.training_step(model, config, compile_=False)(*batch)
-    flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, 1)
+    assert not flmn_core.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, 1)
     after = model.state_dict()
     assert all(not torch.equal(after[name], before[name]) for name in after), "a weight did not move"
 
@@ -112,6 +113,8 @@ def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_
     saved = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
     # Rank 0, waiting half a second for rank 1, did the spare work until there was none left, and no more.
     assert saved[0]["calls"] == SPARE_WORK
+    # Rank 1's request to stop reached rank 0 with the gradients: both stop after this step.
+    assert [bool(payload["stop"]) for payload in saved] == [True, True]
     replicas = [payload["weights"] for payload in saved]
     for name, weight in after.items():
         assert torch.equal(replicas[0][name], replicas[1][name]), f"{name} differs between the replicas"
