@@ -249,9 +249,9 @@ def init_distributed():
 
 
 def leave_process_group():
-    """Leave the process group of a data-parallel run once every process is done with it: destroyed while the
-    other process still finished its last all-reduce, a process aborted now and then ("terminate called
-    without an active exception"; one test run in five or so, tests/test_distributed.py)."""
+    """Leave the process group of a data-parallel run once every process is done with it. Destroyed while the
+    other process was still finishing its last all-reduce, a process aborted now and then ("terminate called
+    without an active exception": one test run in five or so, tests/test_distributed.py)."""
     dist.barrier()
     dist.destroy_process_group()
 
