@@ -14,7 +14,6 @@ takes minutes on a fresh machine. Pause other work while it runs.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import torch
 
 from bench.train_speed import cpu_model
 from bench.two_cores import print_figures
+from flmn_core.runlog import read as read_log
 
 TRAIN = ["-m", "flmn_core.train", "--compile"]
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -37,8 +37,7 @@ FIGURES = {"one run, one core": ([], ["--threads", "1"], 1),
 
 def log_rate(out):
     """Episodes per second of wall time between the first and last training records of the run in `out`."""
-    records = [json.loads(line) for line in (Path(out) / "log.jsonl").read_text().splitlines()]
-    train = [record for record in records if record["kind"] == "train"]
+    train = read_log(Path(out) / "log.jsonl", "train")
     if len(train) < 2:
         raise SystemExit(f"{out}: fewer than two training records; give more --episodes")
     first, last = train[0], train[-1]
