@@ -161,11 +161,16 @@ def main(argv=None):
     if args.one:
         serve_figures(*args.one, args.steps)
         return
-    print(f"machine: {cpu_model()}, torch {torch.__version__}; load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; {args.rounds} rounds of {args.steps} steps")
+    print(f"{machine_line()}; {args.rounds} rounds of {args.steps} steps")
     for path in args.configs:
         print(path)
         print_figures(measure(path, args.rounds, args.steps))
+
+
+def machine_line():
+    """The first line of a two-core bench's output: the CPU, torch's version and the load average then."""
+    return (f"machine: {cpu_model()}, torch {torch.__version__}; load average "
+            f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 def print_figures(figures):

@@ -14,16 +14,12 @@ takes minutes on a fresh machine. Pause other work while it runs.
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
-from bench.train_speed import cpu_model
-from bench.two_cores import print_figures
+from bench.two_cores import machine_line, print_figures
 from flmn_core.runlog import read as read_log
 
 TRAIN = ["-m", "flmn_core.train", "--compile"]
@@ -76,9 +72,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--episodes", type=int, default=12000, help="episodes of each run")
     args = p.parse_args(argv)
-    print(f"machine: {cpu_model()}, torch {torch.__version__}; load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; {args.rounds} rounds of runs of {args.episodes} "
-          f"episodes of {args.config}'s config", flush=True)
+    print(f"{machine_line()}; {args.rounds} rounds of runs of {args.episodes} episodes of {args.config}'s config",
+          flush=True)
     print_figures(measure(args.config, args.rounds, args.episodes))
 
 
