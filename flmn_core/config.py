@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import load_checkpoint
+from .data import OMNIGLOT_SIZE, SPLIT_SCHEMES
 from .models import MODELS, FLMNConfig, MANNConfig, check_fields, model_name_of_config, setting
 
 # The papers' budget: 100,000 optimizer steps of 16 episodes (Santoro et al.'s "100,000 episodes" counts
@@ -30,6 +31,16 @@ class TrainConfig:
 
     model: FLMNConfig | MANNConfig = dataclasses.field(default_factory=FLMNConfig)  # the model and its config
     experiment: str = setting("I", "'I': the images as they are; 'II': random rotation and translation")
+    max_rotation: float = setting(11.25, "experiment II: largest rotation, in degrees (the paper's pi/16)")
+    max_shift: float = setting(10.0, "experiment II: largest shift, in pixels of the 105 x 105 frame")
+    split: str = setting("alphabets", "'alphabets': the paper's split, test characters of alphabets never trained "
+                                      "on; 'random': 414 test characters drawn from all 50 alphabets")
+    max_classes: int = setting(0, "C: most classes in a training episode (0: the model's label count L, as the "
+                                  "papers; fewer: each episode uses C of the L labels)")
+    min_classes: int = setting(0, "fewest classes in a training episode: each batch draws its C uniformly from "
+                                  "here to --max-classes (0: always --max-classes)")
+    softmax_twice: bool = setting(False, "the authors' 2017 code: the loss takes the model's probabilities as "
+                                         "logits, a second softmax")
     rotate_classes: bool = setting(False, "also draw characters turned by 90/180/270 degrees as new classes")
     widen_strokes: float = setting(0.0, "variant (with experiment II): widen each drawing's strokes by U[0, this] "
                                         "pixels of the 105 x 105 frame, for other pens (MNIST's are 5-12 px)")
@@ -50,7 +61,8 @@ class TrainConfig:
         check_fields(self, skip=("model",))
         if not isinstance(self.model, (FLMNConfig, MANNConfig)):
             raise ValueError(f"model must be an FLMNConfig or a MANNConfig, not {self.model!r}")
-        choices = dict(experiment=("I", "II"), optimizer=("adam", "rmsprop"), lr_schedule=("constant", "cosine"))
+        choices = dict(experiment=("I", "II"), optimizer=("adam", "rmsprop"), lr_schedule=("constant", "cosine"),
+                       split=SPLIT_SCHEMES)
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -70,6 +82,20 @@ class TrainConfig:
                              "full-size images")
         if not 0 <= self.retrieval_loss < math.inf:
             raise ValueError(f"retrieval_loss must be 0 or positive, not {self.retrieval_loss}")
+        if not (0 <= self.max_rotation <= 180 and 0 <= self.max_shift <= OMNIGLOT_SIZE):
+            raise ValueError(f"max_rotation must be 0 to 180 degrees and max_shift 0 to {OMNIGLOT_SIZE} pixels, "
+                             f"not {self.max_rotation} and {self.max_shift}")
+        labels = self.model.classes
+        if self.max_classes and not 2 <= self.max_classes <= labels:
+            raise ValueError(f"max_classes must be 0 (all {labels} labels) or 2 to {labels}, not {self.max_classes}")
+        if self.min_classes and not 2 <= self.min_classes <= self.classes_range[1]:
+            raise ValueError(f"min_classes must be 0 or 2 to max_classes ({self.classes_range[1]}), "
+                             f"not {self.min_classes}")
+    @property
+    def classes_range(self):
+        """(fewest, most) classes C of a training episode; each batch draws its C uniformly in between."""
+        most = self.max_classes or self.model.classes
+        return self.min_classes or most, most
 
     @property
     def model_name(self):
@@ -124,3 +150,17 @@ def read_config_file(path):
         return TrainConfig.from_dict(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: cannot read a training config ({error})") from error
+
+
+# Named recipes (`train --recipe NAME`): a documented TrainConfig to start from; options given beside it win.
+RECIPES = {
+    # The authors' released code (Mureja et al., TensorFlow, 2017), read for its facts: batch 5 for 100,000
+    # iterations; the loss's second softmax; training rotations of +-pi/16 *degrees* (the bound in radians
+    # passed to a function of degrees) and no shift (the shifted image is computed, the unshifted one used);
+    # the label memory never cleared. Everything else of its cell is this project's FLMN as the paper writes it
+    # (read after the write, no key strength, usage decay 0.95, 64 + 64 rows of 40, Adam 1e-3). Its test
+    # episodes are rotated by up to 10 degrees: `evaluate --rotate 10`.
+    "authors-2017": TrainConfig(model=FLMNConfig(clear_label_rows=False), experiment="II",
+                                max_rotation=math.pi / 16, max_shift=0.0,  # pi/16 read as degrees
+                                batch_size=5, episodes=500_000, softmax_twice=True),
+}

@@ -42,6 +42,12 @@ TEST_CHARACTERS = 414
 # of alphabets never seen in training. Characters of the training alphabets would overstate test accuracy.
 VALIDATION_ALPHABETS = ("images_background/Blackfoot_(Canadian_Aboriginal_Syllabics)", "images_background/Gujarati",
                         "images_background/Mkhedruli_(Georgian)", "images_evaluation/Atemayar_Qelisayer")
+# The other scheme, "random": the 414 test and 129 validation characters drawn at random (with this seed)
+# from all 50 alphabets, so that test characters share their alphabets with training ones. The paper says
+# only that its 1,209 / 414 classes are disjoint; its authors' code reads ready-made folders.
+SPLIT_SCHEMES = ("alphabets", "random")
+RANDOM_SPLIT_SEED = 2017
+VALIDATION_CHARACTERS = 129  # as many as the validation alphabets hold
 MINI_MNIST_PER_DIGIT = 20  # miniMNIST of the paper's Table 2: 20 images per digit,
 MINI_MNIST_SEED = 0  # drawn once with this seed
 CACHE_VERSION = 1  # bump when preprocessing changes, so old caches are not reused
@@ -164,17 +170,24 @@ class Omniglot:
     images: torch.Tensor
 
 
-def split_indices(name, characters=None):
+def split_indices(name, characters=None, scheme="alphabets"):
     """Character indices (into the sorted 1623) of "train", "validation" or "test".
 
-    The paper's split: the first 1209 characters train, the last 414 test. Validation is carved out of the
-    first 1209 as whole alphabets (VALIDATION_ALPHABETS), which is why "train" and "validation" need
-    `characters`, the sorted character paths of `Omniglot.characters`.
+    scheme "alphabets", the paper's split: the first 1209 characters train, the last 414 test. Validation is
+    carved out of the first 1209 as whole alphabets (VALIDATION_ALPHABETS), which is why "train" and
+    "validation" need `characters`, the sorted character paths of `Omniglot.characters`.
+    scheme "random": 414 test and 129 validation characters drawn at random from all of them, the rest train.
     """
+    if name not in ("train", "validation", "test"):
+        raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
+    if scheme == "random":
+        order = torch.from_numpy(np.random.default_rng(RANDOM_SPLIT_SEED).permutation(sum(OMNIGLOT_CHARACTERS)))
+        parts = order.split([TEST_CHARACTERS, VALIDATION_CHARACTERS, len(order) - TEST_CHARACTERS - VALIDATION_CHARACTERS])
+        return dict(zip(("test", "validation", "train"), parts))[name].sort().values
+    if scheme != "alphabets":
+        raise ValueError(f"unknown split scheme {scheme!r}; expected one of {', '.join(SPLIT_SCHEMES)}")
     if name == "test":
         return torch.arange(TRAIN_CHARACTERS, TRAIN_CHARACTERS + TEST_CHARACTERS)
-    if name not in ("train", "validation"):
-        raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
     if characters is None:
         raise ValueError(f"the {name!r} split needs the character paths (Omniglot.characters)")
     is_validation = torch.tensor([str(path).rsplit("/", 1)[0] in VALIDATION_ALPHABETS

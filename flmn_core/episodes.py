@@ -1,7 +1,9 @@
 """Episodes of the one-shot task: C classes x K samples in random order, input (x_t, y_{t-1}).
 
-In every episode the classes are drawn afresh and get labels 0..C-1 in a random order, so a label means
-nothing across episodes: the model must bind it in memory. Shapes: B episodes, T = C * K steps.
+In every episode the classes are drawn afresh and get labels in a random order, so a label means nothing
+across episodes: the model must bind it in memory. A model tells L labels apart (its one-hot input and
+outputs); an episode of C <= L classes gives them C of the L labels, drawn afresh per episode, so that one
+model serves any class count up to L. Shapes: B episodes, T = C * K steps.
 """
 
 import math
@@ -13,15 +15,15 @@ import torch.nn.functional as F
 from .data import OMNIGLOT_SIZE, downscale
 from .models import IMAGE_SIZE
 
-MAX_ROTATION = math.pi / 16  # Experiment II: rotation uniform in [-pi/16, pi/16] ...
+MAX_ROTATION = 11.25  # Experiment II: rotation uniform in [-pi/16, pi/16] (in degrees) ...
 MAX_SHIFT = 10.0  # ... and translation uniform in [-10, 10] pixels of the 105 x 105 image
 
 
 class Episodes(NamedTuple):
     """A batch of episodes.
 
-    images: [B, T, 20, 20] float, ink 1.   labels: [B, T] long, the true label y_t in 0..C-1.
-    prev_labels: [B, T, C] one-hot y_{t-1}, zeros at t = 0.   instances: [B, T] long, 1 for the first
+    images: [B, T, 20, 20] float, ink 1.   labels: [B, T] long, the true label y_t in 0..L-1.
+    prev_labels: [B, T, L] one-hot y_{t-1}, zeros at t = 0.   instances: [B, T] long, 1 for the first
     presentation of a class in the episode, 2 for the second, and so on.
     """
 
@@ -31,27 +33,31 @@ class Episodes(NamedTuple):
     instances: torch.Tensor
 
 
-def offset_labels(labels, classes):
-    """labels [B, T] -> prev_labels [B, T, C]: the one-hot label of the previous step, zeros at t = 0."""
-    one_hot = F.one_hot(labels, classes).float()
+def offset_labels(labels, labels_):
+    """labels [B, T] -> prev_labels [B, T, L]: the one-hot label of the previous step, zeros at t = 0;
+    labels_ is L, the size of the label space."""
+    one_hot = F.one_hot(labels, labels_).float()
     return torch.cat([torch.zeros_like(one_hot[:, :1]), one_hot[:, :-1]], dim=1)
 
 
-def instance_numbers(labels, classes):
-    """labels [B, T] -> instances [B, T]: how many times the step's class has appeared so far, this one included."""
-    one_hot = F.one_hot(labels, classes)
+def instance_numbers(labels, labels_):
+    """labels [B, T] (in 0..L-1, L = labels_) -> instances [B, T]: how many times the step's class has appeared
+    so far, this one included."""
+    one_hot = F.one_hot(labels, labels_)
     return (one_hot.cumsum(1) * one_hot).sum(-1)
 
 
 def sample_episodes(images, batch_size, generator, classes=5, samples=10, characters=None,
-                    raw_images=None, augment=False, rotate_classes=False, widen_strokes=0.0):
+                    raw_images=None, augment=False, rotate_classes=False, widen_strokes=0.0, labels=None,
+                    max_rotation=MAX_ROTATION, max_shift=MAX_SHIFT):
     """Sample a batch of episodes.
 
     images: [num_characters, num_drawings, 20, 20], the preprocessed pool (Omniglot or miniMNIST).
     characters: indices into the pool that may be drawn (a split), or None for all.
     generator: a torch.Generator; the same seed gives the same episodes.
-    augment (Experiment II): rotate by U[-pi/16, pi/16] and shift by U[-10, 10] px each image of
-        raw_images [num_characters, num_drawings, S, S] (ink 1; the 105 x 105 originals or
+    labels: L, the model's label space (default: classes); each episode's classes get C of the L labels.
+    augment (Experiment II): rotate by U[-max_rotation, max_rotation] degrees and shift by
+        U[-max_shift, max_shift] px of the 105 x 105 frame (default: pi/16 and 10 px) each image of raw_images [num_characters, num_drawings, S, S] (ink 1; the 105 x 105 originals or
         `data.augmentation_images` of them), then downscale.
     rotate_classes: also draw each character rotated by 0, 90, 180 or 270 degrees as a distinct class
         (Santoro et al.'s augmentation), a fixed rotation per class and episode.
@@ -59,45 +65,53 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
         by U[0, widen_strokes] pixels of the 105 x 105 frame (`_widen_strokes`).
     -> Episodes with T = classes * samples.
     """
+    labels_ = classes if labels is None else labels
     pool = torch.arange(images.shape[0]) if characters is None else torch.as_tensor(characters)
     drawings = images.shape[1]
     if samples > drawings or classes > len(pool):
         raise ValueError(f"cannot draw {classes} classes x {samples} samples from {len(pool)} classes "
                          f"of {drawings} drawings")
+    if classes > labels_:
+        raise ValueError(f"an episode of {classes} classes needs at least {classes} labels, not {labels_}")
     B, C, K, T = batch_size, classes, samples, classes * samples
     # Classes: a random subset in random order, so label c of the episode is the c-th class drawn.
     chosen = pool[torch.rand(B, len(pool), generator=generator).argsort(1)[:, :C]]  # [B, C]
     # Samples: K distinct drawings per class; then the T steps in random order.
     drawn = torch.rand(B, C, drawings, generator=generator).argsort(2)[..., :K]  # [B, C, K]
-    labels = torch.arange(C).repeat_interleave(K).expand(B, T)
+    classes_ = torch.arange(C).repeat_interleave(K).expand(B, T)
     order = torch.rand(B, T, generator=generator).argsort(1)
-    labels = labels.gather(1, order)  # [B, T]
+    classes_ = classes_.gather(1, order)  # [B, T], the step's class c, 0..C-1, of the episode
     which = drawn.reshape(B, T).gather(1, order)  # the drawing at each step
-    character = chosen.gather(1, labels)  # [B, T]
+    character = chosen.gather(1, classes_)  # [B, T]
     if augment:
         if raw_images is None:
             raise ValueError("augment=True needs raw_images, the 105 x 105 originals")
         raw = raw_images[character, which].float()
         if widen_strokes:
             raw = _widen_strokes(raw, widen_strokes, generator)
-        steps = _shift_and_rotate(raw, generator)
+        steps = _shift_and_rotate(raw, generator, math.radians(max_rotation), max_shift)
     else:
         steps = images[character, which]
     if rotate_classes:
-        turns = torch.randint(0, 4, (B, C), generator=generator).gather(1, labels)  # [B, T]
+        turns = torch.randint(0, 4, (B, C), generator=generator).gather(1, classes_)  # [B, T]
         steps = _rotate_quarter_turns(steps, turns)
-    return Episodes(steps, labels, offset_labels(labels, C), instance_numbers(labels, C))
+    labels = classes_
+    if labels_ > C:  # C of the L labels, in random order: class c gets label_of[c]
+        label_of = torch.rand(B, labels_, generator=generator).argsort(1)[:, :C]  # [B, C]
+        labels = label_of.gather(1, classes_)
+    return Episodes(steps, labels, offset_labels(labels, labels_), instance_numbers(labels, labels_))
 
 
-def _shift_and_rotate(raw, generator):
-    """raw [B, T, S, S] -> [B, T, 20, 20]: each image rotated by U[-pi/16, pi/16] about its centre and
-    shifted by U[-10, 10] pixels of the 105 x 105 original in x and y (bilinear, background 0), then
+def _shift_and_rotate(raw, generator, max_rotation, max_shift):
+    """raw [B, T, S, S] -> [B, T, 20, 20]: each image rotated by U[-max_rotation, max_rotation] radians about
+    its centre and shifted by U[-max_shift, max_shift] pixels of the 105 x 105 original in x and y (bilinear,
+    background 0), then
     downscaled by the common area filter. S may be 105 or a smaller area-downscaled copy (see
     `data.augmentation_images`): rotation and shift commute with scaling, so only interpolation differs."""
     B, T, S = *raw.shape[:2], raw.shape[-1]
     n = B * T
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * MAX_ROTATION
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * MAX_SHIFT * 2 / OMNIGLOT_SIZE  # normalised units
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * max_rotation
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * 2 / OMNIGLOT_SIZE  # normalised units
     moved = F.grid_sample(raw.reshape(n, 1, S, S), _affine_grid(angle, shift, S), align_corners=False)
     return downscale(moved[:, 0]).reshape(B, T, IMAGE_SIZE, IMAGE_SIZE)
 

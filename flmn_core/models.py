@@ -102,7 +102,8 @@ def check_model_fields(config):
 class FLMNConfig:
     """FLMN's settings; the defaults are the paper's."""
 
-    classes: int = setting(5, "C: labels per episode (the one-hot input y_{t-1} and the classifier's outputs)")
+    classes: int = setting(5, "L: the labels the model tells apart (the one-hot input y_{t-1} and the classifier's "
+                              "outputs); an episode has at most L classes")
     controller_size: int = setting(200, "H: LSTM units")
     memory_rows: int = setting(128, "N: memory rows in all, split into N/2 feature and N/2 label rows")
     word_size: int = setting(40, "M: width of a feature-memory row")
@@ -127,7 +128,7 @@ class FLMNConfig:
 class MANNConfig:
     """MANN's settings; the defaults are Santoro et al.'s with one read head (the FLMN paper's baseline)."""
 
-    classes: int = setting(5, "C: labels per episode")
+    classes: int = setting(5, "L: the labels the model tells apart; an episode has at most L classes")
     controller_size: int = setting(200, "H: LSTM units")
     memory_rows: int = setting(128, "N: memory rows")
     word_size: int = setting(40, "M: width of a memory row")
@@ -467,6 +468,26 @@ class MANN(MemoryNetwork):
 
 # Model name -> (class, config class); the name is what checkpoints and the command line use.
 MODELS = {"flmn": (FLMN, FLMNConfig), "mann": (MANN, MANNConfig)}
+
+
+def load_widening_labels(model, state_dict):
+    """Load into `model` (L labels) the weights of the same model with L' <= L labels: every weight as given,
+    except that the label columns of the controller's input and the classifier's rows for labels L'..L-1 keep
+    the model's own fresh initialisation (they are the last columns and rows). ValueError for any other
+    difference."""
+    own = model.state_dict()
+    if set(state_dict) != set(own):
+        raise ValueError(f"the weights are of another model: {sorted(set(state_dict) ^ set(own))[:3]} differ")
+    widened = {}
+    for key, value in state_dict.items():
+        target = own[key]
+        grows = key in ("input_gates.weight", "classifier.weight", "classifier.bias")
+        if value.shape != target.shape and not (grows and value.dim() == target.dim()
+                                                and all(a <= b for a, b in zip(value.shape, target.shape))):
+            raise ValueError(f"{key} has shape {list(value.shape)}; this model's is {list(target.shape)}")
+        widened[key] = target.clone()
+        widened[key][tuple(slice(0, n) for n in value.shape)] = value
+    model.load_state_dict(widened)
 
 
 def build_model(name, **config):

@@ -32,13 +32,13 @@ from tqdm import tqdm
 from . import runlog, zoo
 from .batches import BankedBatches, Batches
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
-from .config import TrainConfig, learning_rate, read_config_file
+from .config import RECIPES, TrainConfig, learning_rate, read_config_file
 from .data import DataError, augmentation_images, load_omniglot, split_indices
 from .episodes import sample_episodes
 from .files import atomic_text, remove_temporaries
 from .metrics import INSTANCES, instance_hits
 from .evaluate import evaluate_model
-from .models import MODELS, build_model
+from .models import MODELS, build_model, load_widening_labels
 from .retrieval import retrieval_loss
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
@@ -88,6 +88,9 @@ def build_parser():
         add_setting(model, field, shown if len(defaults) > 1 else f"{shown}; {next(iter(defaults))} only")
     process = p.add_argument_group("this process (not part of the run's config)")
     process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
+    process.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                         help="start from a named TrainConfig (flmn_core.config.RECIPES): authors-2017 is the FLMN "
+                              "authors' released code")
     process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
     process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
     process.add_argument("--warm-start", metavar="CHECKPOINT", default=None,
@@ -140,15 +143,20 @@ def parse(argv=None):
         parser.error(f"--save-minutes must be 0 or more, not {args.save_minutes}")
     if args.resume:
         model_values, run_values = given_settings(args)
-        changed = sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
+        changed = (sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
+                   + (["recipe"] if args.recipe else []))
         if changed or args.model or args.warm_start:
             parser.error("a resumed run keeps its settings (only --episodes may extend it); drop "
                          + ", ".join(option(n) for n in changed or ["model" if args.model else "warm_start"]))
         return args, None
-    if args.config and args.warm_start:
-        parser.error("--warm-start takes the checkpoint's training config: drop --config")
+    if args.warm_start and (args.config or args.recipe):
+        parser.error("--warm-start takes the checkpoint's training config: drop --config and --recipe")
+    if args.config and args.recipe:
+        parser.error("give one of --config and --recipe, the settings to start from")
     try:
-        base = read_config_file(args.config or args.warm_start) if args.config or args.warm_start else None
+        base = RECIPES.get(args.recipe)
+        if args.config or args.warm_start:
+            base = read_config_file(args.config or args.warm_start)
         config = config_from_args(args, base)
         if args.dry_run:
             config = dataclasses.replace(config, model=dataclasses.replace(config.model, **DRY_RUN_MODEL), **DRY_RUN)
@@ -208,7 +216,11 @@ class Run:
         this run's log, and it is this run's best.pt until a validation beats it. When the run changes what it
         trains on (any setting but episodes), the first validation replaces it: the checkpoint was chosen for
         other training, and selection begins afresh."""
-        self.model.load_state_dict(payload["state_dict"])
+        try:
+            load_widening_labels(self.model, payload["state_dict"])
+        except ValueError as error:
+            sys.exit(f"error: --warm-start {path}: its weights do not fit this run's model ({error}); only --classes "
+                     "may grow")
         self.episode = payload["step"]
         self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
         same = dataclasses.replace(TrainConfig.from_dict(payload["train_config"]), episodes=self.config.episodes)
@@ -336,6 +348,9 @@ def main(argv=None):
             config = dataclasses.replace(config, episodes=args.episodes)
     if config.batch_size % world:
         sys.exit(f"error: a batch of {config.batch_size} episodes does not split evenly over {world} processes")
+    if world > 1 and config.classes_range[0] != config.classes_range[1]:
+        sys.exit("error: a data-parallel run needs one class count for all its batches; --min-classes draws one "
+                 "per batch, which the processes would draw apart: train it in one process")
     if args.sample_ahead and world > 1:
         sys.exit("error: --sample-ahead is for a run in one process; a data-parallel run samples its episodes "
                  "while it waits for the other processes")
@@ -372,31 +387,54 @@ def main(argv=None):
 def training_step(model, config, compile_):
     """The function of one optimizer step's forward pass: episodes -> (logits, loss).
 
-    --compile compiles this forward and its backward once per process (the first step takes minutes).
+    --compile compiles this forward and its backward once per process (the first step takes minutes). A run
+    whose batches differ in class count, and so in length T, compiles one step of the recurrence instead:
+    the whole unrolled episode would compile again for every T.
     """
-    classes = config.model.classes
+    labels_ = config.model.classes
+
+    def classification_loss(logits, labels):
+        if config.softmax_twice:
+            logits = F.softmax(logits, dim=-1)
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten())
 
     def forward(images, prev_labels, labels, instances):
         if not config.retrieval_loss:
             logits = model(images, prev_labels)
-            return logits, F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+            return logits, classification_loss(logits, labels)
         logits, recording = model(images, prev_labels, record=True)
-        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
-        extra = retrieval_loss(recording, labels, instances, classes, new_reads_nothing=config.model.null_row)
-        return logits, loss + config.retrieval_loss * extra
+        extra = retrieval_loss(recording, labels, instances, labels_, new_reads_nothing=config.model.null_row)
+        return logits, classification_loss(logits, labels) + config.retrieval_loss * extra
 
-    return torch.compile(forward, dynamic=False) if compile_ else forward
+    if not compile_:
+        return forward
+    if config.classes_range[0] != config.classes_range[1]:
+        compiled = torch.compile(model.advance, dynamic=False)
+        # contiguous: a step's input is a view of all T steps' inputs, whose strides (and so the guards of a
+        # compiled function) would change with T
+        model.advance = lambda gates_in, state: compiled(gates_in.contiguous(), state)
+        return forward
+    return torch.compile(forward, dynamic=False)
 
 
 def episode_sampler(config, omniglot, raw, world=1):
     """A run's training batches: `sample(generator=...)` -> Episodes of the training characters, augmented as
     the config says (raw: the augmentation copies of Experiment II, else None); each of a data-parallel run's
     `world` processes samples its share of the batch (or `batch_size=` episodes)."""
-    return functools.partial(sample_episodes, omniglot.images, batch_size=config.batch_size // world,
-                             classes=config.model.classes, samples=config.samples,
-                             characters=split_indices("train", omniglot.characters), raw_images=raw,
-                             augment=config.experiment == "II", rotate_classes=config.rotate_classes,
-                             widen_strokes=config.widen_strokes)
+    return functools.partial(sample_training_batch, config, omniglot.images, batch_size=config.batch_size // world,
+                             characters=split_indices("train", omniglot.characters, config.split), raw_images=raw)
+
+
+def sample_training_batch(config, images, batch_size, generator, characters, raw_images):
+    """A batch of training episodes as the config says; its class count C drawn from the generator first when
+    the config gives a range (`TrainConfig.classes_range`), so that every episode of a batch has one length."""
+    fewest, most = config.classes_range
+    classes = most if fewest == most else int(torch.randint(fewest, most + 1, (), generator=generator))
+    return sample_episodes(images, batch_size, generator, classes=classes, samples=config.samples,
+                           characters=characters, raw_images=raw_images, augment=config.experiment == "II",
+                           rotate_classes=config.rotate_classes, widen_strokes=config.widen_strokes,
+                           labels=config.model.classes, max_rotation=config.max_rotation,
+                           max_shift=config.max_shift)
 
 
 def training_batches(config, omniglot, raw, generator, world, ahead=False):
@@ -508,9 +546,9 @@ def validate(run, omniglot, rank=0, world=1):
     evaluating its share of the episodes; the first logs them and saves best.pt when accuracy improves."""
     model, config = run.model, run.config
     model.eval()
-    result = evaluate_model(model, omniglot.images, config.val_episodes, VALIDATION_SEED, config.model.classes,
-                            config.samples, characters=split_indices("validation", omniglot.characters),
-                            share=(rank, world))
+    result = evaluate_model(model, omniglot.images, config.val_episodes, VALIDATION_SEED, config.classes_range[1],
+                            config.samples, characters=split_indices("validation", omniglot.characters, config.split),
+                            share=(rank, world), labels=config.model.classes)
     model.train()
     if rank != 0:
         return

@@ -288,3 +288,17 @@ def test_missing_and_corrupt_mnist(tmp_path, data_dir):
     with pytest.raises(DataError) as error:
         flmn_core.load_mini_mnist(tmp_path, download=False)
     assert str(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz") in str(error.value)
+
+
+def test_the_random_split_draws_disjoint_characters_from_all_alphabets(omniglot):
+    parts = {name: flmn_core.split_indices(name, omniglot.characters, scheme="random").tolist()
+             for name in ("train", "validation", "test")}
+    assert [len(parts[name]) for name in ("train", "validation", "test")] == [1080, 129, 414]
+    assert set().union(*map(set, parts.values())) == set(range(1623))
+    alphabet = lambda i: omniglot.characters[i].rsplit("/", 1)[0]  # noqa: E731
+    assert len({alphabet(i) for i in parts["test"]}) == 50  # test characters from every alphabet ...
+    assert {alphabet(i) for i in parts["test"]} <= {alphabet(i) for i in parts["train"]}  # ... that training sees
+    again = flmn_core.split_indices("test", omniglot.characters, scheme="random").tolist()
+    assert again == parts["test"] != flmn_core.split_indices("test").tolist()
+    with pytest.raises(ValueError, match="split scheme"):
+        flmn_core.split_indices("test", scheme="shuffled")

@@ -149,14 +149,12 @@ def centre_of_mass(images):
     return torch.stack([(images.sum(-1) * grid).sum(-1) / mass, (images.sum(-2) * grid).sum(-1) / mass], -1)
 
 
-def test_augment_without_rotation_or_shift_is_the_plain_image(raw_subset, monkeypatch):
+def test_augment_without_rotation_or_shift_is_the_plain_image(raw_subset):
     """The augmentation path (105 x 105 -> affine -> area filter) reproduces the preprocessed images when the
     random transform is the identity: it uses the same downscaling as everything else."""
     images, raw = raw_subset
-    monkeypatch.setattr(episodes_module, "MAX_ROTATION", 0.0)
-    monkeypatch.setattr(episodes_module, "MAX_SHIFT", 0.0)
     plain = sample(images, batch_size=4, seed=3)
-    augmented = sample(images, batch_size=4, seed=3, raw_images=raw, augment=True)
+    augmented = sample(images, batch_size=4, seed=3, raw_images=raw, augment=True, max_rotation=0.0, max_shift=0.0)
     assert torch.equal(plain.labels, augmented.labels)
     torch.testing.assert_close(augmented.images, plain.images, atol=1e-5, rtol=0)
 
@@ -239,3 +237,31 @@ def test_rotate_classes_turns_each_class_by_quarter_turns(pool):
             assert turns_of_label.setdefault(label, matches[0]) == matches[0]
         turns_used |= set(turns_of_label.values())
     assert turns_used == {0, 1, 2, 3}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A label space larger than the episode's classes
+
+
+def test_an_episode_of_c_classes_uses_c_of_the_l_labels_afresh_each_episode(pool):
+    batch = sample(pool, batch_size=64, seed=4, classes=3, samples=4, labels=15)
+    assert batch.prev_labels.shape == (64, 12, 15) and batch.labels.max() < 15
+    used = [set(episode.tolist()) for episode in batch.labels]
+    assert all(len(labels) == 3 for labels in used)  # three classes, three labels
+    assert len({frozenset(labels) for labels in used}) > 30  # drawn afresh: many different label sets
+    assert len(set().union(*used)) == 15  # every label gets used
+    character, _ = locate(batch.images, pool)
+    for labels, characters in zip(batch.labels, character):  # one label per class, one class per label
+        pairs = set(zip(labels.tolist(), characters.tolist()))
+        assert len(pairs) == 3 == len({label for label, _ in pairs}) == len({c for _, c in pairs})
+    assert torch.equal(batch.instances, flmn_core.episodes.instance_numbers(batch.labels, 15))
+
+
+def test_as_many_labels_as_classes_draws_the_episodes_it_always_drew(pool):
+    plain, labelled = sample(pool, seed=2), sample(pool, seed=2, labels=5)
+    assert all(torch.equal(a, b) for a, b in zip(plain, labelled))
+
+
+def test_more_classes_than_labels_is_refused(pool):
+    with pytest.raises(ValueError, match="at least 6 labels"):
+        sample(pool, classes=6, labels=5)

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import flmn_core
+import flmn_core.config
 from flmn_core.images import prepare
 from flmn_core import evaluate
 from flmn_core.metrics import INSTANCES, instance_hits, summarize
@@ -146,6 +147,31 @@ def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoin
     expected = evaluate.evaluate_model(flmn_core.load_model(checkpoints[model]), images, 50, 7, characters=characters)
     assert written["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
     assert written["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+
+
+def test_fewer_classes_than_labels_turned_test_images_and_the_random_split(data_dir, omniglot, tmp_path):
+    """--classes 3 of a 15-label model; --rotate 10 turns the test images (the authors' test); a checkpoint
+    trained on the random split is evaluated on that split's test characters unless told otherwise."""
+    torch.manual_seed(0)
+    path = tmp_path / "fifteen.pt"
+    config = flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15, **SMALL["flmn"]), split="random")
+    model = flmn_core.FLMN(config.model)
+    flmn_core.save_checkpoint(path, model, step=0, train_config=config.to_dict())
+    report = {}
+    for name, extra in (("plain", []), ("turned", ["--rotate", 10]), ("alphabets", ["--split-scheme", "alphabets"])):
+        report[name] = tmp_path / f"{name}.json"
+        result = run_evaluate(data_dir, "--checkpoint", path, "--classes", 3, "--episodes", 20, "--seed", 3,
+                              "--json", report[name], "--threads", 1, *extra)
+        assert result.returncode == 0, result.stderr
+        report[name] = json.loads(report[name].read_text())
+    assert report["plain"]["classes"] == 3 and report["plain"]["labels"] == 15
+    assert report["plain"]["split_scheme"] == "random" and report["alphabets"]["split_scheme"] == "alphabets"
+    characters = flmn_core.split_indices("test", omniglot.characters, scheme="random")
+    expected = evaluate.evaluate_model(model, omniglot.images, 20, 3, classes=3, characters=characters, labels=15)
+    assert report["plain"]["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert report["turned"]["rotate"] == 10 and report["turned"]["loss"] != pytest.approx(expected["loss"], rel=1e-5)
+    result = run_evaluate(data_dir, "--checkpoint", path, "--classes", 16, "--episodes", 2)
+    assert result.returncode == 2 and "give 2 to 15" in result.stderr
 
 
 def damaged_checkpoint(kind, good, folder):

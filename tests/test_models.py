@@ -471,3 +471,23 @@ def test_bad_configs_are_refused_with_a_message():
         flmn_core.build_model("mann", write_content="erase")
     with pytest.raises(ValueError, match="unknown model 'ntm'"):
         flmn_core.build_model("ntm")
+
+
+@pytest.mark.parametrize("name", ["flmn", "mann"])
+def test_weights_of_fewer_labels_load_with_fresh_rows_for_the_new_labels(name):
+    """--warm-start from a checkpoint of 5 labels into a model of 15: the first 5 labels' logits are the old
+    model's, the new labels' weights are the new model's own initialisation."""
+    torch.manual_seed(0)
+    small, big = flmn_core.build_model(name, classes=5), flmn_core.build_model(name, classes=15)
+    fresh = {key: value.clone() for key, value in big.state_dict().items()}
+    flmn_core.models.load_widening_labels(big, small.state_dict())
+    labels = torch.randint(0, 5, (2, 9))
+    images = torch.rand(2, 9, 20, 20)
+    old = small(images, flmn_core.episodes.offset_labels(labels, 5))
+    new = big(images, flmn_core.episodes.offset_labels(labels, 15))
+    torch.testing.assert_close(new[..., :5], old, rtol=0, atol=1e-5)
+    assert torch.equal(big.classifier.weight[5:], fresh["classifier.weight"][5:])
+    assert torch.equal(big.input_gates.weight[:, -10:], fresh["input_gates.weight"][:, -10:])
+    with pytest.raises(ValueError, match="shape"):
+        flmn_core.models.load_widening_labels(flmn_core.build_model(name, classes=15, controller_size=8),
+                                              small.state_dict())

@@ -293,3 +293,40 @@ def test_the_compiled_step_computes_what_the_eager_step_does():
     torch.testing.assert_close(loss, eager_loss, rtol=1e-4, atol=1e-5)
     for grad, eager in zip(grads, eager_grads):
         torch.testing.assert_close(grad, eager, rtol=1e-3, atol=1e-5)
+
+
+def test_a_class_range_draws_each_batch_its_own_class_count_from_the_label_space(omniglot):
+    config = flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=2, batch_size=3)
+    sample = flmn_core.train.episode_sampler(config, omniglot, None)
+    generator = torch.Generator().manual_seed(0)
+    counts = []
+    for _ in range(40):
+        batch = sample(generator=generator)
+        classes = {len(set(episode.tolist())) for episode in batch.labels}
+        assert len(classes) == 1 and batch.labels.shape[1] == 10 * min(classes)  # one length per batch
+        assert batch.prev_labels.shape[-1] == 15
+        counts.append(classes.pop())
+    assert min(counts) >= 2 and max(counts) <= 15 and len(set(counts)) > 8
+
+
+def test_class_ranges_and_recipes_are_checked(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="max_classes"):
+        flmn_core.config.TrainConfig(max_classes=6)  # more than the model's 5 labels
+    with pytest.raises(ValueError, match="min_classes"):
+        flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=12, max_classes=10)
+    args, config = flmn_core.train.parse(["--recipe", "authors-2017", "--batch-size", "10"])
+    assert config.softmax_twice and config.batch_size == 10 and not config.model.clear_label_rows
+    result = run_train(data_dir, "--recipe", "authors-2017", "--config", tmp_path / "x.json", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "one of --config and --recipe" in result.stderr
+
+
+def test_the_loss_of_the_authors_code_applies_a_second_softmax():
+    torch.manual_seed(0)
+    model = flmn_core.build_model("flmn", controller_size=8, memory_rows=8, word_size=4)
+    labels = torch.randint(0, 5, (2, 6))
+    batch = (torch.rand(2, 6, 20, 20), flmn_core.episodes.offset_labels(labels, 5), labels, None)
+    for twice in (False, True):
+        config = flmn_core.config.TrainConfig(softmax_twice=twice)
+        logits, loss = flmn_core.train.training_step(model, config, compile_=False)(*batch)
+        scores = logits.softmax(-1) if twice else logits
+        torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(scores.flatten(0, 1), labels.flatten()))
