@@ -18,10 +18,12 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from flmn_core import CheckpointError, load_model, markdown, zoo
-from flmn_core.models import MODELS, FLMNConfig
-from flmn_core.metrics import INSTANCES
-from flmn_core.interactive import EpisodeError, InteractiveEpisode
+from flmn_core import CheckpointError, load_model
+from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
+from flmn_core.model import zoo
+from flmn_core.model.networks import MODELS, FLMNConfig
+from flmn_core.results import markdown
+from flmn_core.training.metrics import INSTANCES
 
 DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
 ASSETS = Path(__file__).resolve().parent / "assets"

@@ -9,18 +9,19 @@ named by the drawing it holds, the controller's key, add and read vectors and lo
 controls: wipe or freeze rows (or the rows of one label) as step t begins, or change the usage decay
 gamma, and see the prediction change.
 
-Surgery is this session's what-if: it replays the steps on the side (flmn_core.surgery), so neither the
+Surgery is this session's what-if: it replays the steps on the side (flmn_core.interactive.surgery), so neither the
 episode nor the shared model ever changes; the page's own predictions stay the model's. Its settings
 live in st.session_state under the panel's key.
 """
 
 import streamlit as st
 
-from flmn_core import memory_rows, read_view, surgery, viz
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive import memory_rows, read_view, surgery
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
-# What a page can show of each model's memory: the read (HTML, flmn_core.read_view) and groups of
+# What a page can show of each model's memory: the read (HTML, flmn_core.interactive.read_view) and groups of
 # viz.memory_view's figures. Each Plotly chart costs the browser about 0.1 s to draw at every update, so a
 # page shows the groups a person chooses.
 VIEWS = {"Read": ("read",), "Memories": ("feature_memory", "label_memory", "memory"), "Addressing": ("addressing",),

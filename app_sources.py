@@ -1,7 +1,7 @@
 """Where the Episode explorer and human mode get their characters, and the links that reproduce an episode.
 
 Three sources, each with a short name used in links (`/explorer?source=glyphs&seed=3&step=12`):
-characters generated on the spot by flmn_core.glyphs (no data, no internet: the default), Omniglot's 414
+characters generated on the spot by flmn_core.data.glyphs (no data, no internet: the default), Omniglot's 414
 held-out test characters (the paper's split) and miniMNIST. The image pools are loaded once per process
 and shared by every session (st.cache_resource), never changed.
 """
@@ -9,8 +9,14 @@ and shared by every session (st.cache_resource), never changed.
 import streamlit as st
 
 from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices
-from flmn_core.data import MNIST_FILES, MNIST_URL, OMNIGLOT_SETS, OMNIGLOT_URL, data_dir
-from flmn_core.glyphs import sample_glyph_pool
+from flmn_core.data.glyphs import sample_glyph_pool
+from flmn_core.data.sources import (
+    MNIST_FILES,
+    MNIST_URL,
+    OMNIGLOT_SETS,
+    OMNIGLOT_URL,
+    data_dir,
+)
 
 GLYPHS, OMNIGLOT, MNIST = "glyphs", "omniglot", "mnist"
 SOURCES = {GLYPHS: "Generated characters", OMNIGLOT: "Omniglot test characters", MNIST: "miniMNIST digits"}

@@ -22,9 +22,15 @@ import app_common
 import app_memory
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
-from flmn_core import markdown, viz
-from flmn_core.interactive import MAX_STEPS, EpisodeError, InteractiveEpisode, episode_from_pool
-from flmn_core.shuffle import derangement, label_shuffle_replay
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive.episode import (
+    MAX_STEPS,
+    EpisodeError,
+    InteractiveEpisode,
+    episode_from_pool,
+)
+from flmn_core.interactive.shuffle import derangement, label_shuffle_replay
+from flmn_core.results import markdown
 
 SESSION = "session"
 SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}

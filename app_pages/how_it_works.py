@@ -5,8 +5,11 @@ import inspect
 
 import streamlit as st
 
-from flmn_core import addressing, episodes, models, retrieval, viz
-from flmn_core.models import FLMN, MANN, MemoryNetwork
+from flmn_core.data import episodes
+from flmn_core.interactive import figures as viz
+from flmn_core.model import addressing, retrieval
+from flmn_core.model import networks as models
+from flmn_core.model.networks import FLMN, MANN, MemoryNetwork
 
 # (title, LaTeX as the FLMN paper numbers it, the function that computes it). The symbols: k_t key,
 # M_t memory (M^f feature, M^l label), w^r read, w^u usage, w^lu least used, w^w write weights, a_t add
@@ -109,7 +112,7 @@ equation_ui(*ENCODER)
 
 st.header("The two models")
 for model in (FLMN, MANN):
-    st.markdown(f"#### `flmn_core.models.{model.__name__}`")
+    st.markdown(f"#### `flmn_core.model.networks.{model.__name__}`")
     st.code(inspect.getdoc(model), language=None, wrap_lines=True)  # verbatim: its equations are laid out in columns
     with st.expander("Source of one memory step"):
         st.code(inspect.getsource(model.memory_step), language="python")

@@ -14,9 +14,15 @@ import streamlit as st
 import app_common
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
-from flmn_core import DataError, markdown, paper, viz
-from flmn_core.human import HumanPlay
-from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from_pool
+from flmn_core import DataError
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive.episode import (
+    EpisodeError,
+    InteractiveEpisode,
+    episode_from_pool,
+)
+from flmn_core.interactive.human import HumanPlay
+from flmn_core.results import markdown, paper
 
 IMAGE_SIDE = 200  # px: the 20 x 20 input, pixel for pixel what the models see
 FEEDBACK_SIDE = 80

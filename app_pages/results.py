@@ -1,10 +1,12 @@
 """Results: the shipped checkpoints' per-instance accuracy beside the papers' tables, and the training
-curves. Every number comes from the files in checkpoints/ (flmn_core.evaluate's results, the training
-logs) or from flmn_core.paper, through flmn_core.report: none is typed into this page."""
+curves. Every number comes from the files in checkpoints/ (flmn_core.training.evaluate's results, the training
+logs) or from flmn_core.results.paper, through flmn_core.results.report: none is typed into this page."""
 
 import streamlit as st
 
-from flmn_core import paper, report, viz, zoo
+from flmn_core.interactive import figures as viz
+from flmn_core.model import zoo
+from flmn_core.results import paper, report
 
 # Each figure: (data set, title, the experiments of our checkpoints it shows, the published rows beside them).
 # Omniglot is split by experiment, as the FLMN paper's Table 1 is; Santoro et al.'s rows (their MANN and
@@ -67,7 +69,7 @@ st.markdown("Per-instance accuracy: of all the steps showing a class for the k-t
 evaluated = any(results_by_checkpoint(d)[0] for d in zoo.DATASETS)
 if not evaluated:
     st.info(f"No evaluation results in {zoo.checkpoint_dir() / 'results'} yet, so our rows read \"not evaluated\". "
-            "Produce them with `python -m flmn_core.evaluate --checkpoint checkpoints/<name>.pt` "
+            "Produce them with `python -m flmn_core.training.evaluate --checkpoint checkpoints/<name>.pt` "
             "(see README).")
 
 st.caption("In the plots, lines are our checkpoints (10,000 episodes, 95% intervals); hollow diamonds are "

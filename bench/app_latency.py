@@ -5,7 +5,7 @@
 
 A real `streamlit run app.py` for this tree and one for --baseline (a git ref, exported with `git archive`
 to a temporary folder), Debian's headless chromium (Playwright), and real people's pen trajectories
-(Omniglot's stroke files under FLMN_DATA_DIR, read by flmn_core.strokes) replayed as mouse moves on the
+(Omniglot's stroke files under FLMN_DATA_DIR, read by flmn_core.data.strokes) replayed as mouse moves on the
 canvas. Both versions are taught the same episode: --classes characters, each drawn by several people, in
 a shuffled order, each drawing labelled with its character's label. The versions take turns drawing by
 drawing (the order alternating), so load from other work on the machine falls on both alike: the ratio of
@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from bench.serving import wait_for_health
-from flmn_core import strokes
+from flmn_core.data import strokes
 
 CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

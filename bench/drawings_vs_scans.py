@@ -5,13 +5,13 @@
 
 Omniglot's stroke files (omniglot-strokes/ under FLMN_DATA_DIR) hold the pen trajectories from which 242
 of its background characters were drawn by 20 people; its image zip holds the scans of the very same
-drawings. Each drawing is rendered as the Teach page's canvas renders it (flmn_core.strokes.render_canvas:
+drawings. Each drawing is rendered as the Teach page's canvas renders it (flmn_core.data.strokes.render_canvas:
 its 280 px and a pen of --pens pixels; --scales draws it that much smaller or larger about the frame's
 centre, as a person who draws small would). Every pool is run through the same episodes (one seed: the
 same characters, drawers and order):
 - scans: the scans, preprocessed as in training (flmn_core.preprocess);
 - canvas, training's preprocessing: the renderings through preprocess alone (the app's path until now);
-- canvas, the app: the renderings through the app's path (flmn_core.images: image_from_canvas, prepare).
+- canvas, the app: the renderings through the app's path (flmn_core.interactive.uploads: image_from_canvas, prepare).
 Prints per-instance accuracy with 95% confidence intervals and each pool's gap to the scans at the 2nd
 instance. The characters belong to Omniglot's background set, which the shipped models were trained on:
 absolute accuracies run above Table 1's held-out ones; the gap between pools is the figure to read.
@@ -28,9 +28,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from flmn_core import load_model, markdown, preprocess, strokes, zoo
-from flmn_core.evaluate import evaluate_model
-from flmn_core.images import DEFAULT_PEN, image_from_canvas, prepare
+from flmn_core import load_model, preprocess
+from flmn_core.data import strokes
+from flmn_core.interactive.uploads import DEFAULT_PEN, image_from_canvas, prepare
+from flmn_core.model import zoo
+from flmn_core.results import markdown
+from flmn_core.training.evaluate import evaluate_model
 
 SHOWN = (1, 2, 3, 5, 10)  # instances printed
 DRAWERS = 20  # drawings of each character, in both Omniglot's scans and its stroke files

@@ -17,8 +17,9 @@ import os
 import numpy as np
 import torch
 
-from flmn_core import load_model, zoo
-from flmn_core.data import load_omniglot
+from flmn_core import load_model
+from flmn_core.data.sources import load_omniglot
+from flmn_core.model import zoo
 
 
 def parse_args(argv=None):

@@ -20,18 +20,23 @@ import time
 import torch
 
 from bench.train_speed import cpu_model
-from flmn_core.batches import Batches
-from flmn_core.checkpoint import load_checkpoint
-from flmn_core.config import TrainConfig
-from flmn_core.data import augmentation_images, load_omniglot
-from flmn_core.models import build_model
-from flmn_core.train import apply_gradients, episode_sampler, make_optimizer, training_step
+from flmn_core.data.batches import Batches
+from flmn_core.data.sources import augmentation_images, load_omniglot
+from flmn_core.model.checkpoint import load_checkpoint
+from flmn_core.model.networks import build_model
+from flmn_core.training.config import TrainConfig
+from flmn_core.training.train import (
+    apply_gradients,
+    episode_sampler,
+    make_optimizer,
+    training_step,
+)
 
 CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
 
 
 def stepper(config, compiled, world=1):
-    """A fresh model's training step on a batch, as `flmn_core.train` takes it (in each of `world`
+    """A fresh model's training step on a batch, as `flmn_core.training.train` takes it (in each of `world`
     data-parallel processes) -> a function of the batch and of what to do while waiting for the others."""
     torch.manual_seed(0)
     model = build_model(config.model_name, **dataclasses.asdict(config.model))

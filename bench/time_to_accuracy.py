@@ -6,15 +6,16 @@
 The figure that matters most for training on a CPU: the FLMN paper reports 85.6% 2nd-instance accuracy
 after 100,000 steps; how long does our engine need to reach it on the validation alphabets (never trained
 on)? Wall time is the run's training time (compiling included; logged since runs record it), CPU time
-the training processes' own (all processes, for data-parallel runs), as flmn_core.train logs them at
+the training processes' own (all processes, for data-parallel runs), as flmn_core.training.train logs them at
 each validation. Compare runs made on the same machine with nothing else running.
 """
 
 import argparse
 from pathlib import Path
 
-from flmn_core import paper, zoo
-from flmn_core.runlog import read as read_log
+from flmn_core.model import zoo
+from flmn_core.results import paper
+from flmn_core.training.runlog import read as read_log
 
 
 def first_reaching(records, instance, target):

@@ -5,7 +5,7 @@
 
 Prints, for each batch size, episodes per second of process CPU time (one thread) of: the baseline (a plain
 per-step loop, `PlainFLMN`), the project's model run eagerly, and the project's model under torch.compile
-(as `flmn_core.train --compile` runs it); they are measured alternately in the same run, so the ratios hold
+(as `flmn_core.training.train --compile` runs it); they are measured alternately in the same run, so the ratios hold
 when the machine's speed drifts. Then the batch-1 step latency that the app pays, and the time of 10,000
 evaluation episodes. (One run on two cores: bench/two_cores.py.) The machine is printed first. Pause other
 work (training runs) while it runs: two busy cores make every timing wrong.
@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import flmn_core
-from flmn_core.episodes import offset_labels
-from flmn_core.evaluate import evaluate_model
-from flmn_core.models import MODELS
+from flmn_core.data.episodes import offset_labels
+from flmn_core.model.networks import MODELS
+from flmn_core.training.evaluate import evaluate_model
 
 STEPS = 50  # T = 5 classes x 10 samples
 

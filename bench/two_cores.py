@@ -10,7 +10,7 @@ was compiled with):
 - one run, two threads: two intra-op threads, sampled in place (`--threads 2`);
 - one run, two processes: the batch split over two data-parallel processes of one thread, each on a core of
   its own, their gradients averaged at every step, each sampling episodes of its next batches while it waits
-  for the other (`torchrun --standalone --nproc_per_node 2 -m flmn_core.train ... --threads 1`): the same
+  for the other (`torchrun --standalone --nproc_per_node 2 -m flmn_core.training.train ... --threads 1`): the same
   batches of 16 as one process, so the same learning per episode;
 - two runs side by side: two one-core runs timed together over the same steps, their episodes per second
   summed: what the two cores give to work that needs no sharing, the most one run could hope for.
@@ -38,10 +38,10 @@ import torch
 
 from bench.sample_ahead import CONFIGS, rate, stepper
 from bench.train_speed import cpu_model
-from flmn_core.checkpoint import load_checkpoint
-from flmn_core.config import TrainConfig
-from flmn_core.data import augmentation_images, load_omniglot
-from flmn_core.train import init_distributed, training_batches
+from flmn_core.data.sources import augmentation_images, load_omniglot
+from flmn_core.model.checkpoint import load_checkpoint
+from flmn_core.training.config import TrainConfig
+from flmn_core.training.train import init_distributed, training_batches
 
 # A way to run: (intra-op threads, sampled ahead, data-parallel processes)
 WAYS = {"in place": (1, False, 1), "sampled ahead": (1, True, 1), "two threads": (2, False, 1),

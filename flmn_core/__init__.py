@@ -8,10 +8,28 @@
     >>> logits = model(batch.images, batch.prev_labels)  # [16, 50, 5]
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from .data import DataError, load_mini_mnist, load_omniglot, preprocess, split_indices
-from .episodes import Episodes, sample_episodes
-from .models import FLMN, IMAGE_SIZE, MANN, FLMNConfig, MANNConfig, build_model
+from flmn_core.data.episodes import Episodes, sample_episodes
+from flmn_core.data.sources import (
+    DataError,
+    load_mini_mnist,
+    load_omniglot,
+    preprocess,
+    split_indices,
+)
+from flmn_core.model.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from flmn_core.model.networks import (
+    FLMN,
+    IMAGE_SIZE,
+    MANN,
+    FLMNConfig,
+    MANNConfig,
+    build_model,
+)
 
 __all__ = [
     "CheckpointError", "DataError", "Episodes", "FLMN", "FLMNConfig", "IMAGE_SIZE", "MANN", "MANNConfig",

@@ -17,7 +17,7 @@ import torch
 from hypothesis import settings
 
 import flmn_core
-from flmn_core.data import MNIST_FILES, OMNIGLOT_SETS  # the files data.py reads
+from flmn_core.data.sources import MNIST_FILES, OMNIGLOT_SETS  # the files data.py reads
 
 # Two cores shared with training runs: one thread per test process keeps the suite from oversubscribing them.
 torch.set_num_threads(1)

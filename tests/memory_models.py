@@ -10,7 +10,7 @@ row's label, and the classifier outputs the label read.
 import torch
 
 from flmn_core import FLMN, FLMNConfig
-from flmn_core.glyphs import sample_glyph_pool
+from flmn_core.data.glyphs import sample_glyph_pool
 
 PIXELS = 20 * 20
 OPEN, SHUT = 30.0, -30.0  # gate pre-activations that saturate a sigmoid

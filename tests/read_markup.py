@@ -1,4 +1,4 @@
-"""The read view's HTML (flmn_core.read_view.read_html) parsed back into what it draws, for the tests."""
+"""The read view's HTML (flmn_core.interactive.read_view.read_html) parsed back into what it draws, for the tests."""
 
 import re
 import xml.etree.ElementTree as ET

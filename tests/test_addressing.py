@@ -1,4 +1,4 @@
-"""Each equation of flmn_core.addressing against a plain NumPy loop (float64), its shapes, and its invariants.
+"""Each equation of flmn_core.model.addressing against a plain NumPy loop (float64), its shapes, and its invariants.
 
 Shapes: B batch, R heads, N memory rows, W word size.
 """
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from flmn_core import addressing
+from flmn_core.model import addressing
 
 # Small, fast property runs: the whole file takes a few seconds.
 FAST = settings(max_examples=40, deadline=None)

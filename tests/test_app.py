@@ -11,20 +11,21 @@ import re
 import shutil
 from pathlib import Path
 
+import fake_canvas
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import fake_canvas
-from flmn_core import build_model, load_model, save_checkpoint, zoo
-from flmn_core.episodes import offset_labels
-from flmn_core.episode_file import read_episode_file
-from flmn_core.examples import EXAMPLE_PATH
-from flmn_core.glyphs import make_alphabet, render
-from flmn_core.images import MAX_UPLOAD_BYTES, image_from_canvas, prepare
-from flmn_core.interactive import InteractiveEpisode
+from flmn_core import build_model, load_model, save_checkpoint
+from flmn_core.data.episodes import offset_labels
+from flmn_core.data.glyphs import make_alphabet, render
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.interactive.episode_file import read_episode_file
+from flmn_core.interactive.examples import EXAMPLE_PATH
+from flmn_core.interactive.uploads import MAX_UPLOAD_BYTES, image_from_canvas, prepare
+from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints

@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import app_common
-from flmn_core import zoo
+from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGES = ("app_pages/explorer.py", "app_pages/results.py", "app_pages/how_it_works.py", "app_pages/teach.py")

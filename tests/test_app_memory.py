@@ -1,6 +1,6 @@
 """app_memory.memory_panel_ui through AppTest: the panel draws the model's own step (the values in the
 charts sent to the browser are the model's), names rows by their drawings, and its surgery changes the
-prediction it shows the way flmn_core.surgery computes it, while the episode and the model stay as they were.
+prediction it shows the way flmn_core.interactive.surgery computes it, while the episode and the model stay as they were.
 
 The panel runs in a small page of its own (panel_page) on the hand-made retrieving FLMN of
 tests/memory_models.py, whose read lands on the row of the earlier drawing, or on a shipped checkpoint.
@@ -11,10 +11,11 @@ import json
 
 import numpy as np
 import torch
+from read_markup import parse as parse_read
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import memory_rows, read_view, surgery, zoo
-from read_markup import parse as parse_read
+from flmn_core.interactive import memory_rows, read_view, surgery
+from flmn_core.model import zoo
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 
@@ -28,11 +29,12 @@ def panel_page(source, pending):
     pending: the last drawing is predicted and not labelled, as on the Teach page. The panel shows the
     last step, or step st.session_state["t"] (0-based), as the explorer's slider would choose it."""
     import streamlit as st
+    from memory_models import distinct_drawings, retrieving_flmn
 
     import app_memory
-    from flmn_core import load_model, zoo
-    from flmn_core.interactive import InteractiveEpisode
-    from memory_models import distinct_drawings, retrieving_flmn
+    from flmn_core import load_model
+    from flmn_core.interactive.episode import InteractiveEpisode
+    from flmn_core.model import zoo
 
     order = [0, 1, 2, 0] if source == "retriever" else [0, 1, 2, 3, 4, 0]
     if "episode" not in st.session_state:

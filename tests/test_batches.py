@@ -1,4 +1,4 @@
-"""A data-parallel process's batches banked while it waits (flmn_core.batches.BankedBatches): which episodes
+"""A data-parallel process's batches banked while it waits (flmn_core.data.batches.BankedBatches): which episodes
 it trains on does not depend on when they were sampled, and its run's generator stands after the last one."""
 
 import functools
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from flmn_core import sample_episodes
-from flmn_core.batches import BankedBatches
-from flmn_core.glyphs import sample_glyph_pool
+from flmn_core.data.batches import BankedBatches
+from flmn_core.data.glyphs import sample_glyph_pool
 
 SIZE, ROOM = 3, 6
 SAMPLE = functools.partial(sample_episodes, sample_glyph_pool(12, 10, seed=0), batch_size=SIZE)

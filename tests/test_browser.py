@@ -18,11 +18,21 @@ try:
 except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
-from browser_harness import (RENDER_TIMEOUT_MS, chromium, figures, need, show_memory_views, snapshot,
-                             streamlit_server, wait_until)
-from flmn_core import read_view, zoo
-from flmn_core.interactive import InteractiveEpisode
-from flmn_core.strokes import PEN_READY_MS
+from browser_harness import (
+    RENDER_TIMEOUT_MS,
+    chromium,
+    figures,
+    need,
+    show_memory_views,
+    snapshot,
+    streamlit_server,
+    wait_until,
+)
+
+from flmn_core.data.strokes import PEN_READY_MS
+from flmn_core.interactive import read_view
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.model import zoo
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 MEMORY_TITLES = ("FLMN feature memory", "FLMN label memory", "MANN memory", "FLMN addressing", "MANN addressing")

@@ -11,8 +11,8 @@ import torch
 
 import flmn_core
 from flmn_core import CheckpointError
-from flmn_core.checkpoint import CONFIG_TYPES, FORMAT_VERSION
-from flmn_core.models import MODELS
+from flmn_core.model.checkpoint import CONFIG_TYPES, FORMAT_VERSION
+from flmn_core.model.networks import MODELS
 
 # Small models with non-default settings, so that a config lost on the way would show.
 CONFIGS = {

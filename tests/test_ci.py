@@ -36,7 +36,7 @@ def test_the_default_run_leaves_out_the_slow_tests():
 
 def test_a_relative_data_folder_reaches_tools_run_from_another_folder(data_dir, tmp_path):
     """README gives FLMN_DATA_DIR=../shared/data; conftest makes it absolute at start-up, so a tool run
-    from a temporary folder (as test_publish.py runs flmn_core.train) finds the data there too."""
+    from a temporary folder (as test_publish.py runs flmn_core.training.train) finds the data there too."""
     assert "FLMN_DATA_DIR=../" in readme_test_command()  # the relative form a newcomer runs
     assert os.path.isabs(os.environ["FLMN_DATA_DIR"])
     found = subprocess.run([sys.executable, "-c", "import os, pathlib; "

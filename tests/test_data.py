@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 import flmn_core
-from flmn_core import DataError, data
+from flmn_core import DataError
+from flmn_core.data import sources as data
 
 
 def character_ink(height=105, width=105):
@@ -158,7 +159,7 @@ def test_validation_holds_out_whole_alphabets(omniglot):
     alphabet = lambda i: str(omniglot.characters[i]).rsplit("/", 1)[0]  # noqa: E731
     train, validation, test = (flmn_core.split_indices(name, omniglot.characters).tolist()
                                for name in ("train", "validation", "test"))
-    assert {alphabet(i) for i in validation} == set(flmn_core.data.VALIDATION_ALPHABETS)
+    assert {alphabet(i) for i in validation} == set(flmn_core.data.sources.VALIDATION_ALPHABETS)
     assert not {alphabet(i) for i in train} & {alphabet(i) for i in validation}
     assert not {alphabet(i) for i in validation} & {alphabet(i) for i in test}
 
@@ -216,7 +217,7 @@ def test_mini_mnist_is_20_preprocessed_test_images_per_digit(data_dir, tmp_path)
     assert torch.equal(rebuilt, mini)
     assert list((tmp_path / "fresh").glob("minimnist-*.npz"))
     # The digits as MNIST gives them (for normalised reading) are the same images, before preprocessing.
-    digits = flmn_core.data.mini_mnist_digits(data_dir, download=False)
+    digits = flmn_core.data.sources.mini_mnist_digits(data_dir, download=False)
     assert digits.shape == (10, 20, 28, 28) and digits.dtype == np.uint8
     assert all(torch.equal(flmn_core.preprocess(digits[d, i]), mini[d, i]) for d in range(10) for i in range(20))
 

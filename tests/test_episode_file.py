@@ -1,4 +1,4 @@
-"""flmn_core.episode_file: a bad episode file never costs the person anything. Each named kind of broken or
+"""flmn_core.interactive.episode_file: a bad episode file never costs the person anything. Each named kind of broken or
 hostile file gets an EpisodeError saying what is wrong in the person's terms (never numpy's pickle
 advice, never a traceback), an episode of another number of classes than the models is refused, a huge
 declared array is refused from its header without allocating it, and a byte-flipping fuzz of valid files
@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from flmn_core import build_model
-from flmn_core.episode_file import MAX_STEPS, read_episode_file
-from flmn_core.interactive import EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode_file import MAX_STEPS, read_episode_file
 
 C = 3  # classes of the tiny models
 STEPS = 4

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import flmn_core
-from flmn_core import episodes as episodes_module
+from flmn_core.data import episodes as episodes_module
 
 CHARACTERS, DRAWINGS = 30, 20
 
@@ -116,7 +116,7 @@ def test_test_split_episodes_show_only_test_characters(omniglot):
     character = locate(batch.images, omniglot.images[test])[0]  # index into the test characters
     assert len(set(character.flatten().tolist())) >= 5
     # No step image is also an image of a training or validation character.
-    training_images = omniglot.images[: flmn_core.data.TRAIN_CHARACTERS].flatten(0, 1)
+    training_images = omniglot.images[: flmn_core.data.sources.TRAIN_CHARACTERS].flatten(0, 1)
     seen_in_training = {image.numpy().tobytes() for image in training_images}
     assert not any(step.numpy().tobytes() in seen_in_training for step in batch.images.flatten(0, 1))
 
@@ -254,7 +254,7 @@ def test_an_episode_of_c_classes_uses_c_of_the_l_labels_afresh_each_episode(pool
     for labels, characters in zip(batch.labels, character):  # one label per class, one class per label
         pairs = set(zip(labels.tolist(), characters.tolist()))
         assert len(pairs) == 3 == len({label for label, _ in pairs}) == len({c for _, c in pairs})
-    assert torch.equal(batch.instances, flmn_core.episodes.instance_numbers(batch.labels, 15))
+    assert torch.equal(batch.instances, flmn_core.data.episodes.instance_numbers(batch.labels, 15))
 
 
 def test_as_many_labels_as_classes_draws_the_episodes_it_always_drew(pool):

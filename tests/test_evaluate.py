@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import flmn_core
-import flmn_core.config
-from flmn_core.images import prepare
-from flmn_core import evaluate
-from flmn_core.metrics import INSTANCES, instance_hits, summarize
+import flmn_core.training.config
+from flmn_core.interactive.uploads import prepare
+from flmn_core.training import evaluate
+from flmn_core.training.metrics import INSTANCES, instance_hits, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"flmn": dict(controller_size=16, memory_rows=8, word_size=8, label_word_size=8),
@@ -117,9 +117,9 @@ def checkpoints(tmp_path_factory):
 
 
 def run_evaluate(data_dir, *args):
-    """Run `python -m flmn_core.evaluate args` from the repository root -> CompletedProcess (text output)."""
+    """Run `python -m flmn_core.training.evaluate args` from the repository root -> CompletedProcess (text output)."""
     env = {**os.environ, "FLMN_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "flmn_core.evaluate", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "flmn_core.training.evaluate", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -140,7 +140,7 @@ def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoin
     if dataset == "mnist":
         images, characters = flmn_core.load_mini_mnist(data_dir), None
     elif dataset == "mnist-normalised":  # the same digits, read as the app reads a drawing
-        digits = flmn_core.data.mini_mnist_digits(data_dir, download=False)
+        digits = flmn_core.data.sources.mini_mnist_digits(data_dir, download=False)
         images, characters = torch.stack([torch.stack([prepare(d) for d in row]) for row in digits]), None
     else:
         images, characters = omniglot.images, flmn_core.split_indices("test")
@@ -154,7 +154,7 @@ def test_fewer_classes_than_labels_turned_test_images_and_the_random_split(data_
     trained on the random split is evaluated on that split's test characters unless told otherwise."""
     torch.manual_seed(0)
     path = tmp_path / "fifteen.pt"
-    config = flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15, **SMALL["flmn"]), split="random")
+    config = flmn_core.training.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15, **SMALL["flmn"]), split="random")
     model = flmn_core.FLMN(config.model)
     flmn_core.save_checkpoint(path, model, step=0, train_config=config.to_dict())
     report = {}

@@ -1,10 +1,10 @@
-"""The example episode in assets/ (flmn_core.examples): the committed file is what the generator makes, so
+"""The example episode in assets/ (flmn_core.interactive.examples): the committed file is what the generator makes, so
 it cannot go stale, and it is an episode as described: 5 generated characters, each taught 3 or 4 times."""
 
 import numpy as np
 
-from flmn_core.episode_file import read_episode_file
-from flmn_core.examples import CLASSES, EXAMPLE_PATH, example_episode
+from flmn_core.interactive.episode_file import read_episode_file
+from flmn_core.interactive.examples import CLASSES, EXAMPLE_PATH, example_episode
 
 
 def test_the_committed_example_episode_is_what_the_generator_makes():
@@ -13,7 +13,7 @@ def test_the_committed_example_episode_is_what_the_generator_makes():
     assert committed.classes == made.classes == CLASSES
     assert committed.class_names == made.class_names
     np.testing.assert_array_equal(committed.labels, made.labels)
-    np.testing.assert_array_equal(committed.images, made.images)  # rerun `python -m flmn_core.examples` if not
+    np.testing.assert_array_equal(committed.images, made.images)  # rerun `python -m flmn_core.interactive.examples` if not
     assert committed.recorded == made.recorded == {}  # no predictions: the app replays it with its models
 
 

@@ -4,17 +4,18 @@ data is missing, and the label-shuffle replay as the page shows it."""
 
 from pathlib import Path
 
+import fake_canvas
 import pytest
 import streamlit as st
 import torch
+from read_markup import parse as parse_read
 from streamlit.testing.v1 import AppTest
 
-import fake_canvas
-from flmn_core import load_model, zoo
-from flmn_core.glyphs import make_alphabet, render, sample_glyph_pool
-from flmn_core.interactive import episode_from_pool
-from flmn_core.shuffle import derangement, label_shuffle_replay
-from read_markup import parse as parse_read
+from flmn_core import load_model
+from flmn_core.data.glyphs import make_alphabet, render, sample_glyph_pool
+from flmn_core.interactive.episode import episode_from_pool
+from flmn_core.interactive.shuffle import derangement, label_shuffle_replay
+from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 EXPLORER = "app_pages/explorer.py"
@@ -87,7 +88,7 @@ def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, sour
 
 def chart_names(at):
     """The page's figures in order: Plotly charts by key without the "explorer-" prefix, read views
-    (flmn_core.read_view's HTML) by title ("FLMN read")."""
+    (flmn_core.interactive.read_view's HTML) by title ("FLMN read")."""
     names = []
 
     def walk(node):

@@ -13,7 +13,8 @@ except ImportError:  # browser_harness.chromium then skips, or fails under CI
     expect = None
 
 from browser_harness import IDLE, chromium, snapshot, streamlit_server, wait_until
-from flmn_core import zoo
+
+from flmn_core.model import zoo
 
 FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name  # what the app shows first
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from flmn_core import glyphs, sample_episodes
-from flmn_core.data import OMNIGLOT_SIZE
+from flmn_core import sample_episodes
+from flmn_core.data import glyphs
+from flmn_core.data.sources import OMNIGLOT_SIZE
 
 
 def test_alphabet_is_deterministic_by_seed():

@@ -1,4 +1,4 @@
-"""Untrusted pictures: nasty files, generated bad inputs and drawing polarity (flmn_core.images).
+"""Untrusted pictures: nasty files, generated bad inputs and drawing polarity (flmn_core.interactive.uploads).
 
 Every file is built here in memory; nothing comes from the data folder.
 """
@@ -18,8 +18,18 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw, ImageFile
 
 from flmn_core import IMAGE_SIZE
-from flmn_core.images import (MAX_SIDE, MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, MIN_SIDE, WORK_SIDE, ImageInputError,
-                              image_from_canvas, is_blank, prepare, read_upload)
+from flmn_core.interactive.uploads import (
+    MAX_SIDE,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_MB,
+    MIN_SIDE,
+    WORK_SIDE,
+    ImageInputError,
+    image_from_canvas,
+    is_blank,
+    prepare,
+    read_upload,
+)
 
 # The test picture: 60 x 60 with a vertical bar.
 SIDE = 60

@@ -1,4 +1,4 @@
-"""flmn_core.interactive: an episode taught step by step gives exactly what the models compute on the whole
+"""flmn_core.interactive.episode: an episode taught step by step gives exactly what the models compute on the whole
 sequence in training, and predict / commit / undo / reset / save / load keep it consistent."""
 
 import io
@@ -7,10 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from flmn_core import build_model, load_model, zoo
-from flmn_core.episodes import offset_labels
-from flmn_core.glyphs import sample_glyph_pool
-from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from_pool
+from flmn_core import build_model, load_model
+from flmn_core.data.episodes import offset_labels
+from flmn_core.data.glyphs import sample_glyph_pool
+from flmn_core.interactive.episode import (
+    EpisodeError,
+    InteractiveEpisode,
+    episode_from_pool,
+)
+from flmn_core.model import zoo
 
 C = 3  # classes of the tiny models
 

@@ -1,7 +1,7 @@
 """Long sessions: 200 steps with undos and resets in one session never change the shared models, free
 everything that reset and undo drop, and keep the server's memory flat.
 
-Two levels: flmn_core.interactive directly (the shared models bit for bit, and every dropped step garbage
+Two levels: flmn_core.interactive.episode directly (the shared models bit for bit, and every dropped step garbage
 collected), and the Teach page run by AppTest, which runs the app's script in this process, so this
 process's resident memory is the server's. The figures are printed (pytest -s) for README.
 """
@@ -14,15 +14,16 @@ import time
 import weakref
 from pathlib import Path
 
+import fake_canvas
 import pytest
 import torch
+from browser_harness import rss_kib
 from streamlit.testing.v1 import AppTest
 
-import fake_canvas
-from browser_harness import rss_kib
-from flmn_core import load_model, zoo
-from flmn_core.glyphs import make_alphabet, render
-from flmn_core.interactive import InteractiveEpisode
+from flmn_core import load_model
+from flmn_core.data.glyphs import make_alphabet, render
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name

@@ -5,7 +5,7 @@ memories, the episode file each one saves holds only its own steps, and the mode
 (st.cache_resource) predicts exactly as before: a fresh session shown the same probe picture before and
 after gets bit-identical probabilities and memories, equal to those of the checkpoint loaded here.
 
-The pictures are characters generated here (flmn_core.glyphs), uploaded through the Teach page's file
+The pictures are characters generated here (flmn_core.data.glyphs), uploaded through the Teach page's file
 uploader: faster than drawing with the mouse, and test_browser.py already draws.
 """
 
@@ -18,14 +18,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import torch
+from browser_harness import (
+    RENDER_TIMEOUT_MS,
+    chromium,
+    plotly_arrays,
+    rss_kib,
+    show_memory_views,
+    snapshot,
+    streamlit_server,
+    wait_until,
+)
 from PIL import Image
 
-from browser_harness import (RENDER_TIMEOUT_MS, chromium, plotly_arrays, rss_kib, show_memory_views, snapshot,
-                             streamlit_server, wait_until)
-from flmn_core import load_model, viz, zoo
-from flmn_core.glyphs import make_alphabet, render
-from flmn_core.images import MAX_UPLOAD_MB, prepare, read_upload
-from flmn_core.interactive import InteractiveEpisode
+from flmn_core import load_model
+from flmn_core.data.glyphs import make_alphabet, render
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.interactive.uploads import MAX_UPLOAD_MB, prepare, read_upload
+from flmn_core.model import zoo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about 3 minutes: 8 browser sessions
 

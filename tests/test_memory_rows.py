@@ -1,14 +1,16 @@
-"""flmn_core.memory_rows: which drawing each memory row holds, and how focused a read is, checked against
-hand-worked examples and against flmn_core.retrieval's own measure on the models' recordings."""
+"""flmn_core.interactive.memory_rows: which drawing each memory row holds, and how focused a read is, checked against
+hand-worked examples and against flmn_core.model.retrieval's own measure on the models' recordings."""
 
 import math
 
 import pytest
 import torch
 
-from flmn_core import build_model, memory_rows, retrieval
-from flmn_core.interactive import InteractiveEpisode
-from flmn_core.memory_rows import NO_ROW
+from flmn_core import build_model
+from flmn_core.interactive import memory_rows
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.interactive.memory_rows import NO_ROW
+from flmn_core.model import retrieval
 
 TINY = dict(classes=3, controller_size=10, memory_rows=12, word_size=5)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import flmn_core
-from flmn_core import addressing
+from flmn_core.model import addressing
 
 # Small sizes that still exercise every path: N/2 = 4 FLMN rows, a label word narrower than the feature word.
 SMALL_FLMN = dict(classes=3, controller_size=16, memory_rows=8, word_size=5, label_word_size=4)
@@ -71,7 +71,7 @@ def run_steps(model, images, prev_labels):
 def drawn(state, trace):
     """A step's state and trace as one dict of what the app draws, FLMN's single head squeezed out."""
     values = state._asdict() | trace._asdict()
-    if isinstance(trace, flmn_core.models.FLMNTrace):
+    if isinstance(trace, flmn_core.model.networks.FLMNTrace):
         for key in ("read_weights", "least_used", "feature_write_weights"):
             values[key] = values[key][:, 0]
     return values
@@ -480,14 +480,14 @@ def test_weights_of_fewer_labels_load_with_fresh_rows_for_the_new_labels(name):
     torch.manual_seed(0)
     small, big = flmn_core.build_model(name, classes=5), flmn_core.build_model(name, classes=15)
     fresh = {key: value.clone() for key, value in big.state_dict().items()}
-    flmn_core.models.load_widening_labels(big, small.state_dict())
+    flmn_core.model.networks.load_widening_labels(big, small.state_dict())
     labels = torch.randint(0, 5, (2, 9))
     images = torch.rand(2, 9, 20, 20)
-    old = small(images, flmn_core.episodes.offset_labels(labels, 5))
-    new = big(images, flmn_core.episodes.offset_labels(labels, 15))
+    old = small(images, flmn_core.data.episodes.offset_labels(labels, 5))
+    new = big(images, flmn_core.data.episodes.offset_labels(labels, 15))
     torch.testing.assert_close(new[..., :5], old, rtol=0, atol=1e-5)
     assert torch.equal(big.classifier.weight[5:], fresh["classifier.weight"][5:])
     assert torch.equal(big.input_gates.weight[:, -10:], fresh["input_gates.weight"][:, -10:])
     with pytest.raises(ValueError, match="shape"):
-        flmn_core.models.load_widening_labels(flmn_core.build_model(name, classes=15, controller_size=8),
+        flmn_core.model.networks.load_widening_labels(flmn_core.build_model(name, classes=15, controller_size=8),
                                               small.state_dict())

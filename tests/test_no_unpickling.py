@@ -6,7 +6,7 @@ Every .py file of the project is read as a syntax tree (so that text in strings 
 count) and refused when it calls torch.load without a literal weights_only=True (or with **kwargs or a
 pickle_module), calls pickle's load, loads or Unpickler, passes allow_pickle anything but False, calls
 pandas' read_pickle, or imports dill, joblib, cloudpickle, shelve or marshal. Importing pickle itself is
-allowed: flmn_core.checkpoint catches pickle.UnpicklingError. A test that crafts a dangerous file on
+allowed: flmn_core.model.checkpoint catches pickle.UnpicklingError. A test that crafts a dangerous file on
 purpose is listed in ALLOWED with the reason.
 """
 
@@ -139,11 +139,11 @@ def scan(path, root=ROOT):
 def test_no_project_file_loads_with_full_unpickling():
     files = project_files()
     scanned = {path.relative_to(ROOT).as_posix(): scan(path) for path in files}
-    assert {"flmn_core/checkpoint.py", "flmn_core/interactive.py", "app.py", "app_common.py",
+    assert {"flmn_core/model/checkpoint.py", "flmn_core/interactive/episode.py", "app.py", "app_common.py",
             "tests/test_no_unpickling.py"} <= set(scanned), "the scan missed project files"
     assert any(name.startswith("app_pages/") for name in scanned) and any(name.startswith("bench/") for name in scanned)
     # The scanner sees the one real checkpoint load, and finds it safe.
-    assert scanned["flmn_core/checkpoint.py"].safe_torch_loads >= 1
+    assert scanned["flmn_core/model/checkpoint.py"].safe_torch_loads >= 1
     findings = [f for visitor in scanned.values() for f in visitor.findings]
     unexpected = [str(f) for f in findings if (f.path, f.function) not in ALLOWED]
     assert not unexpected, "full unpickling:\n" + "\n".join(unexpected)

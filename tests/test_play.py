@@ -1,4 +1,4 @@
-"""Human mode: flmn_core.human scores a person as the models are scored, and the Play page (AppTest) shows
+"""Human mode: flmn_core.interactive.human scores a person as the models are scored, and the Play page (AppTest) shows
 each drawing, the true label one step late, and at the end the person's per-instance score beside Santoro
 et al.'s human row and both models' scores on the same episode."""
 
@@ -9,10 +9,16 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import load_model, paper, split_indices, zoo
-from flmn_core.glyphs import sample_glyph_pool
-from flmn_core.human import HumanPlay
-from flmn_core.interactive import EpisodeError, InteractiveEpisode, episode_from_pool
+from flmn_core import load_model, split_indices
+from flmn_core.data.glyphs import sample_glyph_pool
+from flmn_core.interactive.episode import (
+    EpisodeError,
+    InteractiveEpisode,
+    episode_from_pool,
+)
+from flmn_core.interactive.human import HumanPlay
+from flmn_core.model import zoo
+from flmn_core.results import paper
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PLAY = "app_pages/play.py"

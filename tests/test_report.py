@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from flmn_core import evaluate, markdown, paper, report, targets, zoo
+from flmn_core.model import zoo
+from flmn_core.results import markdown, paper, report, targets
+from flmn_core.training import evaluate
 
 
 def write_result(root, name, dataset, accuracy, ci95, episodes=10000, split=None, retrieval=None):
@@ -122,7 +124,7 @@ def test_the_targets_are_defined_once_and_name_what_exists():
         assert set(target.checkpoints) <= names and target.dataset in zoo.DATASETS
         assert set(target.accuracy) <= set(targets.INSTANCES) and target.accuracy
         assert set(target.retrieval) <= set(report.RETRIEVAL_COLUMNS) <= set(evaluate.RETRIEVAL_MEASURES)
-    # Reproducing the paper means reaching its printed row, read from flmn_core.paper, not typed twice.
+    # Reproducing the paper means reaching its printed row, read from flmn_core.results.paper, not typed twice.
     paper_flmn = next(r for r in paper.TABLE1 if r.model == "FLMN" and r.experiment == "I")
     reproduce = next(t for t in targets.TARGETS if t.checkpoints == ("flmn-exp1",))
     assert reproduce.accuracy == {k: paper_flmn.accuracy[k] for k in targets.INSTANCES if k in paper_flmn.accuracy}

@@ -1,4 +1,4 @@
-"""The Results page and flmn_core.paper: every cell of the FLMN paper's Tables 1 and 2 is recorded (checked
+"""The Results page and flmn_core.results.paper: every cell of the FLMN paper's Tables 1 and 2 is recorded (checked
 against the paper's text in ../shared/paper), and published numbers are drawn only where the papers give
 them, as points, never as lines through instances they do not report."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flmn_core import paper, zoo
+from flmn_core.model import zoo
+from flmn_core.results import paper
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT.parent / "shared" / "paper" / "mureja-2017-flmn.md"

@@ -1,6 +1,6 @@
 """Retrieval measures against plain loops, on hand-built and on real model recordings.
 
-A recording says, for every step, where each head read and wrote; `flmn_core.retrieval` turns it and the
+A recording says, for every step, where each head read and wrote; `flmn_core.model.retrieval` turns it and the
 episode's labels into "which rows hold earlier drawings of this class" and how much of the read lands there.
 """
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import flmn_core
-from flmn_core import retrieval
-from flmn_core.models import Recording
+from flmn_core.model import retrieval
+from flmn_core.model.networks import Recording
 
 
 def reference_contents(read, write, cleared, labels, classes):
@@ -82,7 +82,7 @@ def test_recording_is_what_the_steps_did(name, config):
     torch.manual_seed(0)
     model = flmn_core.build_model(name, classes=3, controller_size=8, memory_rows=8, word_size=4, **config)
     images = torch.rand(2, 6, 20, 20)
-    prev = flmn_core.episodes.offset_labels(torch.randint(0, 3, (2, 6)), 3)
+    prev = flmn_core.data.episodes.offset_labels(torch.randint(0, 3, (2, 6)), 3)
     with torch.no_grad():
         logits, recording = model(images, prev, record=True)
         torch.testing.assert_close(logits, model(images, prev))

@@ -6,7 +6,6 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-
 from browser_harness import RENDER_TIMEOUT_MS, chromium, need, streamlit_server
 
 pytestmark = pytest.mark.browser

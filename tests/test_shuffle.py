@@ -1,13 +1,18 @@
-"""Label-shuffle replay (flmn_core.shuffle): the shipped models bind labels in memory, so replaying the same
+"""Label-shuffle replay (flmn_core.interactive.shuffle): the shipped models bind labels in memory, so replaying the same
 drawings with permuted labels gives the permuted predictions and the same per-instance accuracy; a model
 that remembered characters instead fails the same check, and so would a replay that forgot to permute."""
 
 import pytest
 import torch
 
-from flmn_core import load_model, sample_episodes, split_indices, zoo
-from flmn_core.glyphs import sample_glyph_pool
-from flmn_core.shuffle import derangement, label_shuffle_replay, permute_labels
+from flmn_core import load_model, sample_episodes, split_indices
+from flmn_core.data.glyphs import sample_glyph_pool
+from flmn_core.interactive.shuffle import (
+    derangement,
+    label_shuffle_replay,
+    permute_labels,
+)
+from flmn_core.model import zoo
 
 EPISODES = 100  # 500 steps per instance: the accuracies compared are within about ±3 points of their mean
 SHIPPED = ("flmn-exp1", "mann-exp1")

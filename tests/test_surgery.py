@@ -1,4 +1,4 @@
-"""flmn_core.surgery: wiping and freezing memory rows and changing gamma do what they claim, on the models'
+"""flmn_core.interactive.surgery: wiping and freezing memory rows and changing gamma do what they claim, on the models'
 own steps, and never change the shared model.
 
 A hand-made FLMN that retrieves (tests/memory_models.py) shows the claims in the paper's own terms: wipe
@@ -9,10 +9,12 @@ import copy
 
 import pytest
 import torch
-
-from flmn_core import addressing, build_model, load_model, memory_rows, surgery, zoo
-from flmn_core.interactive import InteractiveEpisode
 from memory_models import distinct_drawings, retrieving_flmn
+
+from flmn_core import build_model, load_model
+from flmn_core.interactive import memory_rows, surgery
+from flmn_core.interactive.episode import InteractiveEpisode
+from flmn_core.model import addressing, zoo
 
 TINY = dict(classes=3, controller_size=10, memory_rows=12, word_size=5)
 VARIANTS = {"flmn": ("flmn", dict(label_word_size=4)), "flmn-read-first": ("flmn", dict(read_first=True)),

@@ -1,4 +1,4 @@
-"""The training tool end to end: `python -m flmn_core.train` in a real subprocess on the real Omniglot data.
+"""The training tool end to end: `python -m flmn_core.training.train` in a real subprocess on the real Omniglot data.
 
 Tiny model sizes keep each run to a few seconds; the last test trains FLMN at the paper's sizes until it
 binds labels in memory (its 2nd-instance accuracy clearly above chance).
@@ -18,10 +18,10 @@ import pytest
 import torch
 
 import flmn_core
-import flmn_core.config
 import flmn_core.files
-import flmn_core.train
-from flmn_core.metrics import INSTANCES
+import flmn_core.training.config
+import flmn_core.training.train
+from flmn_core.training.metrics import INSTANCES
 
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny model and short intervals: each step takes milliseconds, every schedule fires within a few steps.
@@ -30,9 +30,9 @@ TINY = ["--controller-size", "16", "--memory-rows", "8", "--word-size", "8", "--
 
 
 def run_train(data_dir, *args, timeout=300):
-    """Run `python -m flmn_core.train args` from the repository root -> CompletedProcess (text output)."""
+    """Run `python -m flmn_core.training.train args` from the repository root -> CompletedProcess (text output)."""
     env = {**os.environ, "FLMN_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "flmn_core.train", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "flmn_core.training.train", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -186,19 +186,19 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
 ])
 def test_bad_options_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        flmn_core.train.parse(argv)
+        flmn_core.training.train.parse(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
 
 
 def test_the_config_is_built_from_the_options():
     """Options land in the TrainConfig; a MANN option switches the model config to MANN's defaults."""
-    _, config = flmn_core.train.parse(["--model", "mann", "--read-heads", "4", "--no-key-strength", "--lr", "5e-4"])
+    _, config = flmn_core.training.train.parse(["--model", "mann", "--read-heads", "4", "--no-key-strength", "--lr", "5e-4"])
     assert config.model_name == "mann" and config.model.read_heads == 4 and config.model.controller_size == 200
     assert config.lr == 5e-4 and config.batch_size == 16 and config.episodes == 1_600_000
-    _, config = flmn_core.train.parse(["--null-row", "--mask-empty-rows", "--retrieval-loss", "1"])
+    _, config = flmn_core.training.train.parse(["--null-row", "--mask-empty-rows", "--retrieval-loss", "1"])
     assert config.model_name == "flmn" and config.model.null_row and config.retrieval_loss == 1.0
-    assert flmn_core.config.TrainConfig.from_dict(config.to_dict()) == config
+    assert flmn_core.training.config.TrainConfig.from_dict(config.to_dict()) == config
 
 
 def test_a_fresh_run_never_overwrites_a_run(data_dir, tmp_path):
@@ -248,12 +248,12 @@ def test_a_warm_start_continues_a_shipped_checkpoint(data_dir, tmp_path):
     # changed, selection begins afresh (the first validation writes best.pt, however it compares).
     payload = flmn_core.load_checkpoint(shipped / "tiny.pt")
     payload["metrics"]["validation"]["overall_accuracy"] = 0.99
-    base = flmn_core.config.TrainConfig.from_dict(payload["train_config"])
+    base = flmn_core.training.config.TrainConfig.from_dict(payload["train_config"])
     for config, best in ((dataclasses.replace(base, episodes=99), 0.99), (dataclasses.replace(base, lr=0.5), -1.0)):
-        model = flmn_core.checkpoint.model_from_checkpoint(payload)
+        model = flmn_core.model.checkpoint.model_from_checkpoint(payload)
         out = tmp_path / f"unit-{config.lr}"
         out.mkdir()
-        run = flmn_core.train.Run(config, out, model, flmn_core.train.make_optimizer(config, model), torch.Generator())
+        run = flmn_core.training.train.Run(config, out, model, flmn_core.training.train.make_optimizer(config, model), torch.Generator())
         run.warm_start(payload, shipped / "tiny.pt")
         assert run.best == best
     result = run_train(data_dir, "--warm-start", shipped / "tiny.pt", "--config", first / "best.pt", "--out", tmp_path / "x")
@@ -265,7 +265,7 @@ def test_only_the_runs_own_temporary_files_are_removed(tmp_path):
     others = [tmp_path / ".notes.txt.abc.tmp", tmp_path / ".last.pt.abc", tmp_path / "last.pt"]
     for path in own + others:
         path.write_text("x")
-    flmn_core.files.remove_temporaries(tmp_path, flmn_core.train.RUN_FILES)
+    flmn_core.files.remove_temporaries(tmp_path, flmn_core.training.train.RUN_FILES)
     assert not any(p.exists() for p in own) and all(p.exists() for p in others)
 
 
@@ -275,17 +275,17 @@ def test_the_compiled_step_computes_what_the_eager_step_does():
     eager, for the retrieving variant's loss too (its extra terms are compiled with it)."""
     model_config = flmn_core.FLMNConfig(controller_size=16, memory_rows=8, word_size=8, read_first=True,
                                         key_strength=True, mask_empty_rows=True, null_row=True)
-    config = flmn_core.config.TrainConfig(model=model_config, retrieval_loss=1.0)
+    config = flmn_core.training.config.TrainConfig(model=model_config, retrieval_loss=1.0)
     torch.manual_seed(0)
     model = flmn_core.FLMN(model_config)
     images = torch.rand(4, 50, 20, 20, generator=torch.Generator().manual_seed(1))
     labels = torch.randint(0, 5, (4, 50), generator=torch.Generator().manual_seed(2))
-    batch = (images, flmn_core.episodes.offset_labels(labels, 5), labels,
-             flmn_core.episodes.instance_numbers(labels, 5))
+    batch = (images, flmn_core.data.episodes.offset_labels(labels, 5), labels,
+             flmn_core.data.episodes.instance_numbers(labels, 5))
     results = []
     for compile_ in (False, True):
         model.zero_grad()
-        logits, loss = flmn_core.train.training_step(model, config, compile_)(*batch)
+        logits, loss = flmn_core.training.train.training_step(model, config, compile_)(*batch)
         loss.backward()
         results.append((logits.detach(), loss.detach(), [p.grad.clone() for p in model.parameters()]))
     (eager_logits, eager_loss, eager_grads), (logits, loss, grads) = results
@@ -296,8 +296,8 @@ def test_the_compiled_step_computes_what_the_eager_step_does():
 
 
 def test_a_class_range_draws_each_batch_its_own_class_count_from_the_label_space(omniglot):
-    config = flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=2, batch_size=3)
-    sample = flmn_core.train.episode_sampler(config, omniglot, None)
+    config = flmn_core.training.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=2, batch_size=3)
+    sample = flmn_core.training.train.episode_sampler(config, omniglot, None)
     generator = torch.Generator().manual_seed(0)
     counts = []
     for _ in range(40):
@@ -311,10 +311,10 @@ def test_a_class_range_draws_each_batch_its_own_class_count_from_the_label_space
 
 def test_class_ranges_and_recipes_are_checked(data_dir, tmp_path):
     with pytest.raises(ValueError, match="max_classes"):
-        flmn_core.config.TrainConfig(max_classes=6)  # more than the model's 5 labels
+        flmn_core.training.config.TrainConfig(max_classes=6)  # more than the model's 5 labels
     with pytest.raises(ValueError, match="min_classes"):
-        flmn_core.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=12, max_classes=10)
-    args, config = flmn_core.train.parse(["--recipe", "authors-2017", "--batch-size", "10"])
+        flmn_core.training.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=12, max_classes=10)
+    args, config = flmn_core.training.train.parse(["--recipe", "authors-2017", "--batch-size", "10"])
     assert config.softmax_twice and config.batch_size == 10 and not config.model.clear_label_rows
     result = run_train(data_dir, "--recipe", "authors-2017", "--config", tmp_path / "x.json", "--out", tmp_path / "r")
     assert result.returncode == 2 and "one of --config and --recipe" in result.stderr
@@ -324,9 +324,9 @@ def test_the_loss_of_the_authors_code_applies_a_second_softmax():
     torch.manual_seed(0)
     model = flmn_core.build_model("flmn", controller_size=8, memory_rows=8, word_size=4)
     labels = torch.randint(0, 5, (2, 6))
-    batch = (torch.rand(2, 6, 20, 20), flmn_core.episodes.offset_labels(labels, 5), labels, None)
+    batch = (torch.rand(2, 6, 20, 20), flmn_core.data.episodes.offset_labels(labels, 5), labels, None)
     for twice in (False, True):
-        config = flmn_core.config.TrainConfig(softmax_twice=twice)
-        logits, loss = flmn_core.train.training_step(model, config, compile_=False)(*batch)
+        config = flmn_core.training.config.TrainConfig(softmax_twice=twice)
+        logits, loss = flmn_core.training.train.training_step(model, config, compile_=False)(*batch)
         scores = logits.softmax(-1) if twice else logits
         torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(scores.flatten(0, 1), labels.flatten()))

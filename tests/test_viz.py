@@ -7,13 +7,17 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-import torch
-
-from flmn_core import build_model, load_model, memory_rows, paper, read_view, surgery, viz, zoo
-from flmn_core.glyphs import sample_glyph_pool
-from flmn_core.interactive import InteractiveEpisode, episode_from_pool
 import read_markup
+import torch
 from memory_models import distinct_drawings, retrieving_flmn
+
+from flmn_core import build_model, load_model
+from flmn_core.data.glyphs import sample_glyph_pool
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive import memory_rows, read_view, surgery
+from flmn_core.interactive.episode import InteractiveEpisode, episode_from_pool
+from flmn_core.model import zoo
+from flmn_core.results import paper
 
 TINY = dict(classes=3, controller_size=8, memory_rows=12, word_size=4)
 VARIANTS = {

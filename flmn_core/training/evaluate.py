@@ -1,12 +1,12 @@
 """Per-instance accuracy and retrieval of a checkpoint on held-out episodes: the paper's Tables 1 and 2.
 
-    python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
-    python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
-    python -m flmn_core.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
+    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
+    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
+    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
-most holds an earlier drawing of the class, and the read weight on those rows (`flmn_core.retrieval`).
+most holds an earlier drawing of the class, and the read weight on those rows (`flmn_core.model.retrieval`).
 The 95% confidence intervals treat episodes as independent samples.
 """
 
@@ -19,20 +19,27 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .checkpoint import CheckpointError, load_checkpoint, load_model
-from .data import (SPLIT_SCHEMES, DataError, augmentation_images, load_mini_mnist, load_omniglot, mini_mnist_digits,
-                   split_indices)
-from .episodes import sample_episodes
-from .files import atomic_text
-from .images import prepare
-from .metrics import INSTANCES, instance_hits, mean_and_ci, summarize
-from .retrieval import retrieval_stats
+from flmn_core.data.episodes import sample_episodes
+from flmn_core.data.sources import (
+    SPLIT_SCHEMES,
+    DataError,
+    augmentation_images,
+    load_mini_mnist,
+    load_omniglot,
+    mini_mnist_digits,
+    split_indices,
+)
+from flmn_core.files import atomic_text
+from flmn_core.interactive.uploads import prepare
+from flmn_core.model.checkpoint import CheckpointError, load_checkpoint, load_model
+from flmn_core.model.retrieval import retrieval_stats
+from flmn_core.training.metrics import INSTANCES, instance_hits, mean_and_ci, summarize
 
 DATASETS = {
     "omniglot": "Omniglot's held-out characters (--split)",
     "mnist": "miniMNIST, zero-shot: each digit downscaled to 20 x 20, as the paper does",
     "mnist-normalised": "miniMNIST, zero-shot: each digit first brought to Omniglot's size, position and pen "
-                        "width, as the app reads a drawing (flmn_core.images.prepare)",
+                        "width, as the app reads a drawing (flmn_core.interactive.uploads.prepare)",
 }
 
 EVAL_BATCH = 500  # episodes per forward pass when evaluating
@@ -116,7 +123,7 @@ def positive_int(text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint file written by flmn_core.train")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint file written by flmn_core.training.train")
     parser.add_argument("--dataset", choices=tuple(DATASETS), default="omniglot",
                         help="; ".join(f"{name}: {text}" for name, text in DATASETS.items()))
     parser.add_argument("--split", choices=("test", "validation", "train"), default="test", help="Omniglot characters to use")

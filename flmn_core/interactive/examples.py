@@ -1,11 +1,11 @@
 """The example episode in assets/: an episode a person can load without drawing one (the Teach page's
 "Load the example episode"), also the episode of the README's screenshots.
 
-Its characters are the project's generated ones (flmn_core.glyphs), never Omniglot's: the dataset is not
+Its characters are the project's generated ones (flmn_core.data.glyphs), never Omniglot's: the dataset is not
 the project's to ship, nor any image made from it. Five characters, each drawn 3 or 4 times by different
 drawers, in a shuffled order: 18 steps, character c taught with label c.
 
-    python -m flmn_core.examples                 # (re)writes assets/example-episode.npz
+    python -m flmn_core.interactive.examples                 # (re)writes assets/example-episode.npz
     episode = example_episode()                  # the same episode, without models' predictions
 
 The file holds no model's predictions: the app replays the episode with the checkpoints chosen, so the
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import preprocess
-from .glyphs import make_alphabet, render
-from .interactive import InteractiveEpisode
+from flmn_core.data.glyphs import make_alphabet, render
+from flmn_core.data.sources import preprocess
+from flmn_core.interactive.episode import InteractiveEpisode
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "example-episode.npz"
+EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "assets" / "example-episode.npz"
 CLASSES = 5  # the shipped checkpoints' C
 DRAWINGS = (4, 4, 4, 3, 3)  # drawings of each character: 18 steps
 SEED = 0  # of the alphabet and the order; its five characters look unlike one another

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .episodes import instance_numbers, offset_labels
-from .metrics import INSTANCES, instance_hits
+from flmn_core.data.episodes import instance_numbers, offset_labels
+from flmn_core.training.metrics import INSTANCES, instance_hits
 
 
 def derangement(classes, seed):

@@ -1,14 +1,14 @@
 """Train FLMN or MANN on Omniglot episodes (the paper's Experiments I and II).
 
-    python -m flmn_core.train --model flmn --experiment I --out runs/flmn-exp1
-    python -m flmn_core.train --out runs/flmn-exp1 --resume           # continue where it stopped
-    python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
-    python -m flmn_core.train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
-    python -m flmn_core.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
-    python -m flmn_core.train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
-    torchrun --standalone --nproc_per_node 2 -m flmn_core.train ...    # the batch split over two processes
+    python -m flmn_core.training.train --model flmn --experiment I --out runs/flmn-exp1
+    python -m flmn_core.training.train --out runs/flmn-exp1 --resume           # continue where it stopped
+    python -m flmn_core.training.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
+    python -m flmn_core.training.train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
+    python -m flmn_core.training.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
+    python -m flmn_core.training.train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
+    torchrun --standalone --nproc_per_node 2 -m flmn_core.training.train ...    # the batch split over two processes
 
-The settings are `flmn_core.config.TrainConfig` and the model configs of `flmn_core.models`; every field is
+The settings are `flmn_core.training.config.TrainConfig` and the model configs of `flmn_core.model.networks`; every field is
 an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
 --resume needs, written every --save-minutes and at the end), best.pt (the weights with the best
 validation accuracy: the file to ship), config.json (the TrainConfig) and log.jsonl (see runlog).
@@ -29,17 +29,33 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import runlog, zoo
-from .batches import BankedBatches, Batches
-from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
-from .config import RECIPES, TrainConfig, learning_rate, read_config_file
-from .data import DataError, augmentation_images, load_omniglot, split_indices
-from .episodes import sample_episodes
-from .files import atomic_text, remove_temporaries
-from .metrics import INSTANCES, instance_hits
-from .evaluate import evaluate_model
-from .models import MODELS, build_model, load_widening_labels
-from .retrieval import retrieval_loss
+from flmn_core.data.batches import BankedBatches, Batches
+from flmn_core.data.episodes import sample_episodes
+from flmn_core.data.sources import (
+    DataError,
+    augmentation_images,
+    load_omniglot,
+    split_indices,
+)
+from flmn_core.files import atomic_text, remove_temporaries
+from flmn_core.model import zoo
+from flmn_core.model.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from flmn_core.model.networks import MODELS, build_model, load_widening_labels
+from flmn_core.model.retrieval import retrieval_loss
+from flmn_core.training import runlog
+from flmn_core.training.config import (
+    RECIPES,
+    TrainConfig,
+    learning_rate,
+    read_config_file,
+)
+from flmn_core.training.evaluate import evaluate_model
+from flmn_core.training.metrics import INSTANCES, instance_hits
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
 BANKED_STEPS = 2  # a data-parallel process banks up to this many steps' share of episodes while it waits
@@ -77,19 +93,19 @@ def model_fields():
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    run = p.add_argument_group("the run (flmn_core.config.TrainConfig; defaults: the papers')")
+    run = p.add_argument_group("the run (flmn_core.training.config.TrainConfig; defaults: the papers')")
     run.add_argument("--model", choices=sorted(MODELS), default=None, help="the model (default: flmn)")
     for field in dataclasses.fields(TrainConfig):
         if field.name != "model":
             add_setting(run, field, field.default)
-    model = p.add_argument_group("the model (flmn_core.models.FLMNConfig / MANNConfig)")
+    model = p.add_argument_group("the model (flmn_core.model.networks.FLMNConfig / MANNConfig)")
     for name, (field, defaults) in model_fields().items():
         shown = ", ".join(f"{model}: {value}" for model, value in defaults.items())
         add_setting(model, field, shown if len(defaults) > 1 else f"{shown}; {next(iter(defaults))} only")
     process = p.add_argument_group("this process (not part of the run's config)")
     process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
     process.add_argument("--recipe", choices=sorted(RECIPES), default=None,
-                         help="start from a named TrainConfig (flmn_core.config.RECIPES): authors-2017 is the FLMN "
+                         help="start from a named TrainConfig (flmn_core.training.config.RECIPES): authors-2017 is the FLMN "
                               "authors' released code")
     process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
     process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
@@ -438,7 +454,7 @@ def sample_training_batch(config, images, batch_size, generator, characters, raw
 
 
 def training_batches(config, omniglot, raw, generator, world, ahead=False):
-    """A run's batches (`flmn_core.batches`): in a data-parallel run, each process's share banked while it waits
+    """A run's batches (`flmn_core.data.batches`): in a data-parallel run, each process's share banked while it waits
     for the others, up to BANKED_STEPS steps ahead; in one process, sampled in place or `ahead`."""
     sample = episode_sampler(config, omniglot, raw, world)
     if world == 1:

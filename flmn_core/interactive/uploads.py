@@ -10,7 +10,7 @@ keep the episode so far. Never imports streamlit.
 The models learned from Omniglot's scans, drawn with one pen at one scale. A person's drawing comes with
 another pen and at any size, so `prepare` first redraws it as a scan would show it (`normalise`): its size
 and position brought into the range of Omniglot's characters, its strokes at Omniglot's width. Training's
-preprocessing (flmn_core.data.preprocess) is not changed; an Omniglot scan passes `normalise` nearly as it is.
+preprocessing (flmn_core.data.sources.preprocess) is not changed; an Omniglot scan passes `normalise` nearly as it is.
 """
 
 import io
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .data import OMNIGLOT_SIZE, downscale, preprocess, to_ink
+from flmn_core.data.sources import OMNIGLOT_SIZE, downscale, preprocess, to_ink
 
 # The upload limit in Streamlit's megabytes (1024 * 1024 bytes). .streamlit/config.toml sets the same number
 # as server.maxUploadSize, because the server enforces only that one; tests/test_images.py checks they agree.
@@ -40,7 +40,7 @@ MIN_INK = 0.5
 # Formats Pillow may try. Restricting the list keeps rarely used parsers (and EPS, which runs Ghostscript)
 # away from untrusted bytes.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
-# The Teach page's drawing canvas: its side and default pen width, in canvas pixels (flmn_core.strokes draws
+# The Teach page's drawing canvas: its side and default pen width, in canvas pixels (flmn_core.data.strokes draws
 # as it does). 280 px is the usual size of a pad for one character.
 CANVAS_SIDE = 280
 DEFAULT_PEN = 12

@@ -18,9 +18,9 @@ from PIL import Image
 from plotly.colors import get_colorscale, qualitative
 from plotly.subplots import make_subplots
 
-from . import memory_rows
-from .glyphs import make_alphabet, render
-from .models import FLMNTrace, MANNTrace
+from flmn_core.data.glyphs import make_alphabet, render
+from flmn_core.interactive import memory_rows
+from flmn_core.model.networks import FLMNTrace, MANNTrace
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
@@ -333,7 +333,7 @@ def _records(log, kind):
 def training_curves_figure(logs, instances=(1, 2, 10), kind="train", title=None):
     """Per-instance accuracy against training episodes, one panel per instance, one line per run.
 
-    logs: {name: records of flmn_core.train's log.jsonl}; kind: "train" (running accuracy of the
+    logs: {name: records of flmn_core.training.train's log.jsonl}; kind: "train" (running accuracy of the
     training batches) or "validation".
     """
     if not instances or min(instances) < 1:
@@ -359,7 +359,7 @@ def training_curves_figure(logs, instances=(1, 2, 10), kind="train", title=None)
 
 def loss_curves_figure(logs, title="Loss"):
     """Cross-entropy against training episodes: training (solid) and validation (dotted) for each run.
-    logs: {name: records of flmn_core.train's log.jsonl}."""
+    logs: {name: records of flmn_core.training.train's log.jsonl}."""
     fig = go.Figure()
     for colour, (name, log) in zip(_colours(), logs.items()):
         for kind, dash in (("train", "solid"), ("validation", "dot")):
@@ -485,7 +485,7 @@ def model_kind(trace):
 
 def memory_view(step, rows, logits, label_names=None, parts=None):
     """The Plotly figures of the memory view of one model at one step (batch of 1), in order; the read
-    is drawn as HTML (flmn_core.read_view).
+    is drawn as HTML (flmn_core.interactive.read_view).
 
     step: interactive.Step or (state, trace); rows: its memory_rows.RowView (memory_rows.describe_steps);
     logits: [C] of the step; parts: the names of the figures wanted (None: all) -> {"addressing",

@@ -1,23 +1,23 @@
 """Ship a finished training run: its weights, its log, its evaluation results and its model card.
 
-    python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
-    python -m flmn_core.publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
-    python -m flmn_core.publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
-    python -m flmn_core.publish --cards-only --readme README.md                 # every card and README's tables
-    python -m flmn_core.publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
+    python -m flmn_core.results.publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
+    python -m flmn_core.results.publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
+    python -m flmn_core.results.publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
+    python -m flmn_core.results.publish --cards-only --readme README.md                 # every card and README's tables
+    python -m flmn_core.results.publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
 
-Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.zoo; --checkpoint-dir for another):
+Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.model.zoo; --checkpoint-dir for another):
     NAME.pt                       RUN/best.pt (or --weights last.pt) without its training state, with the
                                   TrainConfig that trained it
-    logs/NAME.jsonl               RUN/log.jsonl cut for shipping (flmn_core.runlog.trimmed)
-    results/NAME-DATASET.json     flmn_core.evaluate's --json output: held-out Omniglot and zero-shot miniMNIST
-    NAME.md                       the model card (flmn_core.cards), from the three files above
-Publishing RUN as probe NAME (flmn_core.zoo's PROBES and FOLLOW_UPS) writes only logs/probes/NAME.jsonl:
+    logs/NAME.jsonl               RUN/log.jsonl cut for shipping (flmn_core.training.runlog.trimmed)
+    results/NAME-DATASET.json     flmn_core.training.evaluate's --json output: held-out Omniglot and zero-shot miniMNIST
+    NAME.md                       the model card (flmn_core.results.cards), from the three files above
+Publishing RUN as probe NAME (flmn_core.model.zoo's PROBES and FOLLOW_UPS) writes only logs/probes/NAME.jsonl:
 its training config, then its log cut for shipping from its start or its last warm start on.
 
 This module is the command and the staging: it checks the run against zoo's entry and reads everything
 that could refuse it before writing anything, and writes the weights only once a staged copy has loaded
-back. What a card says is flmn_core.cards'; README's tables are flmn_core.report's.
+back. What a card says is flmn_core.results.cards'; README's tables are flmn_core.results.report's.
 """
 
 import argparse
@@ -28,9 +28,16 @@ from pathlib import Path
 
 import torch
 
-from . import cards, evaluate, report, runlog, zoo
-from .checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, load_model
-from .config import TrainConfig, read_config_file
+from flmn_core.model import zoo
+from flmn_core.model.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    load_checkpoint,
+    load_model,
+)
+from flmn_core.results import cards, report
+from flmn_core.training import evaluate, runlog
+from flmn_core.training.config import TrainConfig, read_config_file
 
 
 class PublishError(Exception):
@@ -38,7 +45,7 @@ class PublishError(Exception):
 
 
 def say(message):
-    """Progress, on stderr (stdout carries flmn_core.evaluate's tables)."""
+    """Progress, on stderr (stdout carries flmn_core.training.evaluate's tables)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -58,7 +65,7 @@ def shippable_payload(run, name, weights="best.pt"):
                               "selected": "last"}
     if "train_config" not in payload:
         raise PublishError(f"{source} holds no training config (train_config): it was written before "
-                           "flmn_core.train saved one, so no command could train it again; retrain it")
+                           "flmn_core.training.train saved one, so no command could train it again; retrain it")
     try:
         config = TrainConfig.from_dict(payload["train_config"])
     except ValueError as error:
@@ -96,7 +103,7 @@ def write_weights(payload, name, root=None):
     """Write payload to NAME.pt atomically, and only once the written file loads as it should: it is
     staged beside NAME.pt, checked, then renamed over it."""
     destination = zoo.weights_path(name, root)
-    # Named .pt, because flmn_core.config reads a training config from a .pt file only.
+    # Named .pt, because flmn_core.training.config reads a training config from a .pt file only.
     staged = destination.with_name(f".{destination.stem}.staged.pt")
     atomic_torch_save(payload, staged)
     try:
@@ -161,7 +168,7 @@ def shown_path(path):
 
 
 def evaluate_shipped(name, root, episodes, seed, threads, data_dir=None):
-    """Evaluate NAME.pt on every dataset of zoo with flmn_core.evaluate's own command line, which writes
+    """Evaluate NAME.pt on every dataset of zoo with flmn_core.training.evaluate's own command line, which writes
     results/NAME-DATASET.json in its --json format."""
     for dataset in zoo.DATASETS:
         result = zoo.result_path(name, dataset, root)
@@ -193,17 +200,17 @@ def existing_results(name, root):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--run", default=None, help="the run folder of flmn_core.train to publish")
+    parser.add_argument("--run", default=None, help="the run folder of flmn_core.training.train to publish")
     parser.add_argument("--name", choices=[c.name for c in zoo.CHECKPOINTS], default=None,
-                        help="the shipped checkpoint it becomes (flmn_core.zoo)")
+                        help="the shipped checkpoint it becomes (flmn_core.model.zoo)")
     parser.add_argument("--weights", choices=("best.pt", "last.pt"), default="best.pt",
                         help="the run's file to ship: best.pt (the best validation) or last.pt (the run's end, for a run "
                              "whose aim its Omniglot validation does not measure)")
     parser.add_argument("--probe", choices=[p.name for p in zoo.PROBES + zoo.FOLLOW_UPS], default=None,
-                        help="ship only the run's log, as this probe's (flmn_core.zoo), for its variant's card")
+                        help="ship only the run's log, as this probe's (flmn_core.model.zoo), for its variant's card")
     parser.add_argument("--cards-only", action="store_true",
                         help="regenerate every card from the files already shipped (no evaluation)")
-    parser.add_argument("--readme", default=None, help="then rewrite this README's results section (flmn_core.report)")
+    parser.add_argument("--readme", default=None, help="then rewrite this README's results section (flmn_core.results.report)")
     parser.add_argument("--episodes", type=int, default=10000, help="evaluation episodes per dataset")
     parser.add_argument("--seed", type=int, default=0, help="evaluation seed")
     parser.add_argument("--skip-eval", action="store_true",

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import memory_rows, viz
+from flmn_core.interactive import figures as viz
+from flmn_core.interactive import memory_rows
 
 TOP_ROWS = 5  # the most-read rows drawn one by one, then the rest in groups
 PANEL_PX = {"row": 100, "label": 50}  # pixels of weight 1 in the by-row and by-label panels

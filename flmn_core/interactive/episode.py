@@ -2,7 +2,7 @@
 
 A person shows an image, every model predicts its label, then the person gives the true label. That label
 reaches the models one step later, together with the next image, exactly as in training
-(`flmn_core.episodes.offset_labels`): step t sees (x_t, y_{t-1}), with y_{-1} = zeros.
+(`flmn_core.data.episodes.offset_labels`): step t sees (x_t, y_{t-1}), with y_{-1} = zeros.
 
     episode = InteractiveEpisode(classes=5)
     steps = episode.predict(models, image)   # {name: Step}: each model's view of x_t, nothing kept yet
@@ -21,13 +21,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import IMAGE_SIZE
-# The episode file's format and limits live in flmn_core.episode_file; the pages import EpisodeError and
+from flmn_core.data.episodes import instance_numbers, sample_episodes
+
+# The episode file's format and limits live in flmn_core.interactive.episode_file; the pages import EpisodeError and
 # MAX_NAME_LENGTH from here, with the episode.
-from .episode_file import (MAX_NAME_LENGTH, MAX_STEPS, EpisodeError, EpisodeFile, check_class_names, check_label,  # noqa: F401
-                           read_episode_file, write_episode_file)
-from .episodes import instance_numbers, sample_episodes
-from .metrics import INSTANCES, instance_hits
+from flmn_core.interactive.episode_file import (  # noqa: F401
+    MAX_NAME_LENGTH,
+    MAX_STEPS,
+    EpisodeError,
+    EpisodeFile,
+    check_class_names,
+    check_label,
+    read_episode_file,
+    write_episode_file,
+)
+from flmn_core.model.networks import IMAGE_SIZE
+from flmn_core.training.metrics import INSTANCES, instance_hits
 
 
 @dataclass
@@ -99,7 +108,7 @@ class InteractiveEpisode:
         """Each model's prediction for the next image, continuing from its state after the last committed
         step, with the last label given as y_{t-1}. Kept as pending until `commit`.
 
-        image: [20, 20] float tensor, ink 1 (flmn_core.images.prepare) -> {name: Step}.
+        image: [20, 20] float tensor, ink 1 (flmn_core.interactive.uploads.prepare) -> {name: Step}.
         """
         self.sync(models)
         image = check_image(image)
@@ -200,7 +209,7 @@ class InteractiveEpisode:
 
     def save(self, target):
         """Write the episode (images, labels, class names, each model's probabilities) as an episode file
-        (flmn_core.episode_file) to a path (atomically) or a binary file object. Plain arrays only."""
+        (flmn_core.interactive.episode_file) to a path (atomically) or a binary file object. Plain arrays only."""
         write_episode_file(target, EpisodeFile(
             self.classes, self.class_names,
             torch.stack(self.images).numpy() if self.images else torch.zeros(0, IMAGE_SIZE, IMAGE_SIZE).numpy(),

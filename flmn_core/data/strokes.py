@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
-from .images import CANVAS_SIDE, DEFAULT_PEN
+from flmn_core.interactive.uploads import CANVAS_SIDE, DEFAULT_PEN
 
 MOTOR_SIZE = 105  # Omniglot's frame: motor and image space are 105 x 105
 SCAN_SET = "images_background"  # the stroke subsets are all drawings of Omniglot's background set

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from . import addressing
-from .interactive import Step, run_step
-from .models import FLMNState, MANNState
+from flmn_core.interactive.episode import Step, run_step
+from flmn_core.model import addressing
+from flmn_core.model.networks import FLMNState, MANNState
 
 
 @dataclass(frozen=True)

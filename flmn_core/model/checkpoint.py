@@ -7,7 +7,7 @@ A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read
     state_dict      the weights: {name: floating-point tensor}, all finite
     step            training episodes seen
     metrics         a dict of plain values (accuracies, CPU time; shipped files also hold train_args, the
-                    run's arguments, written by flmn_core.publish)
+                    run's arguments, written by flmn_core.results.publish)
     training        optional: what `--resume` needs (optimizer state, RNG state, the run's TrainConfig)
     train_config    optional: the TrainConfig that trained it, as a plain dict (`train --config` reads it)
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_open
-from .models import MODELS, model_name
+from flmn_core.files import atomic_open
+from flmn_core.model.networks import MODELS, model_name
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model", "config", "state_dict", "step", "metrics")

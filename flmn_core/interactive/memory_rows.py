@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import torch
 
-from .models import FLMN, MANN, FLMNTrace, MANNTrace
-from .retrieval import MAJORITY
+from flmn_core.model.networks import FLMN, MANN, FLMNTrace, MANNTrace
+from flmn_core.model.retrieval import MAJORITY
 
 # The least weight of one step's write still in a row for that row to count as holding that drawing. A
 # least-used write puts 1 - sigma(alpha) there (0.45 and more in the shipped checkpoints); the film that

@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from .files import atomic_text
+from flmn_core.files import atomic_text
 
 # What a shipped log keeps of each record: what the training curves, the model cards and the app read.
 SHIPPED_FIELDS = ("kind", "episode", "loss", "accuracy", "overall_accuracy", "retrieval", "lr", "cpu_seconds")

@@ -2,7 +2,7 @@
 
 Both models read an episode one step at a time. At step t the controller sees the image x_t, the one-hot
 label of the previous step y_{t-1} and the previous read vector r_{t-1}; its interface layer emits a key and
-add vectors; the memory is written and read with the equations of `flmn_core.addressing`; the classifier
+add vectors; the memory is written and read with the equations of `flmn_core.model.addressing`; the classifier
 sees the controller output h_t and the read vector r_t.
 
 Shapes: B batch, T steps, C classes, H controller units, R heads, N rows, W word size.
@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from . import addressing
+from flmn_core.model import addressing
 
 IMAGE_SIZE = 20  # the papers' input: images downscaled to 20 x 20 (data.py produces them)
 
@@ -62,7 +62,7 @@ ENCODERS = {"pixels": (None, IMAGE_SIZE * IMAGE_SIZE), "conv": (conv_encoder, CO
 
 
 def setting(default, help):
-    """A config field with its help text (shown by `python -m flmn_core.train --help`)."""
+    """A config field with its help text (shown by `python -m flmn_core.training.train --help`)."""
     return dataclasses.field(default=default, metadata={"help": help})
 
 

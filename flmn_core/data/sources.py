@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .files import atomic_open
+from flmn_core.files import atomic_open
 
-from .models import IMAGE_SIZE  # noqa: E402 - the models' input size, 20 x 20
+from flmn_core.model.networks import IMAGE_SIZE  # noqa: E402 - the models' input size, 20 x 20
 OMNIGLOT_SIZE = 105  # Omniglot's original images are 105 x 105
 AUGMENT_SIZE = 42  # Experiment II rotates and shifts images at this size: 1/6 of the pixels of 105
 OMNIGLOT_SETS = ("images_background", "images_evaluation")

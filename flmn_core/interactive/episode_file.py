@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import IMAGE_SIZE
-from .files import atomic_open
+from flmn_core.files import atomic_open
+from flmn_core.model.networks import IMAGE_SIZE
 
 FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
 MAX_STEPS = 1000  # longest episode a file may hold: keeps a loaded file (and its replay) small

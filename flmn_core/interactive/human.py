@@ -15,9 +15,9 @@ Shapes: T steps, C classes, 20 x 20 images.
 
 import torch
 
-from .episodes import instance_numbers
-from .interactive import EpisodeError, check_label
-from .metrics import INSTANCES, instance_hits
+from flmn_core.data.episodes import instance_numbers
+from flmn_core.interactive.episode import EpisodeError, check_label
+from flmn_core.training.metrics import INSTANCES, instance_hits
 
 
 class HumanPlay:

@@ -2,11 +2,11 @@
 
 A run saves it in its folder (config.json) and in every checkpoint, so that
 
-    python -m flmn_core.train --config checkpoints/flmn-exp1.pt --out runs/again
+    python -m flmn_core.training.train --config checkpoints/flmn-exp1.pt --out runs/again
 
-trains the same model again. The command line of `flmn_core.train` is built from these fields (and from
+trains the same model again. The command line of `flmn_core.training.train` is built from these fields (and from
 the model configs' fields), so a setting is declared once, with its default and its help text, here or in
-`flmn_core.models`. What only concerns the process (where to write, threads, compilation) is not here.
+`flmn_core.model.networks`. What only concerns the process (where to write, threads, compilation) is not here.
 """
 
 import dataclasses
@@ -15,9 +15,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import load_checkpoint
-from .data import OMNIGLOT_SIZE, SPLIT_SCHEMES
-from .models import MODELS, FLMNConfig, MANNConfig, check_fields, model_name_of_config, setting
+from flmn_core.data.sources import OMNIGLOT_SIZE, SPLIT_SCHEMES
+from flmn_core.model.checkpoint import load_checkpoint
+from flmn_core.model.networks import (
+    MODELS,
+    FLMNConfig,
+    MANNConfig,
+    check_fields,
+    model_name_of_config,
+    setting,
+)
 
 # The papers' budget: 100,000 optimizer steps of 16 episodes (Santoro et al.'s "100,000 episodes" counts
 # batches: their code and plots count iterations of a batch of 16).

@@ -1,13 +1,13 @@
 """The project's targets: the figures its checkpoints set out to reach, in one table.
 
-Each is measured as an independent evaluation would: `flmn_core.evaluate`, 10,000 episodes, on the
+Each is measured as an independent evaluation would: `flmn_core.training.evaluate`, 10,000 episodes, on the
 held-out Omniglot test characters or zero-shot on miniMNIST. README's targets table and each model card
-compare them with the shipped result files (`flmn_core.report`).
+compare them with the shipped result files (`flmn_core.results.report`).
 """
 
 from dataclasses import dataclass, field
 
-from . import paper
+from flmn_core.results import paper
 
 INSTANCES = (1, 2, 3, 10)  # the instances the targets are set at
 

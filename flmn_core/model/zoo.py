@@ -1,9 +1,9 @@
 """The pretrained checkpoints that ship in checkpoints/, and where their files live.
 
     checkpoints/<name>.pt                      the weights (flmn_core.load_model), with their TrainConfig
-    checkpoints/<name>.md                      the model card (flmn_core.cards)
-    checkpoints/results/<name>-<dataset>.json  flmn_core.evaluate's output (dataset: one of DATASETS)
-    checkpoints/logs/<name>.jsonl              the training log (flmn_core.runlog), for the curves
+    checkpoints/<name>.md                      the model card (flmn_core.results.cards)
+    checkpoints/results/<name>-<dataset>.json  flmn_core.training.evaluate's output (dataset: one of DATASETS)
+    checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
 
 Every path function takes an optional root: another folder laid out the same way (a test's, or
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FOLDER = "checkpoints"  # the repository's folder of shipped checkpoints, as README and the cards name it
-# What every shipped checkpoint is evaluated on (flmn_core.evaluate.DATASETS): held-out and zero-shot.
+# What every shipped checkpoint is evaluated on (flmn_core.training.evaluate.DATASETS): held-out and zero-shot.
 DATASETS = ("omniglot", "mnist", "mnist-normalised")
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
 
@@ -32,7 +32,7 @@ class Shipped:
 
 
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
-# model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.publish`.
+# model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.results.publish`.
 CHECKPOINTS = (
     Shipped("flmn-conv", "flmn", "II", "`flmn-retrieve` with a small convolutional network between the image and "
                                        "the controller (the app's default FLMN)"),
@@ -89,7 +89,7 @@ def checkpoint_dir(root=None):
     flmn_core/."""
     if root is not None:
         return Path(root)
-    return Path(os.environ.get("FLMN_CHECKPOINT_DIR") or Path(__file__).resolve().parents[1] / FOLDER)
+    return Path(os.environ.get("FLMN_CHECKPOINT_DIR") or Path(__file__).resolve().parents[2] / FOLDER)
 
 
 def weights_path(name, root=None):
