@@ -21,7 +21,8 @@ from PIL import Image
 from flmn_core import CheckpointError, load_model
 from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
 from flmn_core.model import zoo
-from flmn_core.model.networks import MODELS, FLMNConfig
+from flmn_core.model.configs import FLMNConfig
+from flmn_core.model.networks import MODELS
 from flmn_core.results import markdown
 from flmn_core.training.metrics import INSTANCES
 

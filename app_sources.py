@@ -10,13 +10,7 @@ import streamlit as st
 
 from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices
 from flmn_core.data.glyphs import sample_glyph_pool
-from flmn_core.data.sources import (
-    MNIST_FILES,
-    MNIST_URL,
-    OMNIGLOT_SETS,
-    OMNIGLOT_URL,
-    data_dir,
-)
+from flmn_core.data.sources import MNIST_FILES, MNIST_URL, OMNIGLOT_SETS, OMNIGLOT_URL, data_dir
 
 GLYPHS, OMNIGLOT, MNIST = "glyphs", "omniglot", "mnist"
 SOURCES = {GLYPHS: "Generated characters", OMNIGLOT: "Omniglot test characters", MNIST: "miniMNIST digits"}

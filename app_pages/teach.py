@@ -21,18 +21,11 @@ from streamlit_drawable_canvas import st_canvas
 
 import app_common
 import app_memory
+from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 from flmn_core.interactive import figures as viz
 from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
 from flmn_core.interactive.examples import EXAMPLE_PATH
-from flmn_core.interactive.uploads import (
-    CANVAS_SIDE,
-    DEFAULT_PEN,
-    MAX_UPLOAD_MB,
-    ImageInputError,
-    image_from_canvas,
-    prepare,
-    read_upload,
-)
+from flmn_core.interactive.uploads import MAX_UPLOAD_MB, ImageInputError, image_from_canvas, prepare, read_upload
 
 INKS = {"Black on white": ("#000000", "#ffffff"), "White on black": ("#ffffff", "#000000")}
 PREVIEW_SIDE = 100  # px: the 20 x 20 input, each pixel a sharp 5 x 5 block

@@ -30,7 +30,9 @@ from PIL import Image
 
 from flmn_core import load_model, preprocess
 from flmn_core.data import strokes
-from flmn_core.interactive.uploads import DEFAULT_PEN, image_from_canvas, prepare
+from flmn_core.data.normalise import OMNIGLOT_SIZE
+from flmn_core.data.strokes import DEFAULT_PEN
+from flmn_core.interactive.uploads import image_from_canvas, prepare
 from flmn_core.model import zoo
 from flmn_core.results import markdown
 from flmn_core.training.evaluate import evaluate_model
@@ -62,7 +64,7 @@ def read_pools(data_dir):
 
 def scaled(drawing, factor):
     """The strokes drawn `factor` times as large about the frame's centre."""
-    centre = strokes.MOTOR_SIZE / 2
+    centre = OMNIGLOT_SIZE / 2
     return [np.concatenate([(s[:, :2] - centre) * factor + centre, s[:, 2:]], axis=1) for s in drawing]
 
 

@@ -18,12 +18,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from PIL import Image
 
 from bench.app_latency import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, TIMEOUT_MS, server
-from flmn_core.data.sources import OMNIGLOT_SIZE
-from flmn_core.data.strokes import PEN_READY_MS
+from flmn_core.data.normalise import OMNIGLOT_SIZE
+from flmn_core.data.strokes import CANVAS_SIDE, PEN_READY_MS
 from flmn_core.files import atomic_open
 from flmn_core.interactive.episode_file import read_episode_file
 from flmn_core.interactive.examples import EXAMPLE_PATH, example_alphabet
-from flmn_core.interactive.uploads import CANVAS_SIDE
 
 VIEWPORT = {"width": 1440, "height": 900}
 PENDING = 0  # the character drawn on the canvas, not labelled yet (label 1)

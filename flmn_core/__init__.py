@@ -9,27 +9,16 @@
 """
 
 from flmn_core.data.episodes import Episodes, sample_episodes
-from flmn_core.data.sources import (
-    DataError,
-    load_mini_mnist,
-    load_omniglot,
-    preprocess,
-    split_indices,
-)
+from flmn_core.data.normalise import preprocess
+from flmn_core.data.sources import DataError, load_mini_mnist, load_omniglot, split_indices
 from flmn_core.model.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
-from flmn_core.model.networks import (
-    FLMN,
-    IMAGE_SIZE,
-    MANN,
-    FLMNConfig,
-    MANNConfig,
-    build_model,
-)
+from flmn_core.model.configs import IMAGE_SIZE, FLMNConfig, MANNConfig
+from flmn_core.model.networks import FLMN, MANN, build_model
 
 __all__ = [
     "CheckpointError", "DataError", "Episodes", "FLMN", "FLMNConfig", "IMAGE_SIZE", "MANN", "MANNConfig",

@@ -29,7 +29,8 @@ from browser_harness import (
     wait_until,
 )
 
-from flmn_core.data.strokes import PEN_READY_MS
+from flmn_core.data.normalise import OMNIGLOT_SIZE
+from flmn_core.data.strokes import CANVAS_SIDE, PEN_READY_MS
 from flmn_core.interactive import read_view
 from flmn_core.interactive.episode import InteractiveEpisode
 from flmn_core.model import zoo
@@ -40,8 +41,6 @@ MEMORY_TITLES = ("FLMN feature memory", "FLMN label memory", "MANN memory", "FLM
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about a minute: a server, chromium, four drawings
 
 STROKES_ZIP = "omniglot-strokes/strokes_background_small1.zip"
-MOTOR_SIZE = 105  # Omniglot's motor space: x in [0, 105], y in [-105, 0]
-CANVAS_SIDE = 280  # app_pages/teach.py's canvas
 # Drawings to make: (character folder, drawer file suffix, true label 1..C). Two characters, each drawn by
 # two people, so that the 3rd and 4th drawings repeat a label the models have been given.
 DRAWINGS = (("Korean/character01", "_01", 1), ("Greek/character05", "_03", 2),
@@ -98,7 +97,7 @@ def draw(page, strokes):
     page.wait_for_timeout(PEN_READY_MS)  # a fresh canvas takes up its pen a moment after it appears
     canvas = page.locator("canvas.upper-canvas")
     box = canvas.bounding_box()
-    scale = CANVAS_SIDE / MOTOR_SIZE
+    scale = CANVAS_SIDE / OMNIGLOT_SIZE
     for count, stroke in enumerate(strokes, start=1):
         x0, y0 = stroke[0]
         page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)

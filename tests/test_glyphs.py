@@ -6,7 +6,7 @@ import torch
 
 from flmn_core import sample_episodes
 from flmn_core.data import glyphs
-from flmn_core.data.sources import OMNIGLOT_SIZE
+from flmn_core.data.normalise import OMNIGLOT_SIZE
 
 
 def test_alphabet_is_deterministic_by_seed():

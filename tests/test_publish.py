@@ -27,7 +27,8 @@ from flmn_core.model.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from flmn_core.model.networks import FLMN, FLMNConfig, build_model
+from flmn_core.model.configs import FLMNConfig
+from flmn_core.model.networks import FLMN, build_model
 from flmn_core.results import cards, markdown, paper, publish, report, targets
 from flmn_core.training import evaluate, runlog
 from flmn_core.training.config import TrainConfig, learning_rate, read_config_file

@@ -9,7 +9,7 @@ from PIL import Image
 
 from flmn_core import preprocess
 from flmn_core.data import strokes
-from flmn_core.interactive.uploads import CANVAS_SIDE, DEFAULT_PEN
+from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 
 TWO_STROKES = "START\n10,-20,0\n30,-20,50\nBREAK\n\n50,-60,0\n60,-70,10\n70,-80,20\nSTART\n"
 

@@ -12,8 +12,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from flmn_core.data.sources import OMNIGLOT_SIZE, downscale
-from flmn_core.model.networks import IMAGE_SIZE
+from flmn_core.data.normalise import OMNIGLOT_SIZE, downscale
+from flmn_core.model.configs import IMAGE_SIZE
 
 MAX_ROTATION = 11.25  # Experiment II: rotation uniform in [-pi/16, pi/16] (in degrees) ...
 MAX_SHIFT = 10.0  # ... and translation uniform in [-10, 10] pixels of the 105 x 105 image

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from flmn_core.data.sources import OMNIGLOT_SIZE, preprocess
+from flmn_core.data.normalise import OMNIGLOT_SIZE, preprocess
 
 MARGIN = 18  # a character is scaled into [MARGIN, 105 - MARGIN], leaving room for a drawer's shift
 STROKES_PER_CHARACTER = ((1, 2, 3, 4), (0.08, 0.42, 0.33, 0.17))  # how many strokes, with their odds

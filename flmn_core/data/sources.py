@@ -25,8 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from flmn_core.files import atomic_open
 
-from flmn_core.model.networks import IMAGE_SIZE  # noqa: E402 - the models' input size, 20 x 20
-OMNIGLOT_SIZE = 105  # Omniglot's original images are 105 x 105
+from flmn_core.data.normalise import OMNIGLOT_SIZE, downscale, preprocess
 AUGMENT_SIZE = 42  # Experiment II rotates and shifts images at this size: 1/6 of the pixels of 105
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
 OMNIGLOT_CHARACTERS = (964, 659)  # characters in each set of the official release
@@ -69,89 +68,6 @@ def cache_dir(path=None):
     if path is None:
         path = os.environ.get("FLMN_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flmn"
     return Path(path).expanduser()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Preprocessing: one function for training, evaluation and the app.
-
-
-def to_ink(image):
-    """Any image -> float32 array [H, W] in [0, 1] with ink 1 and background 0, at its own size.
-
-    Accepts a PIL image or a numpy array ([H, W], [H, W, 3] or [H, W, 4]; bool, integer or float).
-    Polarity is decided from the border: a light border means dark ink (Omniglot, paper), a dark border
-    means light ink (MNIST, a black canvas). An image with varying transparency is read by its alpha
-    channel: opaque pixels are ink. Values are stretched so the darkest background is 0 and the strongest
-    ink 1; a blank image gives all zeros.
-    """
-    array = _as_array(image)
-    if array.ndim == 3:
-        alpha = array[..., 3] if array.shape[2] == 4 else None
-        if alpha is not None and alpha.min() < alpha.max():
-            gray = alpha
-            array = None
-        else:
-            gray = array[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    else:
-        gray = array
-    if array is not None and _border(gray).mean() > 0.5:
-        gray = 1.0 - gray
-    low, high = float(gray.min()), float(gray.max())
-    if high - low < 1e-6:
-        return np.zeros(gray.shape, dtype=np.float32)
-    return ((gray - low) / (high - low)).astype(np.float32)
-
-
-def _as_array(image):
-    """PIL image or numpy array -> float32 array in [0, 1], [H, W] or [H, W, 3|4]."""
-    if isinstance(image, Image.Image):
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(image, dtype=np.float32)
-            return array / max(float(array.max()), 1.0)
-        if image.mode in ("1", "L"):
-            image = image.convert("L")
-        elif image.mode in ("P", "LA", "PA", "RGBA") or "transparency" in image.info:
-            image = image.convert("RGBA")
-        else:
-            image = image.convert("RGB")
-        array = np.asarray(image)
-    else:
-        array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or min(array.shape[:2]) < 1:
-        raise ValueError(f"expected an image of shape [H, W], [H, W, 3] or [H, W, 4], got {array.shape}")
-    if array.dtype == bool:
-        return array.astype(np.float32)
-    if np.issubdtype(array.dtype, np.integer):
-        return array.astype(np.float32) / (65535.0 if array.max() > 255 else 255.0)
-    return np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0).astype(np.float32)  # clip first: no overflow in the cast
-
-
-def _border(gray):
-    """The pixels of the outermost ring of a [H, W] array."""
-    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-
-
-def downscale(ink):
-    """Ink images [..., H, W] (torch) -> [..., 20, 20] with an area filter; a non-square image is padded
-    with background to a centred square first, so characters keep their shape."""
-    H, W = ink.shape[-2:]
-    if H != W:
-        side = max(H, W)
-        top, left = (side - H) // 2, (side - W) // 2
-        ink = F.pad(ink, (left, side - W - left, top, side - H - top))
-    lead = ink.shape[:-2]
-    small = F.interpolate(ink.reshape(-1, 1, *ink.shape[-2:]), size=(IMAGE_SIZE, IMAGE_SIZE), mode="area")
-    return small.reshape(*lead, IMAGE_SIZE, IMAGE_SIZE)
-
-
-def preprocess(image):
-    """The one preprocessing of the project: any image -> float32 tensor [20, 20], ink 1, background 0.
-
-    Grayscale, polarity from the border (see `to_ink`), then the paper's 20 x 20 by an area filter.
-    """
-    return downscale(torch.from_numpy(to_ink(image)))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
-from flmn_core.interactive.uploads import CANVAS_SIDE, DEFAULT_PEN
+from flmn_core.data.normalise import OMNIGLOT_SIZE
 
-MOTOR_SIZE = 105  # Omniglot's frame: motor and image space are 105 x 105
+# The drawing canvas (the app's Teach page, and these strokes drawn as it draws): its side and default pen
+# width, in canvas pixels. 280 px is the usual size of a pad for one character.
+CANVAS_SIDE = 280
+DEFAULT_PEN = 12
 SCAN_SET = "images_background"  # the stroke subsets are all drawings of Omniglot's background set
 SUPERSAMPLE = 2  # render at 2x and average down: the browser's canvas antialiases its strokes
 # A fresh canvas takes up its pen only once it has loaded its (empty) initial drawing, asynchronously, a
@@ -86,7 +89,7 @@ def stroke_zips(data_dir):
 
 def to_canvas(strokes, side=CANVAS_SIDE):
     """Strokes in the 105 x 105 frame -> [array [P, 2] of (x, y) in pixels of a side x side canvas]."""
-    return [stroke[:, :2] * (side / MOTOR_SIZE) for stroke in strokes]
+    return [stroke[:, :2] * (side / OMNIGLOT_SIZE) for stroke in strokes]
 
 
 def render_canvas(strokes, side=CANVAS_SIDE, pen=DEFAULT_PEN, ink="#000000", paper="#ffffff"):

@@ -35,7 +35,7 @@ from flmn_core.interactive.episode_file import (  # noqa: F401
     read_episode_file,
     write_episode_file,
 )
-from flmn_core.model.networks import IMAGE_SIZE
+from flmn_core.model.configs import IMAGE_SIZE
 from flmn_core.training.metrics import INSTANCES, instance_hits
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from flmn_core.files import atomic_open
-from flmn_core.model.networks import IMAGE_SIZE
+from flmn_core.model.configs import IMAGE_SIZE
 
 FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
 MAX_STEPS = 1000  # longest episode a file may hold: keeps a loaded file (and its replay) small

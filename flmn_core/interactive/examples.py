@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from flmn_core.data.glyphs import make_alphabet, render
-from flmn_core.data.sources import preprocess
+from flmn_core.data.normalise import preprocess
 from flmn_core.interactive.episode import InteractiveEpisode
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "assets" / "example-episode.npz"

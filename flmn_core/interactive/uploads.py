@@ -7,10 +7,8 @@ keep the episode so far. Never imports streamlit.
     image = read_upload(uploaded.getvalue(), uploaded.name)   # or image_from_canvas(canvas.image_data)
     x = prepare(image)                                        # float32 [20, 20], ink 1, background 0
 
-The models learned from Omniglot's scans, drawn with one pen at one scale. A person's drawing comes with
-another pen and at any size, so `prepare` first redraws it as a scan would show it (`normalise`): its size
-and position brought into the range of Omniglot's characters, its strokes at Omniglot's width. Training's
-preprocessing (flmn_core.data.sources.preprocess) is not changed; an Omniglot scan passes `normalise` nearly as it is.
+`prepare` reads a picture that passed these checks as flmn_core.data.normalise.normalise_drawing does: redrawn
+at the size, position and pen width of Omniglot's scans, as the models learned them.
 """
 
 import io
@@ -18,10 +16,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from flmn_core.data.sources import OMNIGLOT_SIZE, downscale, preprocess, to_ink
+from flmn_core.data.normalise import downscale, normalise, preprocess, to_ink
 
 # The upload limit in Streamlit's megabytes (1024 * 1024 bytes). .streamlit/config.toml sets the same number
 # as server.maxUploadSize, because the server enforces only that one; tests/test_images.py checks they agree.
@@ -40,20 +37,6 @@ MIN_INK = 0.5
 # Formats Pillow may try. Restricting the list keeps rarely used parsers (and EPS, which runs Ghostscript)
 # away from untrusted bytes.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
-# The Teach page's drawing canvas: its side and default pen width, in canvas pixels (flmn_core.data.strokes draws
-# as it does). 280 px is the usual size of a pad for one character.
-CANVAS_SIDE = 280
-DEFAULT_PEN = 12
-# Omniglot's scans as the models learned them, as `measure` sees them on 2,000 scans of the background set
-# (tests/test_images.py measures them again): the larger side of a character's ink box, its 10th and 90th
-# percentile, in pixels of the 105 x 105 frame;
-SIZE_RANGE = (50.0, 84.0)
-# where the centre of that box lies, the 5th and 95th percentile, in x and in y;
-CENTRE_RANGE = (42.0, 59.5)
-# the width of the strokes (`stroke_width`, the median; 4.4 to 5.3 from the 5th to the 95th percentile).
-PEN_WIDTH = 4.85
-WORK_SCALE = 2  # normalise at 2 x 105 pixels: half-pixel steps in the frame, a few milliseconds a drawing
-MAX_ZOOM = 3.0  # a drawing is scaled by at most 3 (or 1/3): a speck does not become a character
 EMPTY_MESSAGE = "The image is empty (no visible strokes): draw a character first, or upload a picture of one."
 
 
@@ -107,105 +90,12 @@ def is_blank(image, threshold=MIN_INK):
 
 def prepare(image):
     """A picture from read_upload or image_from_canvas (or any PIL image or numpy array) -> float32
-    tensor [20, 20], ink 1, background 0: read as training reads Omniglot (flmn_core.preprocess is
-    data.to_ink, then data.downscale), with `normalise` between the two. Black on white and white on black
-    give the same tensor. Blank or invalid input -> ImageInputError."""
+    tensor [20, 20], ink 1, background 0, as `normalise_drawing` reads it (flmn_core.data.normalise). Blank
+    or invalid input -> ImageInputError."""
     ink = to_ink(_checked(image))
     if float(downscale(torch.from_numpy(ink)).sum()) < MIN_INK:
         raise ImageInputError(EMPTY_MESSAGE)
     return downscale(normalise(ink))
-
-
-def normalise(ink):
-    """Ink [H, W] (float, ink 1; `data.to_ink`) -> [210, 210] float32 of 0 and 1: the character as an
-    Omniglot scan shows it, in a 105 x 105 frame drawn at WORK_SCALE.
-
-    The ink's box is scaled, about its centre, into SIZE_RANGE (by at most MAX_ZOOM) and its centre moved
-    into CENTRE_RANGE; then the strokes are thickened or thinned (a dilation or an erosion by a disc) to
-    PEN_WIDTH. What already lies within Omniglot's ranges stays where it is, at its size."""
-    binary = _frame(ink)
-    if not binary.any():
-        return binary
-    binary = _fit_box(binary)
-    radius = round((PEN_WIDTH - stroke_width(binary) / WORK_SCALE) * WORK_SCALE / 2)
-    if radius > 0:
-        binary = (_disc_sum(binary, radius) > 0).float()
-    elif radius < 0:
-        binary = (_disc_sum(binary, -radius) >= float(_disc(-radius).sum()) - 0.5).float()
-    return binary
-
-
-def measure(ink):
-    """What `normalise` compares with Omniglot's ranges: ink [H, W] -> (size, centre x, centre y, stroke
-    width), in pixels of the 105 x 105 frame; None for a blank picture."""
-    binary = _frame(ink)
-    if not binary.any():
-        return None
-    top, bottom, left, right = _box(binary)
-    return (max(bottom - top, right - left) / WORK_SCALE, (left + right) / 2 / WORK_SCALE,
-            (top + bottom) / 2 / WORK_SCALE, stroke_width(binary) / WORK_SCALE)
-
-
-def stroke_width(binary):
-    """The width of the strokes of a binary image [H, W] in pixels: a stroke of width w and length L covers
-    w * L pixels and loses 2 * L to an erosion by one pixel, so w = 2 * area / lost (2 for strokes of one
-    or two pixels, which the erosion takes whole)."""
-    area = float(binary.sum())
-    kept = float((_disc_sum(binary, 1) >= 4.5).sum())  # the cross of 5 pixels: all of them ink
-    return 2 * area / max(area - kept, 1.0)
-
-
-def _frame(ink):
-    """Ink [H, W] -> binary [210, 210]: padded to a centred square (as data.downscale does), brought to the
-    working size by the area filter, ink where it reaches half its strongest value (so that a faint thin
-    line of a large photo survives)."""
-    side = OMNIGLOT_SIZE * WORK_SCALE
-    ink = torch.as_tensor(np.asarray(ink, dtype=np.float32))
-    H, W = ink.shape
-    pad_x, pad_y = max(H, W) - W, max(H, W) - H
-    ink = F.pad(ink, (pad_x // 2, pad_x - pad_x // 2, pad_y // 2, pad_y - pad_y // 2))
-    work = F.interpolate(ink[None, None], size=(side, side), mode="area")[0, 0]
-    strongest = float(work.max())
-    return (work >= 0.5 * strongest).float() if strongest > 0 else torch.zeros(side, side)
-
-
-def _box(binary):
-    """The ink's box of a binary image: (top, bottom, left, right), bottom and right exclusive."""
-    rows, cols = torch.nonzero(binary, as_tuple=True)
-    return float(rows.min()), float(rows.max()) + 1, float(cols.min()), float(cols.max()) + 1
-
-
-def _fit_box(binary):
-    """Scale and move the ink's box into Omniglot's ranges (see `normalise`) -> binary [side, side]."""
-    side = binary.shape[0]
-    top, bottom, left, right = _box(binary)
-    size = max(bottom - top, right - left)
-    low, high = (WORK_SCALE * v for v in SIZE_RANGE)
-    zoom = min(max(min(max(size, low), high) / size, 1 / MAX_ZOOM), MAX_ZOOM)
-    centre = torch.tensor([(left + right) / 2, (top + bottom) / 2])
-    low, high = (WORK_SCALE * v for v in CENTRE_RANGE)
-    target = centre.clamp(low, high)
-    if zoom == 1 and torch.equal(target, centre):
-        return binary
-    # Output pixel p shows input pixel centre + (p - target) / zoom; grid_sample wants that in [-1, 1].
-    pixels = torch.arange(side, dtype=torch.float32) + 0.5
-    x = (centre[0] + (pixels - target[0]) / zoom) * 2 / side - 1
-    y = (centre[1] + (pixels - target[1]) / zoom) * 2 / side - 1
-    grid = torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)[None]
-    moved = F.grid_sample(binary[None, None], grid, mode="bilinear", align_corners=False)[0, 0]
-    return (moved >= 0.5).float()
-
-
-def _disc(radius):
-    """A disc of the given radius in pixels -> [2r + 1, 2r + 1] of 0 and 1."""
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    return (offsets[None, :] ** 2 + offsets[:, None] ** 2 <= radius ** 2 + 0.5).float()
-
-
-def _disc_sum(binary, radius):
-    """How many ink pixels lie within `radius` of each pixel: binary [H, W] -> [H, W] (outside is blank)."""
-    disc = _disc(radius)
-    return F.conv2d(binary[None, None], disc[None, None], padding=radius)[0, 0]
 
 
 def _checked(image):

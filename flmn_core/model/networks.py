@@ -16,22 +16,14 @@ computed on the way and the state does not keep: the key, the add vectors, the s
 cleared. Together they are everything the app draws.
 """
 
-import dataclasses
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from flmn_core.model import addressing
-
-IMAGE_SIZE = 20  # the papers' input: images downscaled to 20 x 20 (data.py produces them)
-
-# Upper bounds of the sizes a config may ask for: far above any sensible model, far below one that would
-# make a loaded checkpoint allocate gigabytes.
-LIMITS = dict(classes=100, controller_size=4096, memory_rows=4096, word_size=1024, label_word_size=1024,
-              read_heads=16)
+from flmn_core.model.configs import IMAGE_SIZE, FLMNConfig, MANNConfig
 
 
 def conv_block(inputs, outputs, stride=1, pool=False):
@@ -58,97 +50,7 @@ def conv_encoder():
 
 
 # What the controller sees of an image: the encoder's name -> (factory or None for the raw pixels, features).
-ENCODERS = {"pixels": (None, IMAGE_SIZE * IMAGE_SIZE), "conv": (conv_encoder, CONV_FEATURES)}
-
-
-def setting(default, help):
-    """A config field with its help text (shown by `python -m flmn_core.training.train --help`)."""
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-def check_fields(config, skip=()):
-    """Refuse a config whose values have the wrong type or size, with a message naming the field."""
-    for field in dataclasses.fields(config):
-        if field.name in skip:
-            continue
-        value, kind = getattr(config, field.name), field.type
-        if kind is bool and not isinstance(value, bool):
-            raise ValueError(f"{field.name} must be true or false, not {value!r}")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"{field.name} must be a whole number, not {value!r}")
-        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"{field.name} must be a number, not {value!r}")
-        if kind is str and not isinstance(value, str):
-            raise ValueError(f"{field.name} must be text, not {value!r}")
-        if kind is float and not math.isfinite(value):
-            raise ValueError(f"{field.name} must be a finite number, not {value!r}")
-        if field.name in LIMITS and not 1 <= value <= LIMITS[field.name]:
-            raise ValueError(f"{field.name} must be between 1 and {LIMITS[field.name]}, not {value}")
-
-
-def check_model_fields(config):
-    """check_fields, and what every model config shares: at least 2 classes, a usage decay in [0, 1], a known
-    encoder."""
-    check_fields(config)
-    if config.encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {', '.join(map(repr, ENCODERS))}, not {config.encoder!r}")
-    if config.classes < 2:
-        raise ValueError(f"classes must be at least 2 (one class is no classification), not {config.classes}")
-    if not 0.0 <= config.gamma <= 1.0:
-        raise ValueError(f"gamma (the usage decay) must be between 0 and 1, not {config.gamma}")
-
-
-@dataclass(frozen=True)
-class FLMNConfig:
-    """FLMN's settings; the defaults are the paper's."""
-
-    classes: int = setting(5, "L: the labels the model tells apart (the one-hot input y_{t-1} and the classifier's "
-                              "outputs); an episode has at most L classes")
-    controller_size: int = setting(200, "H: LSTM units")
-    memory_rows: int = setting(128, "N: memory rows in all, split into N/2 feature and N/2 label rows")
-    word_size: int = setting(40, "M: width of a feature-memory row")
-    label_word_size: int = setting(40, "width of a label-memory row (the paper: N/2 x M for both memories)")
-    gamma: float = setting(0.95, "usage decay of Eq. (4)")
-    key_strength: bool = setting(False, "variant: a learned strength beta_t >= 1 sharpens the read softmax")
-    clear_label_rows: bool = setting(True, "Eq. (7) also clears the label row of a cleared feature row")
-    read_first: bool = setting(False, "variant: address the feature memory before this step's feature write")
-    mask_empty_rows: bool = setting(False, "variant: rows that hold nothing take no read weight")
-    null_row: bool = setting(False, "variant: a read may land on nothing: an always-empty row whose similarity "
-                                    "is a learned threshold")
-    encoder: str = setting("pixels", "'pixels': the controller sees the image's 400 pixels, as the papers; "
-                                     "'conv': variant: the features of a small convolutional network instead")
-
-    def __post_init__(self):
-        check_model_fields(self)
-        if self.memory_rows % 2 or self.memory_rows < 2:
-            raise ValueError(f"memory_rows must be even (N/2 feature + N/2 label rows), got {self.memory_rows}")
-
-
-@dataclass(frozen=True)
-class MANNConfig:
-    """MANN's settings; the defaults are Santoro et al.'s with one read head (the FLMN paper's baseline)."""
-
-    classes: int = setting(5, "L: the labels the model tells apart; an episode has at most L classes")
-    controller_size: int = setting(200, "H: LSTM units")
-    memory_rows: int = setting(128, "N: memory rows")
-    word_size: int = setting(40, "M: width of a memory row")
-    read_heads: int = setting(1, "R: 1 as the FLMN paper's baseline, 4 as Santoro et al.")
-    gamma: float = setting(0.95, "usage decay of Eq. (4)")
-    write_content: str = setting("key", "'key': write k_t, as the paper; 'add': a separate add vector a_t")
-    key_strength: bool = setting(False, "variant: a learned strength beta_t >= 1 sharpens the read softmax")
-    read_first: bool = setting(False, "variant: address and read M_{t-1}, before this step's write")
-    mask_empty_rows: bool = setting(False, "variant: rows that hold nothing take no read weight")
-    null_row: bool = setting(False, "variant: a read may land on nothing: an always-empty row whose similarity "
-                                    "is a learned threshold")
-    encoder: str = setting("pixels", "'pixels': the controller sees the image's 400 pixels, as the papers; "
-                                     "'conv': variant: the features of a small convolutional network instead")
-
-    def __post_init__(self):
-        check_model_fields(self)
-        if self.write_content not in ("key", "add"):
-            raise ValueError(f"write_content must be 'key' or 'add', not {self.write_content!r}")
-        if self.read_heads > self.memory_rows:
-            raise ValueError(f"read_heads ({self.read_heads}) cannot exceed memory_rows ({self.memory_rows})")
+ENCODER_NETWORKS = {"pixels": (None, IMAGE_SIZE * IMAGE_SIZE), "conv": (conv_encoder, CONV_FEATURES)}
 
 
 class FLMNState(NamedTuple):
@@ -229,7 +131,7 @@ class MemoryNetwork(nn.Module):
         super().__init__()
         self.config = config
         hidden = config.controller_size
-        make_encoder, features = ENCODERS[config.encoder]
+        make_encoder, features = ENCODER_NETWORKS[config.encoder]
         self.encoder = make_encoder() if make_encoder else None
         self.input_gates = nn.Linear(features + config.classes, 4 * hidden)
         self.recurrent_gates = nn.Linear(read_size + hidden, 4 * hidden, bias=False)

@@ -92,7 +92,7 @@ def shipped_payload(weights, name):
 
 def summary_table(entry, weights, payload, config, log):
     """The card's first table: the file, the model, how long it trained, how it was selected."""
-    metrics, validation = payload["metrics"], payload["metrics"]["validation"]
+    metrics = payload["metrics"]
     numbers = sum(value.numel() for value in payload["state_dict"].values())
     rows = [
         ["weights", f"`{zoo.FOLDER}/{weights.name}` ({weights.stat().st_size / 2**20:.1f} MB, "

@@ -15,16 +15,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from flmn_core.data.sources import OMNIGLOT_SIZE, SPLIT_SCHEMES
+from flmn_core.data.normalise import OMNIGLOT_SIZE
+from flmn_core.data.sources import SPLIT_SCHEMES
 from flmn_core.model.checkpoint import load_checkpoint
-from flmn_core.model.networks import (
-    MODELS,
-    FLMNConfig,
-    MANNConfig,
-    check_fields,
-    model_name_of_config,
-    setting,
-)
+from flmn_core.model.configs import FLMNConfig, MANNConfig, check_fields, setting
+from flmn_core.model.networks import MODELS, model_name_of_config
 
 # The papers' budget: 100,000 optimizer steps of 16 episodes (Santoro et al.'s "100,000 episodes" counts
 # batches: their code and plots count iterations of a batch of 16).

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from flmn_core.data.episodes import sample_episodes
+from flmn_core.data.normalise import normalise_drawing
 from flmn_core.data.sources import (
     SPLIT_SCHEMES,
     DataError,
@@ -30,7 +31,6 @@ from flmn_core.data.sources import (
     split_indices,
 )
 from flmn_core.files import atomic_text
-from flmn_core.interactive.uploads import prepare
 from flmn_core.model.checkpoint import CheckpointError, load_checkpoint, load_model
 from flmn_core.model.retrieval import retrieval_stats
 from flmn_core.training.metrics import INSTANCES, instance_hits, mean_and_ci, summarize
@@ -39,7 +39,7 @@ DATASETS = {
     "omniglot": "Omniglot's held-out characters (--split)",
     "mnist": "miniMNIST, zero-shot: each digit downscaled to 20 x 20, as the paper does",
     "mnist-normalised": "miniMNIST, zero-shot: each digit first brought to Omniglot's size, position and pen "
-                        "width, as the app reads a drawing (flmn_core.interactive.uploads.prepare)",
+                        "width, as the app reads a drawing (flmn_core.data.normalise.normalise_drawing)",
 }
 
 EVAL_BATCH = 500  # episodes per forward pass when evaluating
@@ -110,7 +110,7 @@ def dataset_images(dataset, split, data_dir=None, scheme="alphabets", raw=False)
         return omniglot.images, characters
     if dataset == "mnist":
         return load_mini_mnist(data_dir), None
-    return torch.stack([torch.stack([prepare(image) for image in row]) for row in mini_mnist_digits(data_dir)]), None
+    return torch.stack([torch.stack([normalise_drawing(image) for image in row]) for row in mini_mnist_digits(data_dir)]), None
 
 
 def positive_int(text):

@@ -31,12 +31,7 @@ from tqdm import tqdm
 
 from flmn_core.data.batches import BankedBatches, Batches
 from flmn_core.data.episodes import sample_episodes
-from flmn_core.data.sources import (
-    DataError,
-    augmentation_images,
-    load_omniglot,
-    split_indices,
-)
+from flmn_core.data.sources import DataError, augmentation_images, load_omniglot, split_indices
 from flmn_core.files import atomic_text, remove_temporaries
 from flmn_core.model import zoo
 from flmn_core.model.checkpoint import (
