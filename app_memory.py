@@ -16,13 +16,12 @@ live in st.session_state under the panel's key.
 
 import streamlit as st
 
-from flmn_core.interactive import figures as viz
-from flmn_core.interactive import memory_rows, read_view, surgery
+from flmn_core.interactive import figures, memory_rows, read_view, surgery
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
 # What a page can show of each model's memory: the read (HTML, flmn_core.interactive.read_view) and groups of
-# viz.memory_view's figures. Each Plotly chart costs the browser about 0.1 s to draw at every update, so a
+# figures.memory_view's figures. Each Plotly chart costs the browser about 0.1 s to draw at every update, so a
 # page shows the groups a person chooses.
 VIEWS = {"Read": ("read",), "Memories": ("feature_memory", "label_memory", "memory"), "Addressing": ("addressing",),
          "Controller": ("controller",)}
@@ -189,5 +188,5 @@ def memory_panel_ui(episode, name, model, t, key, parts=None):
         st.html(read_view.step_html(shown[-1], rows, images, names))
     charts = None if parts is None else tuple(part for part in parts if part != "read")
     logits = surgery.logits_of(model, shown[-1].state)[0]
-    for figure_key, figure in viz.memory_view(shown[-1], rows, logits, names, charts).items():
+    for figure_key, figure in figures.memory_view(shown[-1], rows, logits, names, charts).items():
         st.plotly_chart(figure, key=f"{key}-{figure_key}", config=CHART_CONFIG)

@@ -22,7 +22,7 @@ import app_common
 import app_memory
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
-from flmn_core.interactive import figures as viz
+from flmn_core.interactive import figures
 from flmn_core.interactive.episode import (
     MAX_STEPS,
     EpisodeError,
@@ -304,7 +304,7 @@ def step_view_ui(episode, models, view):
         t = step_chooser_ui(view, T, playing)
         step_header_ui(episode, t)
         names = [episode.label_text(c) for c in range(episode.classes)]
-        figure = viz.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
+        figure = figures.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))

@@ -6,7 +6,7 @@ import inspect
 import streamlit as st
 
 from flmn_core.data import episodes
-from flmn_core.interactive import figures as viz
+from flmn_core.interactive import protocol
 from flmn_core.model import addressing, retrieval
 from flmn_core.model import networks as models
 from flmn_core.model.networks import FLMN, MANN, MemoryNetwork
@@ -87,7 +87,7 @@ st.markdown(
     "**MANN** (Santoro et al. 2016) keeps what it writes and what it reads in one memory. **FLMN** "
     "(Mureja et al. 2017) splits it: a *feature memory* that the key is compared with, and a *label "
     "memory* whose rows hold the labels that arrived one step after the features.")
-st.plotly_chart(viz.protocol_figure(), key="protocol", config={"displayModeBar": False})
+st.plotly_chart(protocol.protocol_figure(), key="protocol", config={"displayModeBar": False})
 for title, latex, function in PROTOCOL:
     equation_ui(title, latex, function)
 

@@ -15,13 +15,13 @@ import app_common
 import app_sources
 from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
 from flmn_core import DataError
-from flmn_core.interactive import figures as viz
 from flmn_core.interactive.episode import (
     EpisodeError,
     InteractiveEpisode,
     episode_from_pool,
 )
 from flmn_core.interactive.human import HumanPlay
+from flmn_core.results import figures as result_figures
 from flmn_core.results import markdown, paper
 
 IMAGE_SIDE = 200  # px: the 20 x 20 input, pixel for pixel what the models see
@@ -167,7 +167,7 @@ def scores_ui(play, models):
     series = {name: {"accuracy": [c / n if n else float("nan") for c, n in zip(*counted)]}
               for name, counted in counts.items()}
     series["Human players (Santoro et al. 2016, Table 1)"] = paper.HUMAN.series()
-    st.plotly_chart(viz.instance_accuracy_figure(series, title="Accuracy by instance on this episode"),
+    st.plotly_chart(result_figures.instance_accuracy_figure(series, title="Accuracy by instance on this episode"),
                     key="play-scores")
     with st.expander("The episode, with both models' predictions"):
         st.html(app_common.strip_html(episode))

@@ -4,8 +4,8 @@ logs) or from flmn_core.results.paper, through flmn_core.results.report: none is
 
 import streamlit as st
 
-from flmn_core.interactive import figures as viz
 from flmn_core.model import zoo
+from flmn_core.results import figures as result_figures
 from flmn_core.results import paper, report
 
 # Each figure: (data set, title, the experiments of our checkpoints it shows, the published rows beside them).
@@ -48,7 +48,7 @@ def accuracy_figure(dataset, title, experiments, published):
     series = {name: {"accuracy": r["accuracy"], "ci95": r["ci95"]} for name, r in results.items()}
     series |= {f"{row.model}{f', Exp. {row.experiment}' if row.experiment else ''} ({row.source})": row.series()
                for row in published}
-    return viz.instance_accuracy_figure(series, title=f"Accuracy by instance: {title}")
+    return result_figures.instance_accuracy_figure(series, title=f"Accuracy by instance: {title}")
 
 
 def accuracy_figures_ui(dataset):

@@ -22,7 +22,7 @@ from streamlit_drawable_canvas import st_canvas
 import app_common
 import app_memory
 from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
-from flmn_core.interactive import figures as viz
+from flmn_core.interactive import figures
 from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
 from flmn_core.interactive.examples import EXAMPLE_PATH
 from flmn_core.interactive.uploads import MAX_UPLOAD_MB, ImageInputError, image_from_canvas, prepare, read_upload
@@ -195,7 +195,7 @@ def predictions_ui(episode, image, note, steps):
         st.html(app_common.pixels_html(image, PREVIEW_SIDE, "what the models see"))
     with predicted:
         names = [episode.label_text(c) for c in range(episode.classes)]
-        figure = viz.probabilities_figure({name: s.probabilities for name, s in steps.items()}, names,
+        figure = figures.probabilities_figure({name: s.probabilities for name, s in steps.items()}, names,
                                           height=PROBABILITIES_HEIGHT)
         st.plotly_chart(figure, key="teach-probabilities", config={"displayModeBar": False, "staticPlot": True})
     st.caption(note)

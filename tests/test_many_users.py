@@ -32,7 +32,7 @@ from PIL import Image
 
 from flmn_core import load_model
 from flmn_core.data.glyphs import make_alphabet, render
-from flmn_core.interactive import figures as viz
+from flmn_core.interactive import figures
 from flmn_core.interactive.episode import InteractiveEpisode
 from flmn_core.interactive.uploads import MAX_UPLOAD_MB, prepare, read_upload
 from flmn_core.model import zoo
@@ -94,7 +94,7 @@ def memory_arrays(steps):
     ({model name: interactive.Step})."""
     arrays = {}
     for step in steps.values():
-        for figure in viz.trace_figures(step.state, step.trace).values():
+        for figure in figures.trace_figures(step.state, step.trace).values():
             arrays[figure.layout.title.text] = np.asarray(figure.data[0].z, dtype=np.float32)
     return arrays
 

@@ -13,10 +13,11 @@ from memory_models import distinct_drawings, retrieving_flmn
 
 from flmn_core import build_model, load_model
 from flmn_core.data.glyphs import sample_glyph_pool
-from flmn_core.interactive import figures as viz
-from flmn_core.interactive import memory_rows, read_view, surgery
+from flmn_core.interactive import figures as step_figures
+from flmn_core.interactive import memory_rows, protocol, read_view, surgery
 from flmn_core.interactive.episode import InteractiveEpisode, episode_from_pool
 from flmn_core.model import zoo
+from flmn_core.results import figures as result_figures
 from flmn_core.results import paper
 
 TINY = dict(classes=3, controller_size=8, memory_rows=12, word_size=4)
@@ -63,7 +64,7 @@ def view_of(model, episode, steps, t, parts=None):
     logits = surgery.logits_of(model, steps[t].state)[0]
     names = [episode.label_text(c) for c in range(episode.classes)]
     figures = {"read": read_markup.parse(read_view.step_html(steps[t], rows, episode.images[: t + 1], names))}
-    return figures | viz.memory_view(steps[t], rows, logits, names, parts), rows
+    return figures | step_figures.memory_view(steps[t], rows, logits, names, parts), rows
 
 
 def tiny_view(variant, steps=7, t=None):
@@ -91,7 +92,7 @@ def line(fig, name):
 
 def test_flmn_memories_show_the_true_values_on_fixed_scales():
     step, trace = stepped_trace("flmn")
-    figs = viz.trace_figures(*step, batch_index=1)
+    figs = step_figures.trace_figures(*step, batch_index=1)
     assert set(figs) == {"addressing", "feature_memory", "label_memory"}
     N = 6  # FLMN splits the 12 rows into 6 feature and 6 label rows
     for key, write in (("feature_memory", "feature_write_weights"), ("label_memory", "label_write_weights")):
@@ -104,8 +105,8 @@ def test_flmn_memories_show_the_true_values_on_fixed_scales():
         np.testing.assert_allclose(np.ravel(read.z), trace["read_weights"][1].numpy())  # not scaled to the max
         np.testing.assert_allclose(np.ravel(written.z), trace[write][1].numpy())
         assert (read.zmin, read.zmax) == (0, 1) and (written.zmin, written.zmax) == (0, 1)
-        for weights, colour in ((trace["read_weights"][1], viz.READ_COLOUR), (trace[write][1], viz.WRITE_COLOUR)):
-            assert outlined_rows(fig, colour) == np.flatnonzero(weights.numpy() >= viz.OUTLINE_WEIGHT).tolist()
+        for weights, colour in ((trace["read_weights"][1], step_figures.READ_COLOUR), (trace[write][1], step_figures.WRITE_COLOUR)):
+            assert outlined_rows(fig, colour) == np.flatnonzero(weights.numpy() >= step_figures.OUTLINE_WEIGHT).tolist()
     addressing = figs["addressing"]
     assert list(addressing.layout.yaxis.ticktext) == ["read", "feature write", "label write", "least used",
                                                       "similarity", "usage"]
@@ -113,13 +114,13 @@ def test_flmn_memories_show_the_true_values_on_fixed_scales():
                          ("similarity", trace["similarity"][1]), ("label write", trace["label_write_weights"][1])):
         np.testing.assert_allclose(line(addressing, name).z[0], values.numpy(), err_msg=name)
     assert (line(addressing, "read").zmin, line(addressing, "read").zmax) == (0, 1)
-    assert (line(addressing, "usage").zmax, line(addressing, "similarity").zmin) == (viz.USAGE_RANGE, -1)
+    assert (line(addressing, "usage").zmax, line(addressing, "similarity").zmin) == (step_figures.USAGE_RANGE, -1)
 
 
 def test_mann_figures_draw_one_line_per_head():
     R, N, W = 2, 12, 4
     step, trace = stepped_trace("mann", read_heads=R)
-    figs = viz.trace_figures(*step)
+    figs = step_figures.trace_figures(*step)
     assert set(figs) == {"addressing", "memory"}
     memory = figs["memory"]
     assert np.shape(memory.data[0].z) == (N, W)
@@ -136,16 +137,16 @@ def test_a_near_uniform_read_looks_pale_and_a_focused_one_is_outlined():
     N = 64
     uniform, focused = torch.full((N,), 1 / N), torch.nn.functional.one_hot(torch.tensor(5), N).float()
     for read, outlined in ((uniform, []), (focused, [5])):
-        fig = viz.memory_heatmap(torch.zeros(N, 8), "m", read_weights=read)
+        fig = step_figures.memory_heatmap(torch.zeros(N, 8), "m", read_weights=read)
         np.testing.assert_allclose(np.ravel(fig.data[1].z), read.numpy())
-        assert fig.data[1].zmax == 1 and outlined_rows(fig, viz.READ_COLOUR) == outlined
-        addressing = viz.addressing_figure({"read": (read, viz.READ_COLOUR)}, "a")
+        assert fig.data[1].zmax == 1 and outlined_rows(fig, step_figures.READ_COLOUR) == outlined
+        addressing = step_figures.addressing_figure({"read": (read, step_figures.READ_COLOUR)}, "a")
         np.testing.assert_allclose(addressing.data[0].z[0], read.numpy())
         assert addressing.data[0].zmax == 1
 
 
 def test_an_empty_memory_gets_a_plain_colour_bar():
-    fig = viz.memory_heatmap(torch.zeros(64, 40), "empty")
+    fig = step_figures.memory_heatmap(torch.zeros(64, 40), "empty")
     assert (fig.data[0].zmin, fig.data[0].zmax) == (-1, 1) and list(fig.data[0].colorbar.tickvals) == [-1, 0, 1]
 
 
@@ -183,7 +184,7 @@ def test_the_read_view_shows_where_the_read_went_with_the_drawings(retrieving):
     np.testing.assert_allclose([bar.weight for bar in by_row[: read_view.TOP_ROWS]], weights[top], rtol=1e-6)
     assert top[0] == 0 and by_row[0].weight > 0.99 and math.isclose(sum(b.weight for b in by_row), 1.0, rel_tol=1e-5)
     assert by_row[0].name == "◆ x1 / label 1" and by_row[0].same_label and not by_row[1].same_label
-    assert by_row[0].thumbnail == viz.image_uri(episode.images[0])  # the drawing row 0 holds
+    assert by_row[0].thumbnail == step_figures.image_uri(episode.images[0])  # the drawing row 0 holds
     assert sum(bar.thumbnail is not None for bar in by_row) == int((rows.writer[top] >= 0).sum())
     assert [bar.name for bar in by_row[-2:]] == ["other / rows", "no / drawing"]
     np.testing.assert_allclose([bar.weight for bar in by_label], memory_rows.weight_by_label(weights, rows, 3).numpy(),
@@ -275,20 +276,20 @@ def test_the_memory_view_is_valid_and_light_for_every_variant(variant):
 
 def test_bad_inputs_get_clear_messages():
     with pytest.raises(ValueError, match="memory has 5"):
-        viz.memory_heatmap(torch.zeros(5, 3), "m", read_weights=torch.zeros(4))
+        step_figures.memory_heatmap(torch.zeros(5, 3), "m", read_weights=torch.zeros(4))
     with pytest.raises(ValueError, match=r"\[N, W\]"):
-        viz.memory_heatmap(torch.zeros(5), "m")
+        step_figures.memory_heatmap(torch.zeros(5), "m")
     with pytest.raises(ValueError, match="different numbers of rows"):
-        viz.addressing_figure({"a": (torch.zeros(3), "red"), "b": (torch.zeros(4), "red")}, "t")
+        step_figures.addressing_figure({"a": (torch.zeros(3), "red"), "b": (torch.zeros(4), "red")}, "t")
     with pytest.raises(TypeError, match="FLMN or MANN step, not dict"):
-        viz.trace_figures(stepped_trace("flmn")[0][0], {})
+        step_figures.trace_figures(stepped_trace("flmn")[0][0], {})
     with pytest.raises(ValueError, match="3 classes"):
-        viz.probabilities_figure({"FLMN": torch.ones(4) / 4}, ["a", "b", "c"])
+        step_figures.probabilities_figure({"FLMN": torch.ones(4) / 4}, ["a", "b", "c"])
 
 
 def test_probabilities_figure_groups_bars_per_model():
     probabilities = {"FLMN": torch.tensor([0.7, 0.2, 0.1]), "MANN": torch.tensor([0.3, 0.3, 0.4])}
-    fig = viz.probabilities_figure(probabilities, ["1", "2", "3"])
+    fig = step_figures.probabilities_figure(probabilities, ["1", "2", "3"])
     assert [type(t) for t in fig.data] == [go.Bar, go.Bar] and fig.layout.barmode == "group"
     assert [t.name for t in fig.data] == ["FLMN", "MANN"]
     np.testing.assert_allclose(fig.data[1].y, [0.3, 0.3, 0.4])
@@ -297,7 +298,7 @@ def test_probabilities_figure_groups_bars_per_model():
 
 def test_image_figure_shows_the_image():
     image = torch.rand(20, 20)
-    fig = viz.image_figure(image)
+    fig = step_figures.image_figure(image)
     assert isinstance(fig.data[0], go.Heatmap)
     np.testing.assert_allclose(fig.data[0].z, image.numpy())
     assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, as the image
@@ -305,7 +306,7 @@ def test_image_figure_shows_the_image():
 
 def test_instance_accuracy_figure_in_percent_with_error_bars():
     ours = {"accuracy": [0.3, 0.8, 0.9], "ci95": [0.01, 0.02, 0.03]}
-    fig = viz.instance_accuracy_figure({"ours": ours, "FLMN paper": paper.TABLE1[0].series()})
+    fig = result_figures.instance_accuracy_figure({"ours": ours, "FLMN paper": paper.TABLE1[0].series()})
     np.testing.assert_allclose(fig.data[0].y, [30, 80, 90], rtol=1e-6)
     np.testing.assert_allclose(fig.data[0].error_y.array, [1, 2, 3], rtol=1e-6)
     assert list(fig.data[1].x) == [1, 2, 3, 4, 5, 10]
@@ -323,7 +324,7 @@ def fake_log(scale):
 
 
 def test_training_curves_one_panel_per_instance():
-    fig = viz.training_curves_figure({"flmn": fake_log(1.0), "mann": fake_log(0.5)}, instances=(1, 10))
+    fig = result_figures.training_curves_figure({"flmn": fake_log(1.0), "mann": fake_log(0.5)}, instances=(1, 10))
     assert len(fig.data) == 4 and all(isinstance(t, go.Scatter) for t in fig.data)
     flmn_first, flmn_tenth = fig.data[0], fig.data[1]
     assert list(flmn_first.x) == [100, 200]  # sorted by episode, validation records left out
@@ -331,24 +332,24 @@ def test_training_curves_one_panel_per_instance():
     np.testing.assert_allclose(flmn_tenth.y, [100, 100])
     np.testing.assert_allclose(fig.data[3].y, [50, 50])
     assert [t.showlegend for t in fig.data] == [True, False, True, False]
-    validation = viz.training_curves_figure({"flmn": fake_log(1.0)}, instances=(2,), kind="validation")
+    validation = result_figures.training_curves_figure({"flmn": fake_log(1.0)}, instances=(2,), kind="validation")
     assert list(validation.data[0].y) == [0.0]
 
 
 def test_loss_curves_train_and_validation():
-    fig = viz.loss_curves_figure({"flmn": fake_log(1.0)})
+    fig = result_figures.loss_curves_figure({"flmn": fake_log(1.0)})
     assert [t.name for t in fig.data] == ["flmn (train)", "flmn (validation)"]
     np.testing.assert_allclose(fig.data[0].y, [0.01, 0.005])
 
 
 def test_empty_logs_say_so():
-    fig = viz.training_curves_figure({})
+    fig = result_figures.training_curves_figure({})
     assert any("no training logs" in a.text for a in fig.layout.annotations)
 
 
 def test_protocol_figure_shows_the_offset_task():
     classes, steps = 3, 6
-    fig = viz.protocol_figure(classes, steps)
+    fig = protocol.protocol_figure(classes, steps)
     assert len(fig.layout.images) == steps
     texts = [a.text for a in fig.layout.annotations]
     assert texts.count("?") == classes  # each class's first showing can only be guessed

@@ -1,6 +1,6 @@
-"""Tensors -> Plotly figures: memories, addressing weights, predictions, accuracy curves, the task.
+"""A step's tensors -> the app's Plotly figures: memories, addressing weights, the controller, predictions.
 
-Plain functions, no Streamlit: the app, the report command and notebooks call them alike. The app
+Plain functions, no Streamlit: the app and notebooks call them alike. The app
 redraws after every drawing within 300 ms, so figures stay light: float32 arrays (Plotly sends them as
 binary), short hover templates, no per-cell text on large heatmaps.
 
@@ -16,11 +16,10 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.colors import get_colorscale, qualitative
-from plotly.subplots import make_subplots
 
-from flmn_core.data.glyphs import make_alphabet, render
 from flmn_core.interactive import memory_rows
 from flmn_core.model.networks import FLMNTrace, MANNTrace
+from flmn_core.plotting import INK_COLOURS, MARGIN, SERIES_COLOURS, as_array, series_colours
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
@@ -29,13 +28,10 @@ USAGE_COLOUR = "#3b6fb6"  # usage of Eq. (4): blue
 # Memory values are signed sums of tanh vectors: a diverging scale around 0. Given as colours, not by name:
 # the unvalidated figures (see _figure) would get Plotly.js's own "RdBu", grey in the middle.
 MEMORY_COLOURS = get_colorscale("RdBu")
-SERIES_COLOURS = qualitative.Plotly  # one colour per model or checkpoint, in dict order
 LABEL_COLOURS = qualitative.Set2  # one colour per label that a memory row holds, cycling
 NO_DRAWING_COLOUR = "#ffffff"  # a row that holds no drawing is drawn empty
 PENDING_COLOUR = "#9e9e9e"  # a row holding this step's drawing, whose label is not given yet
 SAME_LABEL_COLOUR = "#111111"  # the mark (◆) of the rows holding earlier drawings of this step's label
-INK_COLOURS = [[0.0, "white"], [1.0, "black"]]  # images: ink 1 drawn black on white
-MARGIN = dict(l=50, r=20, t=40, b=40)
 # Fixed scales, so that a figure shows true values whatever the step: memories, keys, add and read vectors
 # on tanh's -1..1 (larger sums are drawn at full colour), weights on 0..1, usage on 0..2 (a row read and
 # written in full at one step); the hover gives the exact value.
@@ -44,13 +40,6 @@ USAGE_RANGE = 2.0
 OUTLINE_WEIGHT = 0.25  # rows read or written with at least this weight are outlined on the memory
 MEMORY_PLOT_PX = 320  # plot height of a memory heatmap whatever N: 5 px a row for 64 rows, 2.5 for 128
 ROW_LABEL_PX = 11  # the least spacing between two row names on a memory heatmap
-
-
-def as_array(values):
-    """A tensor, array or list -> float32 numpy array (detached, on the CPU)."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=np.float32)
 
 
 def _weight_rows(weights, name):
@@ -267,7 +256,7 @@ def probabilities_figure(probabilities, class_names, height=300):
     """
     names = [html.escape(str(n)) for n in class_names]
     bars = []
-    for colour, (name, values) in zip(_colours(), probabilities.items()):
+    for colour, (name, values) in zip(series_colours(), probabilities.items()):
         values = as_array(values)
         if values.shape != (len(class_names),):
             raise ValueError(f"{name}: {list(values.shape)} probabilities for {len(class_names)} classes")
@@ -294,97 +283,6 @@ def image_figure(image, title=None):
         title=dict(text=title or "", font=dict(size=13)), plot_bgcolor="white",
         xaxis=dict(visible=False, constrain="domain"),
         yaxis=dict(autorange="reversed", scaleanchor="x", visible=False)))
-
-
-def instance_accuracy_figure(series, title="Accuracy by instance"):
-    """Per-instance accuracy, one series per model, with 95% error bars where given.
-
-    series: {name: {"accuracy": [I] fractions, optional "ci95": [I] half-widths (fractions), optional
-    "instances": [I] instance numbers (default 1..I), optional "published": True}}; e.g. evaluate's
-    result JSON or paper.Published.series(). Drawn in percent. A measured series is a line through every
-    instance; a published one is points only, at the instances its source reports: a line would invent
-    the values between them (the papers give the 1st-5th and 10th, or fewer).
-    """
-    fig = go.Figure()
-    for colour, (name, spec) in zip(_colours(), series.items()):
-        accuracy = as_array(spec["accuracy"])
-        instances = list(spec.get("instances") or range(1, len(accuracy) + 1))
-        if len(instances) != len(accuracy):
-            raise ValueError(f"{name}: {len(accuracy)} accuracies for {len(instances)} instances")
-        error = None
-        if spec.get("ci95") is not None:
-            error = dict(type="data", array=100 * as_array(spec["ci95"]), visible=True, thickness=1.2)
-        if spec.get("published"):
-            style = dict(mode="markers", marker=dict(color=colour, symbol="diamond-open", size=10, line=dict(width=2)))
-        else:
-            style = dict(mode="lines+markers", line=dict(color=colour))
-        fig.add_trace(go.Scatter(x=instances, y=100 * accuracy, error_y=error, name=name, **style,
-                                 hovertemplate=f"{name}, instance %{{x}}: %{{y:.1f}}%<extra></extra>"))
-    fig.update_layout(title=dict(text=title, font_size=14), xaxis=dict(title_text="instance", dtick=1),
-                      yaxis=dict(title_text="accuracy (%)", range=[0, 100]), height=380, margin=MARGIN)
-    return fig
-
-
-def _records(log, kind):
-    """The records of one kind ("train" or "validation") of a training log, in episode order."""
-    return sorted((r for r in log if r.get("kind") == kind), key=lambda r: r["episode"])
-
-
-def training_curves_figure(logs, instances=(1, 2, 10), kind="train", title=None):
-    """Per-instance accuracy against training episodes, one panel per instance, one line per run.
-
-    logs: {name: records of flmn_core.training.train's log.jsonl}; kind: "train" (running accuracy of the
-    training batches) or "validation".
-    """
-    if not instances or min(instances) < 1:
-        raise ValueError(f"instances must be numbers from 1, got {instances!r}")
-    fig = make_subplots(rows=1, cols=len(instances), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[f"instance {k}" for k in instances])
-    for colour, (name, log) in zip(_colours(), logs.items()):
-        records = _records(log, kind)
-        episodes = [r["episode"] for r in records]
-        for column, k in enumerate(instances, start=1):
-            accuracy = [100 * r["accuracy"][k - 1] if len(r["accuracy"]) >= k else math.nan for r in records]
-            fig.add_trace(go.Scatter(x=episodes, y=accuracy, mode="lines", name=name, legendgroup=name,
-                                     showlegend=column == 1, line=dict(color=colour),
-                                     hovertemplate=f"{name}, episode %{{x}}: %{{y:.1f}}%<extra></extra>"),
-                          row=1, col=column)
-    _note_if_empty(fig, logs)
-    fig.update_yaxes(range=[0, 100], row=1, col=1, title_text=f"{kind} accuracy (%)")
-    fig.update_xaxes(title_text="episodes", matches="x")
-    fig.update_layout(title=dict(text=title or f"Per-instance {kind} accuracy", font_size=14), height=380,
-                      margin=MARGIN)
-    return fig
-
-
-def loss_curves_figure(logs, title="Loss"):
-    """Cross-entropy against training episodes: training (solid) and validation (dotted) for each run.
-    logs: {name: records of flmn_core.training.train's log.jsonl}."""
-    fig = go.Figure()
-    for colour, (name, log) in zip(_colours(), logs.items()):
-        for kind, dash in (("train", "solid"), ("validation", "dot")):
-            records = _records(log, kind)
-            if records:
-                fig.add_trace(go.Scatter(x=[r["episode"] for r in records], y=[r["loss"] for r in records],
-                                         mode="lines", name=f"{name} ({kind})", line=dict(color=colour, dash=dash),
-                                         hovertemplate=f"{name}, episode %{{x}}: %{{y:.3f}}<extra></extra>"))
-    _note_if_empty(fig, logs)
-    fig.update_layout(title=dict(text=title, font_size=14), xaxis_title_text="episodes",
-                      yaxis_title_text="cross-entropy per step", height=380, margin=MARGIN)
-    return fig
-
-
-def _note_if_empty(fig, logs):
-    """Say so on the figure when there is no log to draw, rather than show empty axes."""
-    if not any(logs.values()):
-        fig.add_annotation(text="no training logs yet", xref="paper", yref="paper", x=0.5, y=0.5,
-                           showarrow=False, font=dict(size=16, color="#888888"))
-
-
-def _colours():
-    """Series colours, cycling."""
-    while True:
-        yield from SERIES_COLOURS
 
 
 def trace_figures(state, trace, batch_index=0, rows=None, label_names=None):
@@ -505,75 +403,3 @@ def memory_view(step, rows, logits, label_names=None, parts=None):
     return figures
 
 
-def protocol_figure(classes=3, steps=6, seed=0):
-    """The task as a picture (after Santoro et al.'s Fig. 1): a time line of steps t, each with its
-    input x_t (a character), the label of the previous step y_{t-1} fed beside it, the model carrying
-    its state to the next step, and its prediction: a guess ("?") on a class's first showing, the right
-    label once the class has been labelled. The arrow from x_t to the next step's label box is the offset.
-    """
-    if classes < 1 or steps < 2:
-        raise ValueError(f"need classes >= 1 and steps >= 2, got {classes} and {steps}")
-    labels = _protocol_labels(classes, steps, seed)
-    alphabet = make_alphabet(classes, seed)
-    colours = [c for _, c in zip(range(classes), _colours())]
-    shapes, notes, images, seen = [], [], [], set()
-    for t, label in enumerate(labels, start=1):
-        glyph = Image.fromarray(render(alphabet[label], drawer_seed=seed * 1000 + t)).resize((48, 48), Image.LANCZOS)
-        images.append(dict(source=glyph, x=t, y=3.05, xref="x", yref="y", sizex=0.6, sizey=0.6, xanchor="center",
-                           yanchor="middle", sizing="contain", layer="above"))
-        _frame(shapes, notes, t, 3.05, 0.68, 0.68, colours[label], f"x<sub>{t}</sub>")
-        fed = "–" if t == 1 else str(labels[t - 2] + 1)
-        _box(shapes, notes, t, 2.05, 0.5, "#bbbbbb" if t == 1 else colours[labels[t - 2]], fed)
-        _box(shapes, notes, t, 1.1, 0.62, "#7f7f7f", "model")
-        first = label not in seen
-        seen.add(label)
-        _box(shapes, notes, t, 0.15, 0.5, "#bbbbbb" if first else colours[label], "?" if first else str(label + 1))
-        notes += [_arrow((t, 1.84), (t, 1.31)), _arrow((t, 0.89), (t, 0.36))]  # input -> model -> prediction
-        if t < steps:
-            notes.append(_arrow((t + 0.31, 1.1), (t + 0.69, 1.1)))  # the state goes on to the next step
-            notes.append(_arrow((t + 0.3, 2.75), (t + 0.75, 2.27), colours[label]))  # y_t arrives at t + 1
-    for y, text in ((3.05, "input x<sub>t</sub>"), (2.05, "label fed<br>y<sub>t-1</sub>"),
-                    (1.1, "controller<br>+ memory"), (0.15, "prediction")):
-        notes.append(dict(x=0.45, y=y, text=text, showarrow=False, xanchor="right", font=dict(size=12)))
-    notes.append(dict(x=(steps + 1) / 2, y=-0.45, showarrow=False, font=dict(size=12),
-                      text="? = a class shown for the first time: its label is not known yet, "
-                           "so the model can only guess"))
-    title = (f"The task: {classes} classes, labels shuffled in every episode; "
-             "the label of x<sub>t</sub> is fed with x<sub>t+1</sub>")
-    return go.Figure(layout=dict(
-        title=dict(text=title, font=dict(size=14)), shapes=shapes, annotations=notes, images=images,
-        xaxis=dict(range=[-0.6, steps + 0.6], visible=False), yaxis=dict(range=[-0.7, 3.6], visible=False),
-        width=160 + 105 * steps, height=470, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
-        showlegend=False))
-
-
-def _protocol_labels(classes, steps, seed):
-    """A label sequence for the picture: each class about equally often, in shuffled order, with no class
-    twice in a row where that can be avoided (so that recall across other classes shows)."""
-    rng = np.random.default_rng(seed)
-    pool = np.repeat(np.arange(classes), math.ceil(steps / classes))
-    for _ in range(100):
-        labels = rng.permutation(pool)[:steps]
-        if (labels[1:] != labels[:-1]).all():
-            break
-    return labels
-
-
-def _box(shapes, notes, x, y, width, colour, text, height=0.42):
-    """A filled label box centred at (x, y) with its text."""
-    shapes.append(dict(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - height / 2, y1=y + height / 2,
-                       line=dict(color=colour, width=2), fillcolor=colour, opacity=0.35, layer="below"))
-    notes.append(dict(x=x, y=y, text=text, showarrow=False, font=dict(size=13)))
-
-
-def _frame(shapes, notes, x, y, width, height, colour, caption):
-    """An open frame centred at (x, y) with a caption under it."""
-    shapes.append(dict(type="rect", x0=x - width / 2, x1=x + width / 2, y0=y - height / 2, y1=y + height / 2,
-                       line=dict(color=colour, width=2)))
-    notes.append(dict(x=x, y=y - height / 2 - 0.12, text=caption, showarrow=False, font=dict(size=13)))
-
-
-def _arrow(start, end, colour="#555555"):
-    """An arrow annotation from start (x, y) to end (x, y) in data coordinates."""
-    return dict(x=end[0], y=end[1], ax=start[0], ay=start[1], xref="x", yref="y", axref="x", ayref="y", text="",
-                showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1.5, arrowcolor=colour)

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from flmn_core.interactive import figures as viz
-from flmn_core.interactive import memory_rows
+from flmn_core import plotting
+from flmn_core.interactive import figures, memory_rows
 
 TOP_ROWS = 5  # the most-read rows drawn one by one, then the rest in groups
 PANEL_PX = {"row": 100, "label": 50}  # pixels of weight 1 in the by-row and by-label panels
@@ -35,7 +35,7 @@ def step_html(step, rows, images, label_names=None):
     """The read of one model's step (interactive.Step or (state, trace), batch of 1) as HTML: read_html
     titled "FLMN read" or "MANN read"."""
     state, trace = memory_rows.state_and_trace(step)
-    return read_html(state.read_weights[0], rows, images, f"{viz.model_kind(trace)} read", label_names)
+    return read_html(state.read_weights[0], rows, images, f"{figures.model_kind(trace)} read", label_names)
 
 
 def read_html(read_weights, rows, images, title, label_names=None):
@@ -48,12 +48,12 @@ def read_html(read_weights, rows, images, title, label_names=None):
     row), what the read took from nothing: together 1. By label: the same weight gathered by the label
     of the rows.
     """
-    weights = viz.as_array(read_weights)
+    weights = plotting.as_array(read_weights)
     weights = weights[None] if weights.ndim == 1 else weights
     mean = weights.mean(0)
     if len(rows.writer) != len(mean):
         raise ValueError(f"the row descriptions cover {len(rows.writer)} rows but the read covers {len(mean)}")
-    names = viz.display_names(label_names, rows)
+    names = figures.display_names(label_names, rows)
     by_row = top_row_bars(mean, rows, names, images)
     by_label = label_bars(memory_rows.weight_by_label(weights, rows, len(names)).numpy(), names)
     nothing = max(0.0, 1.0 - float(mean.sum()))
@@ -83,28 +83,28 @@ class Bar(NamedTuple):
 def top_row_bars(mean, rows, names, images):
     """The by-row bars: the TOP_ROWS most-read rows one by one (ties: the lower row first), then the other
     rows holding drawings and the rows holding none -> [Bar]."""
-    writer, codes, same = rows.writer.numpy(), viz.row_codes(rows), rows.same_label.numpy()
-    colour_of = viz.code_colours(len(names))
-    texts = viz.row_texts(rows, names)
+    writer, codes, same = rows.writer.numpy(), figures.row_codes(rows), rows.same_label.numpy()
+    colour_of = figures.code_colours(len(names))
+    texts = figures.row_texts(rows, names)
     top = np.argsort(-mean, kind="stable")[:TOP_ROWS]
     bars = [Bar(_row_name(int(r), rows, names), mean[r], colour_of[int(codes[r])], f"row {r}: {texts[r]}",
-                bool(same[r]), viz.image_uri(images[writer[r]]) if 0 <= writer[r] < len(images) else None)
+                bool(same[r]), figures.image_uri(images[writer[r]]) if 0 <= writer[r] < len(images) else None)
             for r in top]
     rest = np.ones(len(mean), dtype=bool)
     rest[top] = False
     return bars + [Bar(("other", "rows"), mean[rest & (writer >= 0)].sum(), OTHER_ROWS_COLOUR,
                        "the other rows holding a drawing"),
-                   Bar(("no", "drawing"), mean[rest & (writer < 0)].sum(), viz.NO_DRAWING_COLOUR,
+                   Bar(("no", "drawing"), mean[rest & (writer < 0)].sum(), figures.NO_DRAWING_COLOUR,
                        "the other rows holding no drawing")]
 
 
 def label_bars(by_label, names):
     """The by-label bars: by_label [C + 2] from memory_rows.weight_by_label -> [Bar]."""
-    colour_of = viz.code_colours(len(names))
+    colour_of = figures.code_colours(len(names))
     bars = [Bar((_short(name),), by_label[c], colour_of[2 + c], f"the rows holding drawings of label {name}")
             for c, name in enumerate(names)]
-    return bars + [Bar(("no", "label"), by_label[-2], viz.PENDING_COLOUR, "the row of this step's drawing"),
-                   Bar(("no", "drawing"), by_label[-1], viz.NO_DRAWING_COLOUR, "the rows holding no drawing")]
+    return bars + [Bar(("no", "label"), by_label[-2], figures.PENDING_COLOUR, "the row of this step's drawing"),
+                   Bar(("no", "drawing"), by_label[-1], figures.NO_DRAWING_COLOUR, "the rows holding no drawing")]
 
 
 def focus_lines(focus):

@@ -30,7 +30,7 @@ class Published:
     accuracy: dict
 
     def series(self):
-        """The row as a viz.instance_accuracy_figure series: fractions at the reported instances only,
+        """The row as a results.figures.instance_accuracy_figure series: fractions at the reported instances only,
         marked published (drawn as points: the source gives nothing between them)."""
         instances = sorted(self.accuracy)
         return {"instances": instances, "accuracy": [self.accuracy[k] / 100 for k in instances], "published": True}

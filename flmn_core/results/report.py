@@ -22,8 +22,8 @@ from plotly.offline import get_plotlyjs
 
 from flmn_core.data.sources import MINI_MNIST_PER_DIGIT, TEST_CHARACTERS
 from flmn_core.files import atomic_open, atomic_text
-from flmn_core.interactive import figures as viz
 from flmn_core.model import zoo
+from flmn_core.results import figures as result_figures
 from flmn_core.results import markdown, paper, targets
 from flmn_core.training import runlog
 
@@ -276,11 +276,11 @@ def figures(root=None):
     """Our counterparts of the paper's Figures 3-5, from the training logs:
     per-instance training accuracy against episodes for Experiment I and II, and the training loss."""
     return {
-        "figure3-accuracy-exp1": viz.training_curves_figure(load_logs(root, "I"), (1, 2, 3, 10),
+        "figure3-accuracy-exp1": result_figures.training_curves_figure(load_logs(root, "I"), (1, 2, 3, 10),
                                                             title="Training accuracy by instance, Experiment I"),
-        "figure4-accuracy-exp2": viz.training_curves_figure(load_logs(root, "II"), (1, 2, 3, 10),
+        "figure4-accuracy-exp2": result_figures.training_curves_figure(load_logs(root, "II"), (1, 2, 3, 10),
                                                             title="Training accuracy by instance, Experiment II"),
-        "figure5-loss": viz.loss_curves_figure(load_logs(root), title="Loss, all runs"),
+        "figure5-loss": result_figures.loss_curves_figure(load_logs(root), title="Loss, all runs"),
     }
 
 
