@@ -25,12 +25,7 @@ from flmn_core.data.sources import augmentation_images, load_omniglot
 from flmn_core.model.checkpoint import load_checkpoint
 from flmn_core.model.networks import build_model
 from flmn_core.training.config import TrainConfig
-from flmn_core.training.train import (
-    apply_gradients,
-    episode_sampler,
-    make_optimizer,
-    training_step,
-)
+from flmn_core.training.train import apply_gradients, episode_sampler, make_optimizer, training_step
 
 CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
 

@@ -41,7 +41,8 @@ from bench.train_speed import cpu_model
 from flmn_core.data.sources import augmentation_images, load_omniglot
 from flmn_core.model.checkpoint import load_checkpoint
 from flmn_core.training.config import TrainConfig
-from flmn_core.training.train import init_distributed, training_batches
+from flmn_core.training.distributed import init_distributed
+from flmn_core.training.train import training_batches
 
 # A way to run: (intra-op threads, sampled ahead, data-parallel processes)
 WAYS = {"in place": (1, False, 1), "sampled ahead": (1, True, 1), "two threads": (2, False, 1),

@@ -1,9 +1,9 @@
 """Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core.training.train` with gloo on the CPU, the batch
 split over the processes.
 
-Only rank 0 writes last.pt and the log; `--rank-checkpoints` makes every rank also write OUT/rank{R}.pt at
-the end (its weights and training state), so the test can see that the replicas agree and that each rank
-drew its own episodes.
+Only rank 0 writes last.pt and the log; tests/rank_worker.py, which torchrun starts in their place, also has
+every rank write OUT/rank{R}.pt at the end (its weights and training state), so the test can see that the
+replicas agree and that each rank drew its own episodes.
 """
 
 import dataclasses
@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 import flmn_core
+import flmn_core.training.distributed
+import flmn_core.training.options
 import flmn_core.training.train
 from flmn_core.data.episodes import offset_labels
 from flmn_core.data.glyphs import sample_glyph_pool
@@ -34,7 +36,7 @@ SPARE_WORK = 5  # calls of while_waiting that find something to do, in train_ste
 def tiny_setup():
     """(model, config, batch): a small FLMN with fixed weights and a fixed batch of random episodes."""
     config = dataclasses.replace(TrainConfig(), batch_size=BATCH, model=flmn_core.FLMNConfig(
-        **flmn_core.training.train.DRY_RUN_MODEL))
+        **flmn_core.training.options.DRY_RUN_MODEL))
     torch.manual_seed(0)
     model = flmn_core.build_model("flmn", **dataclasses.asdict(config.model))
     g = torch.Generator().manual_seed(1)
@@ -61,11 +63,11 @@ def run_in_processes(statement):
 def evaluate_share(out):
     """In a process of a data-parallel group: tiny_setup's model evaluated on 8 episodes of generated
     characters in batches of 3, this process running its share of them -> out/rank{rank}.json."""
-    rank, world = flmn_core.training.train.init_distributed()
+    rank, world = flmn_core.training.distributed.init_distributed()
     model, _, _ = tiny_setup()
     result = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3, share=(rank, world))
     (out / f"rank{rank}.json").write_text(json.dumps(result))
-    flmn_core.training.train.leave_process_group()
+    flmn_core.training.distributed.leave_process_group()
 
 
 def test_processes_evaluating_a_share_each_get_the_evaluation_of_all_the_episodes(tmp_path):
@@ -81,7 +83,7 @@ def train_step_on_share(out):
     of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide), rank 1 half a
     second late and asking to stop; the weights after it, the calls of while_waiting and whether the step said
     to stop -> out/rank{rank}.pt."""
-    rank, world = flmn_core.training.train.init_distributed()
+    rank, world = flmn_core.training.distributed.init_distributed()
     model, config, batch = tiny_setup()
     share = BATCH // world
     forward = flmn_core.training.train.training_step(model, config, compile_=False)
@@ -98,7 +100,7 @@ def train_step_on_share(out):
                                            world, while_waiting, stop=rank == 1)
     torch.save({"weights": model.state_dict(), "calls": torch.tensor(len(calls)), "stop": torch.tensor(stop)},
                out / f"rank{rank}.pt")
-    flmn_core.training.train.leave_process_group()
+    flmn_core.training.distributed.leave_process_group()
 
 
 def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_path):
@@ -124,7 +126,7 @@ def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_
 
 def test_each_process_of_a_machine_runs_on_cores_of_its_own():
     cores = sorted(os.sched_getaffinity(0))
-    show = "import os, sys; from flmn_core.training.train import pin_to_cores; pin_to_cores(int(sys.argv[1]), 2); " \
+    show = "import os, sys; from flmn_core.training.distributed import pin_to_cores; pin_to_cores(int(sys.argv[1]), 2); " \
            "print(sorted(os.sched_getaffinity(0)))"
     shares = [json.loads(subprocess.run([sys.executable, "-c", show, str(rank)], cwd=ROOT, capture_output=True,
                                         text=True, check=True).stdout) for rank in range(2)]
@@ -134,12 +136,13 @@ def test_each_process_of_a_machine_runs_on_cores_of_its_own():
 
 
 def dry_run_on(processes, out, data_dir, *options):
-    """`torchrun --nproc_per_node {processes} -m flmn_core.training.train --dry-run` into out -> the finished process.
-    torch.distributed.run is what the torchrun command runs; --standalone picks a free local port."""
+    """`torchrun --nproc_per_node {processes} tests/rank_worker.py --dry-run` (flmn train, then each rank's
+    OUT/rank{R}.pt) into out -> the finished process. torch.distributed.run is what the torchrun command runs;
+    --standalone picks a free local port."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--standalone",
-               "-m", "flmn_core.training.train", "--dry-run", "--threads", "1", "--rank-checkpoints", "--out", str(out),
+               str(ROOT / "tests" / "rank_worker.py"), "--dry-run", "--threads", "1", "--out", str(out),
                *options]
-    return subprocess.run(command, cwd=ROOT, env={**os.environ, "FLMN_DATA_DIR": str(data_dir)},
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, "FLMN_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=600)
 
 
@@ -189,6 +192,6 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
     validation = [r for r in records if r["kind"] == "validation"]
     assert [r["episode"] for r in validation] == [8, 16]
     expected = evaluate_model(flmn_core.load_model(out / "last.pt"), omniglot.images,
-                              flmn_core.training.train.DRY_RUN["val_episodes"], flmn_core.training.train.VALIDATION_SEED,
+                              flmn_core.training.options.DRY_RUN["val_episodes"], flmn_core.training.train.VALIDATION_SEED,
                               characters=flmn_core.split_indices("validation", omniglot.characters))
     assert validation[-1]["accuracy"] == runlog.rounded("accuracy", expected["accuracy"])

@@ -20,6 +20,7 @@ import torch
 import flmn_core
 import flmn_core.files
 import flmn_core.training.config
+import flmn_core.training.options
 import flmn_core.training.train
 from flmn_core.training.metrics import INSTANCES
 
@@ -186,17 +187,17 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
 ])
 def test_bad_options_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        flmn_core.training.train.parse(argv)
+        flmn_core.training.options.parse(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
 
 
 def test_the_config_is_built_from_the_options():
     """Options land in the TrainConfig; a MANN option switches the model config to MANN's defaults."""
-    _, config = flmn_core.training.train.parse(["--model", "mann", "--read-heads", "4", "--no-key-strength", "--lr", "5e-4"])
+    _, config = flmn_core.training.options.parse(["--model", "mann", "--read-heads", "4", "--no-key-strength", "--lr", "5e-4"])
     assert config.model_name == "mann" and config.model.read_heads == 4 and config.model.controller_size == 200
     assert config.lr == 5e-4 and config.batch_size == 16 and config.episodes == 1_600_000
-    _, config = flmn_core.training.train.parse(["--null-row", "--mask-empty-rows", "--retrieval-loss", "1"])
+    _, config = flmn_core.training.options.parse(["--null-row", "--mask-empty-rows", "--retrieval-loss", "1"])
     assert config.model_name == "flmn" and config.model.null_row and config.retrieval_loss == 1.0
     assert flmn_core.training.config.TrainConfig.from_dict(config.to_dict()) == config
 
@@ -314,7 +315,7 @@ def test_class_ranges_and_recipes_are_checked(data_dir, tmp_path):
         flmn_core.training.config.TrainConfig(max_classes=6)  # more than the model's 5 labels
     with pytest.raises(ValueError, match="min_classes"):
         flmn_core.training.config.TrainConfig(model=flmn_core.FLMNConfig(classes=15), min_classes=12, max_classes=10)
-    args, config = flmn_core.training.train.parse(["--recipe", "authors-2017", "--batch-size", "10"])
+    args, config = flmn_core.training.options.parse(["--recipe", "authors-2017", "--batch-size", "10"])
     assert config.softmax_twice and config.batch_size == 10 and not config.model.clear_label_rows
     result = run_train(data_dir, "--recipe", "authors-2017", "--config", tmp_path / "x.json", "--out", tmp_path / "r")
     assert result.returncode == 2 and "one of --config and --recipe" in result.stderr

@@ -15,17 +15,14 @@ validation accuracy: the file to ship), config.json (the TrainConfig) and log.js
 Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 """
 
-import argparse
 import dataclasses
 import functools
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
@@ -40,144 +37,21 @@ from flmn_core.model.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from flmn_core.model.networks import MODELS, build_model, load_widening_labels
+from flmn_core.model.networks import build_model, load_widening_labels
 from flmn_core.model.retrieval import retrieval_loss
 from flmn_core.training import runlog
 from flmn_core.training.config import (
-    RECIPES,
     TrainConfig,
     learning_rate,
-    read_config_file,
 )
+from flmn_core.training.distributed import average_gradients, init_distributed, leave_process_group
 from flmn_core.training.evaluate import evaluate_model
 from flmn_core.training.metrics import INSTANCES, instance_hits
+from flmn_core.training.options import parse
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
 BANKED_STEPS = 2  # a data-parallel process banks up to this many steps' share of episodes while it waits
 RUN_FILES = ("last.pt", "best.pt", "config.json", "log.jsonl")  # what a run writes into its folder
-# Tiny settings of --dry-run: a few steps of a small model, enough to run every line of the loop.
-DRY_RUN = dict(episodes=16, batch_size=4, log_every=8, val_every=8, val_episodes=8)
-DRY_RUN_MODEL = dict(controller_size=16, memory_rows=8, word_size=8)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The command line, built from the config dataclasses
-
-
-def option(name):
-    return "--" + name.replace("_", "-")
-
-
-def add_setting(group, field, default_text):
-    """One option from a dataclass field: its type, its help text and the default it shows."""
-    help_text = f"{field.metadata.get('help', '')} (default: {default_text})"
-    if field.type is bool:
-        group.add_argument(option(field.name), action=argparse.BooleanOptionalAction, default=None, help=help_text)
-    else:
-        group.add_argument(option(field.name), type=field.type, default=None, metavar=field.name.upper(), help=help_text)
-
-
-def model_fields():
-    """The fields of every model config, each once -> {name: (field, {model name: default})}."""
-    fields = {}
-    for name, (_, config_class) in MODELS.items():
-        for field in dataclasses.fields(config_class):
-            fields.setdefault(field.name, (field, {}))[1][name] = field.default
-    return fields
-
-
-def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    run = p.add_argument_group("the run (flmn_core.training.config.TrainConfig; defaults: the papers')")
-    run.add_argument("--model", choices=sorted(MODELS), default=None, help="the model (default: flmn)")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name != "model":
-            add_setting(run, field, field.default)
-    model = p.add_argument_group("the model (flmn_core.model.networks.FLMNConfig / MANNConfig)")
-    for name, (field, defaults) in model_fields().items():
-        shown = ", ".join(f"{model}: {value}" for model, value in defaults.items())
-        add_setting(model, field, shown if len(defaults) > 1 else f"{shown}; {next(iter(defaults))} only")
-    process = p.add_argument_group("this process (not part of the run's config)")
-    process.add_argument("--config", default=None, help="start from the TrainConfig of a run's config.json or a checkpoint")
-    process.add_argument("--recipe", choices=sorted(RECIPES), default=None,
-                         help="start from a named TrainConfig (flmn_core.training.config.RECIPES): authors-2017 is the FLMN "
-                              "authors' released code")
-    process.add_argument("--out", default="runs/flmn-exp1", help="run folder")
-    process.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (with --episodes, extend it)")
-    process.add_argument("--warm-start", metavar="CHECKPOINT", default=None,
-                         help="a new run that continues a shipped checkpoint: its weights, training config, episode "
-                              "count and shipped log; the optimizer starts afresh (checkpoints ship without its state)")
-    process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often (0: after every batch)")
-    process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
-    process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
-    process.add_argument("--compile", action="store_true",
-                         help="torch.compile the training step: about 2x faster after a few minutes of compiling")
-    process.add_argument("--sample-ahead", action="store_true",
-                         help="sample the training episodes in a second process, on another core, while the step "
-                              "runs: the same episodes in the same order, sooner (one process only)")
-    process.add_argument("--dry-run", action="store_true", help="a few steps on tiny settings, then exit")
-    process.add_argument("--rank-checkpoints", action="store_true",
-                         help="debugging: at the end every process also writes OUT/rank{R}.pt (weights and training state)")
-    return p
-
-
-def given_settings(args):
-    """The settings given on the command line -> (model settings, run settings), each {name: value}."""
-    values = {k: v for k, v in vars(args).items() if v is not None}
-    model = {k: values[k] for k in model_fields() if k in values}
-    run = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if f.name != "model" and f.name in values}
-    return model, run
-
-
-def config_from_args(args, base=None):
-    """The TrainConfig: `base` (defaults, or the --config file) with the given settings on top.
-    Raises ValueError with a message for a setting the model lacks or a value out of range."""
-    base = base or TrainConfig()
-    model_values, run_values = given_settings(args)
-    config_class = MODELS[args.model][1] if args.model else type(base.model)
-    known = {f.name for f in dataclasses.fields(config_class)}
-    for name in model_values:
-        if name not in known:
-            raise ValueError(f"{option(name)} is not a setting of the {args.model or base.model_name} model")
-    start = dataclasses.asdict(base.model) if config_class is type(base.model) else {}
-    model = config_class(**{**start, **model_values})
-    return dataclasses.replace(base, model=model, **run_values)
-
-
-def parse(argv=None):
-    """argv -> (args, TrainConfig or None when resuming); exits with a message on a bad option."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be at least 1, not {args.threads}")
-    if not args.save_minutes >= 0:  # 0 saves after every batch (the interruption tests use it)
-        parser.error(f"--save-minutes must be 0 or more, not {args.save_minutes}")
-    if args.resume:
-        model_values, run_values = given_settings(args)
-        changed = (sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])
-                   + (["recipe"] if args.recipe else []))
-        if changed or args.model or args.warm_start:
-            parser.error("a resumed run keeps its settings (only --episodes may extend it); drop "
-                         + ", ".join(option(n) for n in changed or ["model" if args.model else "warm_start"]))
-        return args, None
-    if args.warm_start and (args.config or args.recipe):
-        parser.error("--warm-start takes the checkpoint's training config: drop --config and --recipe")
-    if args.config and args.recipe:
-        parser.error("give one of --config and --recipe, the settings to start from")
-    try:
-        base = RECIPES.get(args.recipe)
-        if args.config or args.warm_start:
-            base = read_config_file(args.config or args.warm_start)
-        config = config_from_args(args, base)
-        if args.dry_run:
-            config = dataclasses.replace(config, model=dataclasses.replace(config.model, **DRY_RUN_MODEL), **DRY_RUN)
-    except (ValueError, CheckpointError) as error:
-        parser.error(str(error))
-    return args, config
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The run
 
 
 class Stop:
@@ -259,59 +133,6 @@ def episode_stream_seed(config, rank, episode):
     return config.seed * 1000 + rank + 7919 * episode
 
 
-def init_distributed():
-    """(rank, world_size); joins the process group when launched by torchrun, and keeps each process of this
-    machine on cores of its own."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    pin_to_cores(int(os.environ.get("LOCAL_RANK", rank)), int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-    return rank, world
-
-
-def leave_process_group():
-    """Leave the process group of a data-parallel run once every process is done with it. Destroyed while the
-    other process was still finishing its last all-reduce, a process aborted now and then ("terminate called
-    without an active exception": one test run in five or so, tests/test_distributed.py)."""
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def pin_to_cores(local_rank, local_world):
-    """Run this process on the local_rank-th of `local_world` equal shares of the cores it may use. Every step
-    of a data-parallel run waits for its slowest process: with the two processes of a run on two cores left
-    to the scheduler, the faster waited a median 12-23 ms a step for the slower; pinned, 4-7 ms, in steps of
-    about 85 ms."""
-    cores = sorted(os.sched_getaffinity(0))
-    share = max(len(cores) // local_world, 1)
-    first = local_rank * share % len(cores)
-    os.sched_setaffinity(0, set(cores[first:first + share]))
-
-
-def average_gradients(parameters, world, while_waiting=None, stop=False):
-    """Make each process's gradients the mean over all processes, in one all-reduce of them all: the
-    gradient of the whole batch, as one process of it would compute it, in every process. -> True when any
-    process asked to stop: the request rides in the same all-reduce (a second one would be a second wait for
-    the slowest process at every step), so that every process stops after the same step.
-
-    while_waiting: called again and again while the all-reduce waits for the other processes, until it
-    returns False (it has nothing left to do).
-    """
-    grads = [p.grad for p in parameters if p.grad is not None]
-    flat = torch.cat([grad.flatten() for grad in grads] + [torch.tensor([float(stop)])])
-    work = dist.all_reduce(flat, async_op=True)
-    while while_waiting is not None and not work.is_completed() and while_waiting():
-        pass
-    work.wait()
-    stops = flat[-1].item()
-    flat = flat[:-1].div_(world)
-    for grad, part in zip(grads, flat.split([grad.numel() for grad in grads])):
-        grad.copy_(part.view_as(grad))
-    return bool(stops > 0)
-
-
 def apply_gradients(model, optimizer, loss, clip, world, while_waiting=None, stop=False):
     """The update of one training step: backward from the batch's loss, the gradients averaged over the
     processes of a data-parallel run (doing `while_waiting` meanwhile), clipped to norm `clip`, applied.
@@ -346,6 +167,7 @@ def check_out_folder(out, resume):
 
 
 def main(argv=None):
+    """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
     args, config = parse(argv)
     out = Path(args.out)
     check_out_folder(out, args.resume)
@@ -389,10 +211,9 @@ def main(argv=None):
         atomic_text(out / "config.json", config.to_json())
     step = training_step(model, config, args.compile)
     train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes, args.sample_ahead)
-    if args.rank_checkpoints:
-        run.save(f"rank{rank}.pt", {"rank": rank}, with_training=True)
     if world > 1:
         leave_process_group()
+    return run
 
 
 def training_step(model, config, compile_):

@@ -1,0 +1,61 @@
+"""Data-parallel plumbing: joining the process group torchrun starts, pinning each process to its cores, and the
+one all-reduce per step that averages the gradients (and carries a request to stop).
+"""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_distributed():
+    """(rank, world_size); joins the process group when launched by torchrun, and keeps each process of this
+    machine on cores of its own."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    pin_to_cores(int(os.environ.get("LOCAL_RANK", rank)), int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    return rank, world
+
+
+def leave_process_group():
+    """Leave the process group of a data-parallel run once every process is done with it. Destroyed while the
+    other process was still finishing its last all-reduce, a process aborted now and then ("terminate called
+    without an active exception": one test run in five or so, tests/test_distributed.py)."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def pin_to_cores(local_rank, local_world):
+    """Run this process on the local_rank-th of `local_world` equal shares of the cores it may use. Every step
+    of a data-parallel run waits for its slowest process: with the two processes of a run on two cores left
+    to the scheduler, the faster waited a median 12-23 ms a step for the slower; pinned, 4-7 ms, in steps of
+    about 85 ms."""
+    cores = sorted(os.sched_getaffinity(0))
+    share = max(len(cores) // local_world, 1)
+    first = local_rank * share % len(cores)
+    os.sched_setaffinity(0, set(cores[first:first + share]))
+
+
+def average_gradients(parameters, world, while_waiting=None, stop=False):
+    """Make each process's gradients the mean over all processes, in one all-reduce of them all: the
+    gradient of the whole batch, as one process of it would compute it, in every process. -> True when any
+    process asked to stop: the request rides in the same all-reduce (a second one would be a second wait for
+    the slowest process at every step), so that every process stops after the same step.
+
+    while_waiting: called again and again while the all-reduce waits for the other processes, until it
+    returns False (it has nothing left to do).
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    flat = torch.cat([grad.flatten() for grad in grads] + [torch.tensor([float(stop)])])
+    work = dist.all_reduce(flat, async_op=True)
+    while while_waiting is not None and not work.is_completed() and while_waiting():
+        pass
+    work.wait()
+    stops = flat[-1].item()
+    flat = flat[:-1].div_(world)
+    for grad, part in zip(grads, flat.split([grad.numel() for grad in grads])):
+        grad.copy_(part.view_as(grad))
+    return bool(stops > 0)
