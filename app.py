@@ -9,11 +9,11 @@ sidebar and the episode file.
 
 import streamlit as st
 
-import app_common
+from app_shared import frame
 
 st.set_page_config(page_title="FLMN: one-shot learning with memory", page_icon="✏️", layout="wide")
-app_common.stylesheet_ui()
-st.logo(app_common.LOGO, size="large")
+frame.stylesheet_ui()
+st.logo(frame.LOGO, size="large")
 
 pages = st.navigation([
     st.Page("app_pages/teach.py", title="Teach", icon=":material/draw:", default=True),
@@ -24,11 +24,11 @@ pages = st.navigation([
 ])
 
 st.sidebar.markdown("**Models compared**")
-models, errors = app_common.load_models(app_common.choose_checkpoints_ui())
+models, errors = frame.load_models(frame.choose_checkpoints_ui())
 st.session_state["models"] = models
 for message in errors:
     st.error(message)  # above every page; the pages go on with the models that did load
-app_common.episode_file_ui()
+frame.episode_file_ui()
 
 pages.run()
-app_common.freeze_long_lived_objects()
+frame.freeze_long_lived_objects()

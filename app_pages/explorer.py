@@ -18,10 +18,8 @@ from collections import OrderedDict
 
 import streamlit as st
 
-import app_common
-import app_memory
-import app_sources
-from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
+from app_shared import frame, memory, sources
+from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
 from flmn_core.interactive import figures
 from flmn_core.interactive.episode import (
     MAX_STEPS,
@@ -37,7 +35,7 @@ SOURCE_LABELS = {SESSION: "This session's episode", **SOURCES}
 PLAYING = "explorer_playing"  # the key of the Play switch: whether the explorer is playing
 PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
 PREVIEW_SIDE = 120  # px: the 20 x 20 input, each pixel a sharp 6 x 6 block
-EXPLORER_VIEWS = ("Read", "Memories")  # of app_memory.VIEWS: what the panels show until the person chooses
+EXPLORER_VIEWS = ("Read", "Memories")  # of memory.VIEWS: what the panels show until the person chooses
 STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
 
 
@@ -59,9 +57,9 @@ def first_view(params, session_has_episode):
 
 
 def link_views(params):
-    """The memory views a link shows: its `show`, names of app_memory.VIEWS separated by commas (others are
+    """The memory views a link shows: its `show`, names of memory.VIEWS separated by commas (others are
     left out; empty: none) -> tuple in VIEWS order; EXPLORER_VIEWS when the link has no `show`."""
-    return app_memory.in_view_order(params["show"].split(",")) if "show" in params else EXPLORER_VIEWS
+    return memory.in_view_order(params["show"].split(",")) if "show" in params else EXPLORER_VIEWS
 
 
 def write_view_link(view):
@@ -72,7 +70,7 @@ def write_view_link(view):
             link["episode"] = st.session_state["episode_token"]
     else:
         link = {key: view[key] for key in ("source", "seed", "samples", "step")}
-    app_sources.write_link(link | {"shuffle": view["shuffle"], "show": ",".join(view["show"])})
+    sources.write_link(link | {"shuffle": view["shuffle"], "show": ",".join(view["show"])})
 
 
 def restore_widget(key, value):
@@ -156,7 +154,7 @@ def restore_episode(token):
 
 def session_episode_ui():
     """This session's episode, or None after saying why there is none."""
-    episode = app_common.session_episode()
+    episode = frame.session_episode()
     if not len(episode):
         st.info("This session's episode is empty: draw and label a few characters on the Teach page, load an "
                 "episode file in the sidebar, or pick another source.")
@@ -180,7 +178,7 @@ def sampled_episode_ui(source, classes, view):
     view["seed"] = middle.number_input("Seed", 0, MAX_SEED, key="explorer_seed",
                                        help="The same seed gives the same episode, here and in a link.")
     right.button("New episode", on_click=new_episode, icon=":material/casino:", key="explorer_new")
-    pool = app_sources.pool_ui(source, view["seed"])
+    pool = sources.pool_ui(source, view["seed"])
     if pool is None:
         return None
     key = (source, view["samples"], view["seed"], classes)
@@ -203,7 +201,7 @@ def sampled_episode_ui(source, classes, view):
 def choose_source_ui(view):
     """The source radio -> the chosen source. A session episode that changed since the explorer last saw
     it (a file loaded, steps taught) is shown at once: that is what the person wants to look at."""
-    episode = app_common.session_episode()
+    episode = frame.session_episode()
     signature = (id(episode), len(episode))
     if st.session_state.get("explorer_episode_seen") not in (None, signature) and len(episode):
         view["source"], view["step"] = SESSION, 1
@@ -240,7 +238,7 @@ def step_header_ui(episode, t):
     fed = "nothing yet (the first step)" if t == 0 else f"**{episode.label_text(episode.labels[t - 1])}**, the label of step {t}"
     instance = int(episode.instances()[t])
     left, right = st.columns([1, 4])
-    left.html(app_common.pixels_html(image, PREVIEW_SIDE, f"x{t + 1}: the input of step {t + 1}"))
+    left.html(frame.pixels_html(image, PREVIEW_SIDE, f"x{t + 1}: the input of step {t + 1}"))
     right.markdown(f"**Step {t + 1} of {len(episode)}**  \n"
                    f"Label fed with this input (y of the previous step): {fed}  \n"
                    f"True label of this input: **{episode.label_text(label)}**, shown for the "
@@ -307,15 +305,15 @@ def step_view_ui(episode, models, view):
         figure = figures.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
-        st.html(app_common.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
-        parts = app_memory.views_ui("explorer-views", view["show"])
-        view["show"] = app_memory.in_view_order(st.session_state["explorer-views"])
+        st.html(frame.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
+        parts = memory.views_ui("explorer-views", view["show"])
+        view["show"] = memory.in_view_order(st.session_state["explorer-views"])
         write_view_link(view)
         columns = st.columns(len(models))
         for column, (name, model) in zip(columns, models.items()):
             with column:
                 st.markdown(f"#### {name}")
-                app_memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}", parts=parts)
+                memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}", parts=parts)
 
     view_step()
 
@@ -386,14 +384,14 @@ st.markdown("Replay an episode one step at a time and watch what each model read
 
 if "explorer_view" not in st.session_state:  # a new session: a first visit, a reload or a shared link
     params = st.query_params.to_dict()
-    if params.get("source") == SESSION and params.get("episode") and not len(app_common.session_episode()):
+    if params.get("source") == SESSION and params.get("episode") and not len(frame.session_episode()):
         if restore_episode(params["episode"]):
             st.session_state["explorer_view"] = first_view(params, True)
             st.rerun()  # so that the sidebar and every page see the restored episode from the start
-    st.session_state["explorer_view"] = first_view(params, bool(len(app_common.session_episode())))
+    st.session_state["explorer_view"] = first_view(params, bool(len(frame.session_episode())))
 view = st.session_state["explorer_view"]
 
-models = app_common.current_models()
+models = frame.current_models()
 source = choose_source_ui(view)
 if not models:
     st.warning("No model is loaded: choose a checkpoint in the sidebar.")
@@ -404,9 +402,9 @@ episode = session_episode_ui() if source == SESSION else sampled_episode_ui(sour
 if episode is None:
     write_view_link(view)
     st.stop()
-models = app_common.sync_episode(episode, models)
+models = frame.sync_episode(episode, models)
 if models:
     step_view_ui(episode, models, view)
     with st.expander("Accuracy by instance in this episode"):
-        st.markdown(app_common.accuracy_table_md(episode))
+        st.markdown(frame.accuracy_table_md(episode))
     shuffle_ui(episode, models, view)

@@ -11,9 +11,8 @@ from itertools import takewhile
 
 import streamlit as st
 
-import app_common
-import app_sources
-from app_sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
+from app_shared import frame, sources
+from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
 from flmn_core import DataError
 from flmn_core.interactive.episode import (
     EpisodeError,
@@ -32,7 +31,7 @@ YOU = "You"
 def default_source():
     """Omniglot's test characters when their files are on this machine, else generated characters."""
     try:
-        app_sources.load_pool(OMNIGLOT, 0)
+        sources.load_pool(OMNIGLOT, 0)
     except DataError:
         return GLYPHS
     return OMNIGLOT
@@ -50,7 +49,7 @@ def first_game(params):
 
 def write_game_link(game, play):
     """Put the game in the URL (answers as 1-based digits), so that a reload or a link resumes it."""
-    app_sources.write_link({"source": game["source"], "seed": game["seed"], "samples": game["samples"],
+    sources.write_link({"source": game["source"], "seed": game["seed"], "samples": game["samples"],
                             "answers": "".join(str(a + 1) for a in play.answers) if play else ""})
 
 
@@ -89,12 +88,12 @@ def settings_ui(game):
                                           help="The same number gives the same episode.")
     if game["source"] == GLYPHS and default_source() == GLYPHS:  # chosen for want of Omniglot, not by the person
         st.caption("Generated characters (no data needed). The papers' test uses Omniglot's held-out characters: "
-                   f"start the app with `{app_sources.RUN_WITH_DATA}` to play on them.")
+                   f"start the app with `{sources.RUN_WITH_DATA}` to play on them.")
 
 
 def current_game_ui(game, classes):
     """The game of the settings (kept in the session while they stay the same), or None after saying why."""
-    pool = app_sources.pool_ui(game["source"], game["seed"])
+    pool = sources.pool_ui(game["source"], game["seed"])
     if pool is None:
         return None
     key = (game["source"], game["seed"], game["samples"], classes)
@@ -117,7 +116,7 @@ def turn_ui(play):
     t, T = play.step, len(play)
     st.progress(t / T, text=f"Drawing {t + 1} of {T}")
     left, right = st.columns([1, 2])
-    left.html(app_common.pixels_html(play.current(), IMAGE_SIDE, "Which label is this?"))
+    left.html(frame.pixels_html(play.current(), IMAGE_SIDE, "Which label is this?"))
     with right:
         st.markdown("**Your answer:**")
         for column, label in zip(st.columns(play.classes), range(play.classes)):
@@ -129,7 +128,7 @@ def turn_ui(play):
         else:
             image, truth, given = feedback
             verdict = "right ✓" if given == truth else f"you answered {given + 1} ✗"
-            st.html(app_common.pixels_html(image, FEEDBACK_SIDE))
+            st.html(frame.pixels_html(image, FEEDBACK_SIDE))
             st.markdown(f"The previous drawing was label **{truth + 1}** ({verdict}).")
 
 
@@ -170,7 +169,7 @@ def scores_ui(play, models):
     st.plotly_chart(result_figures.instance_accuracy_figure(series, title="Accuracy by instance on this episode"),
                     key="play-scores")
     with st.expander("The episode, with both models' predictions"):
-        st.html(app_common.strip_html(episode))
+        st.html(frame.strip_html(episode))
 
 
 st.title("Play the model")
@@ -183,8 +182,8 @@ st.markdown("Take the test the models take. You will see drawings of five charac
 if "play_game" not in st.session_state:  # a new session: a first visit, a reload or a shared link
     st.session_state["play_game"] = first_game(st.query_params.to_dict())
 game = st.session_state["play_game"]
-models = app_common.current_models()
-classes = next(iter(models.values())).config.classes if models else app_common.DEFAULT_CLASSES
+models = frame.current_models()
+classes = next(iter(models.values())).config.classes if models else frame.DEFAULT_CLASSES
 settings_ui(game)
 play = current_game_ui(game, classes)
 if play is not None:

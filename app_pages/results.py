@@ -69,7 +69,7 @@ st.markdown("Per-instance accuracy: of all the steps showing a class for the k-t
 evaluated = any(results_by_checkpoint(d)[0] for d in zoo.DATASETS)
 if not evaluated:
     st.info(f"No evaluation results in {zoo.checkpoint_dir() / 'results'} yet, so our rows read \"not evaluated\". "
-            "Produce them with `python -m flmn_core.training.evaluate --checkpoint checkpoints/<name>.pt` "
+            "Produce them with `flmn evaluate --checkpoint checkpoints/<name>.pt` "
             "(see README).")
 
 st.caption("In the plots, lines are our checkpoints (10,000 episodes, 95% intervals); hollow diamonds are "

@@ -19,8 +19,7 @@ import time
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import app_common
-import app_memory
+from app_shared import frame, memory
 from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 from flmn_core.interactive import figures
 from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
@@ -108,7 +107,7 @@ def delete_chosen(label):
 
 def load_example():
     """"Load the example episode": it replaces the episode exactly as loading its file in the sidebar does."""
-    if app_common.load_episode_file(EXAMPLE_PATH, "the example episode"):
+    if frame.load_episode_file(EXAMPLE_PATH, "the example episode"):
         st.session_state.pop("teach_message", None)
     else:
         st.session_state["teach_message"] = st.session_state["episode_file_message"][1]
@@ -192,7 +191,7 @@ def predictions_ui(episode, image, note, steps):
     """What the models see (20 x 20) beside both models' probabilities and what each predicts."""
     seen, predicted = st.columns([1, 3.2], gap="small")
     with seen:
-        st.html(app_common.pixels_html(image, PREVIEW_SIDE, "what the models see"))
+        st.html(frame.pixels_html(image, PREVIEW_SIDE, "what the models see"))
     with predicted:
         names = [episode.label_text(c) for c in range(episode.classes)]
         figure = figures.probabilities_figure({name: s.probabilities for name, s in steps.items()}, names,
@@ -207,17 +206,17 @@ def memories_ui(episode, models, t, caption):
     """Each model's memory view at step t (0-based; len(episode): the drawing not labelled yet), side by side."""
     st.markdown("**Memories**")
     st.caption(caption)
-    parts = app_memory.views_ui("teach-views", TEACH_VIEWS)
+    parts = memory.views_ui("teach-views", TEACH_VIEWS)
     for column, (name, model) in zip(st.columns(len(models), gap="small"), models.items()):
         with column:
-            app_memory.memory_panel_ui(episode, name, model, t, key=f"teach-{name}", parts=parts)
+            memory.memory_panel_ui(episode, name, model, t, key=f"teach-{name}", parts=parts)
 
 
 @st.fragment(key="teach-drawing")
 def drawing_ui():
     """Canvas, label buttons and predictions on the left, memories on the right."""
     started = time.perf_counter()
-    episode, models = app_common.session_episode(), app_common.current_models()
+    episode, models = frame.session_episode(), frame.current_models()
     round_ = st.session_state.setdefault("canvas_round", 0)
     left, right = st.columns([4.4, 5.6], gap="medium")
     steps = None
@@ -265,12 +264,12 @@ def drawing_ui():
 
 def strip_ui(episode):
     """The latest steps as a strip of thumbnails with each model's prediction, and the running accuracy."""
-    first = max(0, len(episode) - app_common.STRIP_STEPS)
+    first = max(0, len(episode) - frame.STRIP_STEPS)
     if first:
-        st.caption(f"The latest {app_common.STRIP_STEPS} steps; the explorer shows them all.")
-    st.html(app_common.strip_html(episode, first))
+        st.caption(f"The latest {frame.STRIP_STEPS} steps; the explorer shows them all.")
+    st.html(frame.strip_html(episode, first))
     st.markdown("**Running accuracy by instance** (the 1st showing of a label is a guess; the 2nd is one-shot):")
-    st.markdown(app_common.accuracy_table_md(episode))
+    st.markdown(frame.accuracy_table_md(episode))
 
 
 def labels_ui(episode):
@@ -285,7 +284,7 @@ def labels_ui(episode):
         steps = [t for t, given in enumerate(episode.labels) if given == label]
         with column, st.container(border=True, key=f"teach-class-{label}"):
             st.markdown(f"**Label {label_text(episode, label)}** · {len(steps)}")
-            st.html("".join(app_common.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}") for t in steps))
+            st.html("".join(frame.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}") for t in steps))
             st.pills("Delete a drawing", steps, format_func=lambda t: f"✕ {t + 1}", key=f"delete-{label}",
                      on_change=delete_chosen, args=(label,), label_visibility="collapsed",
                      help="Delete this step's drawing")
@@ -329,7 +328,7 @@ def actions_ui(episode):
 @st.fragment(key="teach-episode")
 def episode_ui():
     """The strip of steps, the per-label view, the running accuracy, the label names and the actions."""
-    episode = app_common.session_episode()
+    episode = frame.session_episode()
     st.subheader(f"Episode so far: {len(episode)} step{'s' * (len(episode) != 1)}")
     if not len(episode):
         st.caption("Each labelled drawing appears here with each model's prediction, right (✓) or wrong (✗).")
@@ -343,7 +342,7 @@ def episode_ui():
 st.title("Teach the models, one example each")
 st.caption("Draw a character, see what each model thinks it is, then give its true label. From the second "
            "drawing of a label on, a model with a working memory should recognise it.")
-if not app_common.sync_episode(app_common.session_episode(), app_common.current_models()):
+if not frame.sync_episode(frame.session_episode(), frame.current_models()):
     st.warning("No model is loaded, so nothing can predict: choose a checkpoint in the sidebar.")
 drawing_ui()
 episode_ui()

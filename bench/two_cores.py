@@ -10,7 +10,7 @@ was compiled with):
 - one run, two threads: two intra-op threads, sampled in place (`--threads 2`);
 - one run, two processes: the batch split over two data-parallel processes of one thread, each on a core of
   its own, their gradients averaged at every step, each sampling episodes of its next batches while it waits
-  for the other (`torchrun --standalone --nproc_per_node 2 -m flmn_core.training.train ... --threads 1`): the same
+  for the other (`torchrun --standalone --nproc_per_node 2 -m flmn_core train ... --threads 1`): the same
   batches of 16 as one process, so the same learning per episode;
 - two runs side by side: two one-core runs timed together over the same steps, their episodes per second
   summed: what the two cores give to work that needs no sharing, the most one run could hope for.

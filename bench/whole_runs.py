@@ -5,7 +5,7 @@ core, on two threads and on two processes, and two one-core runs side by side, t
     python -m bench.whole_runs --config checkpoints/flmn-retrieve.pt --episodes 6000 --rounds 5
 
 `bench.two_cores` times the ways in rounds of 30 steps; this bench times what a run keeps up for minutes on
-end. Each figure is the real command, `python -m flmn_core.training.train --config CKPT --compile` (under `torchrun`
+end. Each figure is the real command, `flmn train --config CKPT --compile` (under `torchrun`
 for two processes), training the shipped checkpoint's config from scratch for `--episodes` episodes into a
 temporary folder. Its rate comes from the run's own log: the episodes between its first and last training
 records over the wall seconds between them, so that compiling (in the first record) and the final
@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.two_cores import machine_line, print_figures
 from flmn_core.training.runlog import read as read_log
 
-TRAIN = ["-m", "flmn_core.training.train", "--compile"]
+TRAIN = ["-m", "flmn_core", "train", "--compile"]
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 # A figure: (the command's launcher, its options, runs at once)
 FIGURES = {"one run, one core": ([], ["--threads", "1"], 1),

@@ -118,7 +118,7 @@ def figures(page):
 
 
 def show_memory_views(page, views, titles):
-    """Click the Teach page's Show buttons of these views (app_memory.VIEWS) and wait until a chart of each
+    """Click the Teach page's Show buttons of these views (memory.VIEWS) and wait until a chart of each
     title is drawn (titles without the theme's tags)."""
     for view in views:
         page.locator(".st-key-teach-views button", has_text=view).click()

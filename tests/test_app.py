@@ -114,9 +114,9 @@ def test_every_page_renders_with_the_shipped_checkpoints():
 def test_after_its_first_run_the_server_keeps_its_long_lived_objects_out_of_the_collector():
     """Streamlit collects all garbage after every run; the app freezes what lives as long as the server
     (torch, Plotly, the models) once, so those collections stay short (README: Speed of the app)."""
-    import app_common  # the very module the app's runs use: AppTest runs them in this process
+    from app_shared import frame  # the very module the app's runs use: AppTest runs them in this process
     gc.unfreeze()
-    app_common.freeze_long_lived_objects.cache_clear()  # as in a new server process
+    frame.freeze_long_lived_objects.cache_clear()  # as in a new server process
     start()
     assert gc.get_freeze_count() > 100_000  # torch alone brings more
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import app_common
+from app_shared import frame
 from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -87,8 +87,8 @@ def test_a_bad_checkpoint_leaves_the_app_working_with_the_others(checkpoint_copy
 def test_a_bad_checkpoint_is_read_once_not_on_every_rerun(checkpoint_copy, monkeypatch):
     spoil(checkpoint_copy / f"{FLMN}.pt", model=["flmn"])
     reads = []
-    load_model = app_common.load_model
-    monkeypatch.setattr(app_common, "load_model", lambda path: reads.append(Path(path).name) or load_model(path))
+    load_model = frame.load_model
+    monkeypatch.setattr(frame, "load_model", lambda path: reads.append(Path(path).name) or load_model(path))
     at = AppTest.from_file(str(APP), default_timeout=60)
     for _ in range(3):
         at.run()

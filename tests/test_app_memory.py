@@ -1,4 +1,4 @@
-"""app_memory.memory_panel_ui through AppTest: the panel draws the model's own step (the values in the
+"""app_shared.memory.memory_panel_ui through AppTest: the panel draws the model's own step (the values in the
 charts sent to the browser are the model's), names rows by their drawings, and its surgery changes the
 prediction it shows the way flmn_core.interactive.surgery computes it, while the episode and the model stay as they were.
 
@@ -31,7 +31,7 @@ def panel_page(source, pending):
     import streamlit as st
     from memory_models import distinct_drawings, retrieving_flmn
 
-    import app_memory
+    from app_shared import memory as memory_panel
     from flmn_core import load_model
     from flmn_core.interactive.episode import InteractiveEpisode
     from flmn_core.model import zoo
@@ -47,7 +47,7 @@ def panel_page(source, pending):
             episode.predict({source: model}, images[-1])
         st.session_state.update(episode=episode, model=model)
     episode, model = st.session_state["episode"], st.session_state["model"]
-    app_memory.memory_panel_ui(episode, source, model, st.session_state.get("t", len(order) - 1), key="panel")
+    memory_panel.memory_panel_ui(episode, source, model, st.session_state.get("t", len(order) - 1), key="panel")
 
 
 def start(source="retriever", pending=False, surgery_open=True):

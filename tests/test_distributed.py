@@ -1,4 +1,4 @@
-"""Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core.training.train` with gloo on the CPU, the batch
+"""Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core train` with gloo on the CPU, the batch
 split over the processes.
 
 Only rank 0 writes last.pt and the log; tests/rank_worker.py, which torchrun starts in their place, also has

@@ -117,9 +117,9 @@ def checkpoints(tmp_path_factory):
 
 
 def run_evaluate(data_dir, *args):
-    """Run `python -m flmn_core.training.evaluate args` from the repository root -> CompletedProcess (text output)."""
+    """Run `flmn evaluate args` from the repository root -> CompletedProcess (text output)."""
     env = {**os.environ, "FLMN_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "flmn_core.training.evaluate", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "flmn_core", "evaluate", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -13,7 +13,7 @@ def test_the_committed_example_episode_is_what_the_generator_makes():
     assert committed.classes == made.classes == CLASSES
     assert committed.class_names == made.class_names
     np.testing.assert_array_equal(committed.labels, made.labels)
-    np.testing.assert_array_equal(committed.images, made.images)  # rerun `python -m flmn_core.interactive.examples` if not
+    np.testing.assert_array_equal(committed.images, made.images)  # rerun `flmn example` if not
     assert committed.recorded == made.recorded == {}  # no predictions: the app replays it with its models
 
 

@@ -2,7 +2,7 @@
 middle of writing a checkpoint) loses at most one save interval and leaves nothing that breaks `--resume`,
 and a NaN loss stops the run with a clear message while keeping a good checkpoint.
 
-Every run is a real `python -m flmn_core.training.train` subprocess (or a small driver around flmn_core.training.train.main
+Every run is a real `flmn train` subprocess (or a small driver around flmn_core.training.train.main
 when the test must control the moment of failure) on the real Omniglot data, at tiny model sizes.
 """
 
@@ -140,7 +140,7 @@ def saved_step(path):
 
 def resume(data_dir, out, episodes):
     """`train --resume --episodes N` to completion; asserts it succeeded -> CompletedProcess."""
-    result = run_python(data_dir, "-m", "flmn_core.training.train", "--resume", "--episodes", episodes, "--threads", 1,
+    result = run_python(data_dir, "-m", "flmn_core", "train", "--resume", "--episodes", episodes, "--threads", 1,
                         "--out", out)
     assert result.returncode == 0, result.stderr
     return result
@@ -153,7 +153,7 @@ def test_a_stop_signal_saves_and_exits_cleanly(data_dir, tmp_path, signum, sampl
     and stops the sampling process (a fork: its command line names the run folder too)."""
     out = tmp_path / "run"
     # Saves are an hour apart, so only the signal can have written last.pt.
-    with running(data_dir, tmp_path, "-m", "flmn_core.training.train", *TINY, *FOREVER, *sampling, "--save-minutes", 60,
+    with running(data_dir, tmp_path, "-m", "flmn_core", "train", *TINY, *FOREVER, *sampling, "--save-minutes", 60,
                  "--out", out) as process:
         wait_until(lambda: len(train_episodes(out)) >= 2, process, "log lines")
         assert not (out / "last.pt").exists()
@@ -187,7 +187,7 @@ def killed_mid_training(data_dir, tmp_path_factory):
         seen.add(step)
         return len(seen - {None}) >= 2 and logged[-1] > step
 
-    with running(data_dir, workdir, "-m", "flmn_core.training.train", *TINY, *FOREVER, "--save-minutes", 0.01,
+    with running(data_dir, workdir, "-m", "flmn_core", "train", *TINY, *FOREVER, "--save-minutes", 0.01,
                  "--out", out) as process:
         wait_until(saved_twice_and_logged_past_it, process, "two saves of last.pt and a log line after them")
         process.send_signal(signal.SIGKILL)

@@ -54,10 +54,10 @@ def published(tmp_path_factory, data_dir):
     laid out as the repository is (so the card's commands run from base as they would from the checkout)."""
     base = tmp_path_factory.mktemp("publish")
     stray = base / "stray-checkpoints"
-    run_module(["flmn_core.training.train", "--dry-run", "--out", "run", "--threads", "1"], base, data_dir, stray)
+    run_module(["flmn_core", "train", "--dry-run", "--out", "run", "--threads", "1"], base, data_dir, stray)
     root = base / zoo.FOLDER
     root.mkdir()
-    done = run_module(["flmn_core.results.publish", "--run", "run", "--name", NAME, "--episodes", str(EPISODES),
+    done = run_module(["flmn_core", "publish", "--run", "run", "--name", NAME, "--episodes", str(EPISODES),
                        "--checkpoint-dir", str(root)], base, data_dir, stray)
     return SimpleNamespace(base=base, run=base / "run", root=root, stray=stray, stderr=done.stderr)
 
@@ -168,7 +168,7 @@ def test_the_card_says_how_long_it_trained_and_how_it_was_chosen(published):
             f"min of CPU time; this checkpoint is its `best.pt`, from episode {shipped['step']:,}.") in card
     assert "Learning rate: as configured (constant 0.001); checked at the 1 logged step up to this checkpoint." in card
     for dataset in zoo.DATASETS:
-        assert (f"python -m flmn_core.training.evaluate --checkpoint checkpoints/{NAME}.pt --dataset {dataset} "
+        assert (f"flmn evaluate --checkpoint checkpoints/{NAME}.pt --dataset {dataset} "
                 f"--episodes {EPISODES} --seed 0") in card
 
 
@@ -188,11 +188,12 @@ def test_the_card_lists_every_setting_with_the_default_it_changes(published):
 def test_the_cards_command_trains_the_checkpoint_again(published, data_dir):
     card = card_of(published)
     block = card.split("## How it was trained")[1].split("```sh\n")[1].split("```")[0]
-    assert block == f"python -m flmn_core.training.train --config checkpoints/{NAME}.pt --out runs/{NAME}\n"
+    assert block == f"flmn train --config checkpoints/{NAME}.pt --out runs/{NAME}\n"
     words = shlex.split(block)
-    assert words[:3] == ["python", "-m", "flmn_core.training.train"]
-    # One thread, as the dry run had: it is a process option, not part of the config, and the machine is shared.
-    run_module(words[2:] + ["--threads", "1"], published.base, data_dir, published.stray)
+    assert words[:2] == ["flmn", "train"]
+    # `flmn` is `python -m flmn_core`. One thread, as the dry run had: it is a process option, not part of the
+    # config, and the machine is shared.
+    run_module(["flmn_core"] + words[1:] + ["--threads", "1"], published.base, data_dir, published.stray)
     again = load_checkpoint(published.base / "runs" / NAME / "best.pt")
     shipped = shipped_of(published)
     assert again["step"] == shipped["step"] and again["train_config"] == shipped["train_config"]
@@ -215,7 +216,7 @@ def test_cards_only_rewrites_identical_cards_and_the_readme(published, data_dir,
     before = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     readme = tmp_path / "README.md"
     readme.write_text(f"# FLMN\n\n{report.README_START}\nOLD SECTION\n{report.README_END}\n")
-    run_module(["flmn_core.results.publish", "--cards-only", "--checkpoint-dir", str(published.root), "--readme", str(readme)],
+    run_module(["flmn_core", "publish", "--cards-only", "--checkpoint-dir", str(published.root), "--readme", str(readme)],
                published.base, data_dir, published.stray)
     after = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     assert after == before  # the card byte for byte, and nothing else touched
@@ -363,7 +364,7 @@ def test_skip_eval_reuses_the_results(published, tmp_path):
 
 def test_a_probes_log_ships_alone_with_its_training_config(published, data_dir):
     probe = zoo.FOLLOW_UPS[0].name
-    run_module(["flmn_core.results.publish", "--run", "run", "--probe", probe, "--checkpoint-dir", str(published.root)],
+    run_module(["flmn_core", "publish", "--run", "run", "--probe", probe, "--checkpoint-dir", str(published.root)],
                published.base, data_dir, published.stray)
     records = runlog.read(zoo.probe_log_path(probe, published.root))
     config = read_config_file(published.run / "config.json")

@@ -35,7 +35,7 @@ def test_zoo_lists_each_checkpoint_once_with_a_known_model_and_experiment():
 def test_each_checkpoint_is_shipped_with_card_results_and_log(name):
     for path in (zoo.weights_path(name), zoo.card_path(name), zoo.log_path(name),
                  *(zoo.result_path(name, dataset) for dataset in zoo.DATASETS)):
-        assert path.is_file(), f"{path} is missing: publish the run with python -m flmn_core.results.publish"
+        assert path.is_file(), f"{path} is missing: publish the run with flmn publish"
     assert zoo.weights_path(name).stat().st_size < zoo.MAX_WEIGHTS_BYTES, "a shipped checkpoint must stay small"
     lines = zoo.log_path(name).read_text().splitlines()
     assert len(runlog.read(zoo.log_path(name))) == len(lines) > 0, "every line of a shipped log is a record"
@@ -57,7 +57,7 @@ def test_checkpoint_loads_as_plain_data_and_matches_its_zoo_entry(name):
 def test_model_card_is_regenerated_identically_from_the_files(name):
     card = card_markdown(name)
     assert card == zoo.card_path(name).read_text(), \
-        f"{zoo.card_path(name)} is stale: run python -m flmn_core.results.publish --cards-only"
+        f"{zoo.card_path(name)} is stale: run flmn publish --cards-only"
     assert not re.search(r"issue", card, re.IGNORECASE)
 
 
@@ -90,7 +90,7 @@ def test_readme_results_are_regenerated_from_the_files():
     text = README.read_text()
     section = text.split(report.README_START)[1].split(report.README_END)[0]
     assert section.strip() == report.results_markdown().strip(), \
-        "README's results are stale: run python -m flmn_core.results.report --readme README.md"
+        "README's results are stale: run flmn report --readme README.md"
 
 
 @pytest.mark.parametrize("name", ["flmn-exp1", "mann-exp1"])

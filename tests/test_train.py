@@ -1,4 +1,4 @@
-"""The training tool end to end: `python -m flmn_core.training.train` in a real subprocess on the real Omniglot data.
+"""The training tool end to end: `flmn train` in a real subprocess on the real Omniglot data.
 
 Tiny model sizes keep each run to a few seconds; the last test trains FLMN at the paper's sizes until it
 binds labels in memory (its 2nd-instance accuracy clearly above chance).
@@ -31,9 +31,9 @@ TINY = ["--controller-size", "16", "--memory-rows", "8", "--word-size", "8", "--
 
 
 def run_train(data_dir, *args, timeout=300):
-    """Run `python -m flmn_core.training.train args` from the repository root -> CompletedProcess (text output)."""
+    """Run `flmn train args` from the repository root -> CompletedProcess (text output)."""
     env = {**os.environ, "FLMN_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "flmn_core.training.train", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "flmn_core", "train", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

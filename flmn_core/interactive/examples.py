@@ -5,7 +5,7 @@ Its characters are the project's generated ones (flmn_core.data.glyphs), never O
 the project's to ship, nor any image made from it. Five characters, each drawn 3 or 4 times by different
 drawers, in a shuffled order: 18 steps, character c taught with label c.
 
-    python -m flmn_core.interactive.examples                 # (re)writes assets/example-episode.npz
+    flmn example                 # (re)writes assets/example-episode.npz
     episode = example_episode()                  # the same episode, without models' predictions
 
 The file holds no model's predictions: the app replays the episode with the checkpoints chosen, so the
@@ -50,13 +50,10 @@ def example_episode():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write the example episode file (atomically).")
+    parser = argparse.ArgumentParser(prog="flmn example", description="Write the example episode file (atomically).")
     parser.add_argument("--out", type=Path, default=EXAMPLE_PATH, help="where to write it (default: %(default)s)")
     args = parser.parse_args(argv)
     episode = example_episode()
     episode.save(args.out)  # atomic: flmn_core.files.atomic_open
     print(f"wrote {args.out}: {len(episode)} steps of {episode.classes} generated characters")
 
-
-if __name__ == "__main__":
-    main()

@@ -32,7 +32,7 @@ class Shipped:
 
 
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
-# model as its default. Adding a checkpoint is one line here, then `python -m flmn_core.results.publish`.
+# model as its default. Adding a checkpoint is one line here, then `flmn publish`.
 CHECKPOINTS = (
     Shipped("flmn-conv", "flmn", "II", "`flmn-retrieve` with a small convolutional network between the image and "
                                        "the controller (the app's default FLMN)"),

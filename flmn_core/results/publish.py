@@ -1,10 +1,10 @@
 """Ship a finished training run: its weights, its log, its evaluation results and its model card.
 
-    python -m flmn_core.results.publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
-    python -m flmn_core.results.publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
-    python -m flmn_core.results.publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
-    python -m flmn_core.results.publish --cards-only --readme README.md                 # every card and README's tables
-    python -m flmn_core.results.publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
+    flmn publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
+    flmn publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
+    flmn publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
+    flmn publish --cards-only --readme README.md                 # every card and README's tables
+    flmn publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
 
 Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.model.zoo; --checkpoint-dir for another):
     NAME.pt                       RUN/best.pt (or --weights last.pt) without its training state, with the
@@ -198,7 +198,7 @@ def existing_results(name, root):
 # ---- command line -------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="flmn publish", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run", default=None, help="the run folder of flmn_core.training.train to publish")
     parser.add_argument("--name", choices=[c.name for c in zoo.CHECKPOINTS], default=None,
@@ -292,6 +292,3 @@ def main(argv=None):
     if errors:
         sys.exit("error: some cards were not written:\n" + "\n".join(errors))
 
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,7 @@
 
 A run saves it in its folder (config.json) and in every checkpoint, so that
 
-    python -m flmn_core.training.train --config checkpoints/flmn-exp1.pt --out runs/again
+    flmn train --config checkpoints/flmn-exp1.pt --out runs/again
 
 trains the same model again. The command line of `flmn_core.training.train` is built from these fields (and from
 the model configs' fields), so a setting is declared once, with its default and its help text, here or in

@@ -1,8 +1,8 @@
 """Per-instance accuracy and retrieval of a checkpoint on held-out episodes: the paper's Tables 1 and 2.
 
-    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
-    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
-    python -m flmn_core.training.evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
@@ -122,7 +122,7 @@ def positive_int(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="flmn evaluate", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint file written by flmn_core.training.train")
     parser.add_argument("--dataset", choices=tuple(DATASETS), default="omniglot",
                         help="; ".join(f"{name}: {text}" for name, text in DATASETS.items()))
@@ -202,6 +202,3 @@ def format_result(result):
                  f"{r['mass_ci95']:.3f}; focus {r['focus']:.3f}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    main()

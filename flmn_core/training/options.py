@@ -37,7 +37,7 @@ def model_fields():
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="flmn train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     run = p.add_argument_group("the run (flmn_core.training.config.TrainConfig; defaults: the papers')")
     run.add_argument("--model", choices=sorted(MODELS), default=None, help="the model (default: flmn)")
     for field in dataclasses.fields(TrainConfig):

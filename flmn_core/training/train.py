@@ -1,12 +1,12 @@
 """Train FLMN or MANN on Omniglot episodes (the paper's Experiments I and II).
 
-    python -m flmn_core.training.train --model flmn --experiment I --out runs/flmn-exp1
-    python -m flmn_core.training.train --out runs/flmn-exp1 --resume           # continue where it stopped
-    python -m flmn_core.training.train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
-    python -m flmn_core.training.train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
-    python -m flmn_core.training.train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
-    python -m flmn_core.training.train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
-    torchrun --standalone --nproc_per_node 2 -m flmn_core.training.train ...    # the batch split over two processes
+    flmn train --model flmn --experiment I --out runs/flmn-exp1
+    flmn train --out runs/flmn-exp1 --resume           # continue where it stopped
+    flmn train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
+    flmn train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
+    flmn train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
+    flmn train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
+    torchrun --standalone --nproc_per_node 2 -m flmn_core train ...    # the batch split over two processes
 
 The settings are `flmn_core.training.config.TrainConfig` and the model configs of `flmn_core.model.networks`; every field is
 an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
@@ -394,6 +394,3 @@ def validate(run, omniglot, rank=0, world=1):
         run.best = result["overall_accuracy"]
         run.save("best.pt", {"validation": record, "cpu_seconds": run.cpu_seconds}, with_training=False)
 
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,7 @@ from flmn_core.results import markdown
 from flmn_core.training.metrics import INSTANCES
 
 DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
 LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
