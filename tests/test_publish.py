@@ -216,7 +216,7 @@ def test_cards_only_rewrites_identical_cards_and_the_readme(published, data_dir,
     before = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     readme = tmp_path / "README.md"
     readme.write_text(f"# FLMN\n\n{report.README_START}\nOLD SECTION\n{report.README_END}\n")
-    run_module(["flmn_core", "publish", "--cards-only", "--checkpoint-dir", str(published.root), "--readme", str(readme)],
+    run_module(["flmn_core", "publish", "--cards-only", "--checkpoint-dir", str(published.root), "--results", str(readme)],
                published.base, data_dir, published.stray)
     after = {path.relative_to(published.root): path.read_bytes() for path in published.root.rglob("*") if path.is_file()}
     assert after == before  # the card byte for byte, and nothing else touched

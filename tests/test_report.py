@@ -169,7 +169,7 @@ def test_readme_section_is_rewritten_and_the_rest_kept_byte_for_byte(tmp_path):
     write_result(tmp_path, "flmn-exp1", "omniglot", ACCURACY, CI95)
     readme = tmp_path / "README.md"
     readme.write_bytes(README.encode("utf-8"))
-    report.rewrite_readme(readme, report.results_markdown(tmp_path))
+    report.rewrite_section(readme, report.results_markdown(tmp_path))
     text = readme.read_bytes().decode("utf-8")
     head, middle_and_tail = text.split(report.README_START)
     middle, tail = middle_and_tail.split(report.README_END)
@@ -177,7 +177,7 @@ def test_readme_section_is_rewritten_and_the_rest_kept_byte_for_byte(tmp_path):
     assert tail == README.split(report.README_END)[1]
     assert "33.1 ± 0.9" in middle and "old numbers" not in middle
     before = readme.read_bytes()
-    report.rewrite_readme(readme, report.results_markdown(tmp_path))
+    report.rewrite_section(readme, report.results_markdown(tmp_path))
     assert readme.read_bytes() == before  # regenerating from the same files changes nothing
 
 
@@ -187,7 +187,7 @@ def test_readme_without_proper_markers_is_refused_and_left_alone(tmp_path, text)
     readme = tmp_path / "README.md"
     readme.write_text(text)
     with pytest.raises(report.ReportError):
-        report.rewrite_readme(readme, "new")
+        report.rewrite_section(readme, "new")
     assert readme.read_text() == text
 
 
@@ -197,10 +197,13 @@ def test_command_line_writes_markdown_readme_and_figures(tmp_path, capsys):
     write_log(root, "mann-exp1", [json.dumps(RECORD)])
     readme = tmp_path / "README.md"
     readme.write_text(README)
+    results = tmp_path / "results-doc.md"
+    results.write_text(README)
     report.main(["--checkpoint-dir", str(root), "--out-md", str(tmp_path / "results.md"), "--readme", str(readme),
-                 "--figures", str(tmp_path / "figures")])
+                 "--results", str(results), "--figures", str(tmp_path / "figures")])
     assert "33.1 ± 0.9" in (tmp_path / "results.md").read_text()
-    assert "33.1 ± 0.9" in readme.read_text()
+    assert "33.1 ± 0.9" in results.read_text()
+    assert "| 33.1 |" in readme.read_text() and "± 0.9" not in readme.read_text()  # in short
     for name in ("figure3-accuracy-exp1", "figure4-accuracy-exp2", "figure5-loss"):
         assert "mann-exp1" in (tmp_path / "figures" / f"{name}.html").read_text() or name == "figure4-accuracy-exp2"
     assert capsys.readouterr().out == ""  # with a file to write, nothing is printed
@@ -215,7 +218,8 @@ def test_legend_links_the_model_cards_that_exist(tmp_path):
     assert line.endswith(f"([model card]({zoo.FOLDER}/flmn-exp1.md))")
     assert sum("model card" in line for line in lines) == 1  # the others have no card
     assert "model card" not in report.checkpoint_legend(tmp_path)  # the app's legend links nothing
-    assert "([model card](checkpoints/flmn-exp1.md))" in report.results_markdown(tmp_path)
+    assert "([model card](checkpoints/flmn-exp1.md))" in report.summary_markdown(tmp_path)  # README, at the root
+    assert "([model card](../checkpoints/flmn-exp1.md))" in report.results_markdown(tmp_path)  # docs/results.md
 
 
 def test_an_unreadable_log_is_named(tmp_path):

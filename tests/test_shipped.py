@@ -18,6 +18,7 @@ from flmn_core.training.evaluate import evaluate_model
 
 SHIPPED = [entry.name for entry in zoo.CHECKPOINTS]
 README = Path(__file__).resolve().parents[1] / "README.md"
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
 
 
 def payload_of(name):
@@ -86,11 +87,13 @@ def test_the_cards_numbers_are_those_of_the_result_files(name):
             markdown.percent(result["accuracy"][k - 1], result["ci95"][k - 1]) for k in paper.TABLE_INSTANCES]
 
 
-def test_readme_results_are_regenerated_from_the_files():
-    text = README.read_text()
+@pytest.mark.parametrize("path, generate", [(README, report.summary_markdown), (RESULTS, report.results_markdown)],
+                         ids=["README", "docs-results"])
+def test_readme_results_are_regenerated_from_the_files(path, generate):
+    text = path.read_text()
     section = text.split(report.README_START)[1].split(report.README_END)[0]
-    assert section.strip() == report.results_markdown().strip(), \
-        "README's results are stale: run flmn report --readme README.md"
+    assert section.strip() == generate().strip(), \
+        f"{path.name}'s results are stale: run flmn report --readme README.md --results docs/results.md"
 
 
 @pytest.mark.parametrize("name", ["flmn-exp1", "mann-exp1"])

@@ -3,7 +3,7 @@
     flmn publish --run runs/flmn-exp1 --name flmn-exp1           # weights, log, evaluation, card
     flmn publish --run runs/flmn-exp1 --name flmn-exp1 --skip-eval
     flmn publish --run runs/flmn-pens --name flmn-pens --weights last.pt   # the run's end
-    flmn publish --cards-only --readme README.md                 # every card and README's tables
+    flmn publish --cards-only --readme README.md --results docs/results.md   # every card and table
     flmn publish --run runs/flmn-w80 --probe flmn-w80           # a probe's log, for its variant's card
 
 Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.model.zoo; --checkpoint-dir for another):
@@ -210,7 +210,8 @@ def parse_args(argv=None):
                         help="ship only the run's log, as this probe's (flmn_core.model.zoo), for its variant's card")
     parser.add_argument("--cards-only", action="store_true",
                         help="regenerate every card from the files already shipped (no evaluation)")
-    parser.add_argument("--readme", default=None, help="then rewrite this README's results section (flmn_core.results.report)")
+    parser.add_argument("--readme", default=None, help="then rewrite this README's results in short (flmn_core.results.report)")
+    parser.add_argument("--results", default=None, help="then rewrite the full results of this file (docs/results.md)")
     parser.add_argument("--episodes", type=int, default=10000, help="evaluation episodes per dataset")
     parser.add_argument("--seed", type=int, default=0, help="evaluation seed")
     parser.add_argument("--skip-eval", action="store_true",
@@ -285,8 +286,11 @@ def main(argv=None):
             publish(args, root)
             errors = []
         if args.readme:
-            report.rewrite_readme(args.readme, report.results_markdown(root))
-            say(f"rewrote the results section of {args.readme}")
+            report.rewrite_section(args.readme, report.summary_markdown(root))
+            say(f"rewrote the results in short of {args.readme}")
+        if args.results:
+            report.rewrite_section(args.results, report.results_markdown(root))
+            say(f"rewrote the results section of {args.results}")
     except (PublishError, cards.CardError, report.ReportError) as error:
         sys.exit(f"error: {error}")
     if errors:
