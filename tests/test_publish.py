@@ -223,7 +223,7 @@ def test_cards_only_rewrites_identical_cards_and_the_readme(published, data_dir,
     text = readme.read_text()
     result = result_of(published, "omniglot")
     assert markdown.percent(result["accuracy"][0], result["ci95"][0]) in text and "OLD SECTION" not in text
-    assert f"([model card](checkpoints/{NAME}.md))" in text
+    assert f"([model card](../checkpoints/{NAME}.md))" in text
 
 
 def without_train_config(source, destination):
