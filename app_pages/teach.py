@@ -13,7 +13,6 @@ stroke; when the episode changes (a label, a deletion, undo, reset, names) a cal
 """
 
 import functools
-import re
 import time
 
 import streamlit as st
@@ -36,18 +35,6 @@ PROBABILITIES_HEIGHT = 190
 # The read alone: it fits beside the canvas at 1440 x 900 and keeps an update quick (bench/app_latency.py);
 # the heatmaps are one click away.
 TEACH_VIEWS = ("Read",)
-# Characters that make Markdown, Streamlit's directives (:red[...], :smile:) or LaTeX ($) act anywhere in a
-# line. Those that act only at a line's start (-, +, =, 1.) are left alone: a name never starts a line here.
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#!|~:$&^])")
-
-
-def plain(text):
-    """Text shown through Markdown (a button label, a caption) exactly as typed: every character that
-    Markdown, Streamlit's directives (:red[...], :material/...:) or LaTeX ($) would act on is escaped, so a
-    label name like ![i](http://host/x.png) or <a href=...> shows as those characters and fetches nothing."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-
-
 def label_text(episode, label):
     """A label as Markdown-safe text: '3' or '3 (Alpha)'."""
     return plain(episode.label_text(label))
