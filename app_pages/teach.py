@@ -19,6 +19,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_shared import frame, memory
+from app_shared.markup import plain
 from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 from flmn_core.interactive import figures
 from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
