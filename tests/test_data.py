@@ -303,3 +303,19 @@ def test_the_random_split_draws_disjoint_characters_from_all_alphabets(omniglot)
     assert again == parts["test"] != flmn_core.split_indices("test").tolist()
     with pytest.raises(ValueError, match="split scheme"):
         flmn_core.split_indices("test", scheme="shuffled")
+
+
+def test_mnist_halves_split_the_test_digits_and_subsets_draw_from_one_half(data_dir):
+    labels = read_idx(data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    report, select = (flmn_core.data.sources.mnist_half(labels, half) for half in ("report", "select"))
+    assert len(report) == len(select) == 5000 and not set(report) & set(select)
+    images = read_idx(data_dir / "mnist" / "t10k-images-idx3-ubyte.gz")
+    index_of = {image.tobytes(): i for i, image in enumerate(images)}
+    seen = set()
+    for subset in range(3):
+        digits = flmn_core.data.sources.mini_mnist_digits(data_dir, download=False, subset=subset, half="select")
+        rows = [index_of[image.tobytes()] for image in digits.reshape(-1, 28, 28)]
+        assert set(rows) <= set(select) and len(set(rows)) == 200  # 20 different digits of each class
+        assert [int(labels[r]) for r in rows] == [d for d in range(10) for _ in range(20)]
+        seen.add(tuple(rows))
+    assert len(seen) == 3  # each subset its own draw

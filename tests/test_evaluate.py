@@ -126,8 +126,9 @@ def run_evaluate(data_dir, *args):
 @pytest.mark.parametrize("model, dataset", [("flmn", "omniglot"), ("mann", "mnist"), ("flmn", "mnist-normalised")])
 def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoints, tmp_path, model, dataset):
     report = tmp_path / "result.json"
+    subsets = [] if dataset == "omniglot" else ["--subsets", 1]  # the mean over subsets: its own test below
     result = run_evaluate(data_dir, "--checkpoint", checkpoints[model], "--dataset", dataset, "--episodes", 50,
-                          "--seed", 7, "--json", report, "--threads", 1)
+                          "--seed", 7, "--json", report, "--threads", 1, *subsets)
     assert result.returncode == 0, result.stderr
     written = json.loads(report.read_text())
     assert written["episodes"] == 50 and written["dataset"] == dataset and written["classes"] == 5
@@ -136,15 +137,16 @@ def test_command_line_writes_per_instance_accuracy(data_dir, omniglot, checkpoin
     assert written["episodes_with_instance"] == [50] * INSTANCES  # 10 samples per class: every instance, every episode
     assert f"{100 * written['accuracy'][0]:7.2f}%" in result.stdout  # the printed table shows the same numbers
 
-    # The same episodes evaluated here, in this process, give the same numbers.
+    # The same episodes evaluated here, in this process, give the same numbers (subset 0's seed: 7 x 1000 + 0).
+    seed = 7
     if dataset == "mnist":
-        images, characters = flmn_core.load_mini_mnist(data_dir), None
+        images, characters, seed = flmn_core.load_mini_mnist(data_dir), None, 7000
     elif dataset == "mnist-normalised":  # the same digits, read as the app reads a drawing
         digits = flmn_core.data.sources.mini_mnist_digits(data_dir, download=False)
-        images, characters = torch.stack([torch.stack([prepare(d) for d in row]) for row in digits]), None
+        images, characters, seed = torch.stack([torch.stack([prepare(d) for d in row]) for row in digits]), None, 7000
     else:
         images, characters = omniglot.images, flmn_core.split_indices("test")
-    expected = evaluate.evaluate_model(flmn_core.load_model(checkpoints[model]), images, 50, 7, characters=characters)
+    expected = evaluate.evaluate_model(flmn_core.load_model(checkpoints[model]), images, 50, seed, characters=characters)
     assert written["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
     assert written["loss"] == pytest.approx(expected["loss"], rel=1e-5)
 
@@ -172,6 +174,31 @@ def test_fewer_classes_than_labels_turned_test_images_and_the_random_split(data_
     assert report["turned"]["rotate"] == 10 and report["turned"]["loss"] != pytest.approx(expected["loss"], rel=1e-5)
     result = run_evaluate(data_dir, "--checkpoint", path, "--classes", 16, "--episodes", 2)
     assert result.returncode == 2 and "give 2 to 15" in result.stderr
+
+
+def test_minimnist_figures_are_means_over_subsets_with_the_interval_of_that_mean(data_dir, tmp_path):
+    report, shipped = tmp_path / "mnist.json", ROOT / "checkpoints" / "flmn-exp1.pt"  # a model that learned
+    result = run_evaluate(data_dir, "--checkpoint", shipped, "--dataset", "mnist", "--episodes", 40,
+                          "--subsets", 4, "--json", report, "--threads", 1)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(report.read_text())
+    pools = [flmn_core.load_mini_mnist(data_dir, subset=s, download=False) for s in range(4)]
+    model = flmn_core.load_model(shipped)
+    each = [evaluate.evaluate_model(model, pool, 10, s, labels=5)["accuracy"] for s, pool in enumerate(pools)]
+    assert written["subsets"] == 4 and written["episodes"] == 40 and written["mnist_half"] == "report"
+    for got, expected in zip(written["subset_accuracy"], each):
+        assert got == pytest.approx(expected, abs=1e-6)
+    assert len({tuple(accuracy) for accuracy in each}) == 4  # the subsets differ
+    per_instance = torch.tensor(each).T
+    assert written["accuracy"] == pytest.approx(per_instance.mean(1).tolist(), abs=1e-6)
+    assert written["ci95"] == pytest.approx((1.96 * per_instance.std(1) / 2).tolist(), abs=1e-6)
+
+
+def test_a_model_runs_with_another_memory_size_and_the_same_weights(checkpoints):
+    model = flmn_core.load_model(checkpoints["flmn"])
+    bigger = evaluate.with_memory_rows(model, 32)
+    assert bigger.config.memory_rows == 32 and bigger.rows == 16
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), bigger.state_dict().values()))
 
 
 def damaged_checkpoint(kind, good, folder):

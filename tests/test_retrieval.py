@@ -58,6 +58,7 @@ def test_hand_built_episode():
     assert stats["top_hit"][0, 2] == 1 and stats["mass"][0, 2] == 1  # row 0 holds class 0
     assert stats["top_hit"][0, 3] == 0 and stats["mass"][0, 3] == 0  # class 1's row was cleared
     assert stats["focus"][0, 2] == pytest.approx(1.0) and stats["focus"][0, 0] == pytest.approx(0.0, abs=1e-6)
+    assert stats["lost"][0, 2] == 0 and stats["lost"][0, 3] == 1  # class 1's only row was cleared before step 3
     loss = retrieval.retrieval_loss(Recording(read, write, cleared), labels, instances, classes=2)
     assert loss == pytest.approx(-(np.log(1 + 1e-6) + np.log(1e-6)) / 2)
 
@@ -93,3 +94,14 @@ def test_recording_is_what_the_steps_did(name, config):
             torch.testing.assert_close(recording.read_weights[:, t], read)
             torch.testing.assert_close(recording.write_weights[:, t], write)
             torch.testing.assert_close(recording.cleared[:, t], cleared)
+
+
+def test_a_class_is_lost_when_every_row_holding_it_was_overwritten():
+    """Two rows, written in turn by classes 0, 1, 2, then 0 again: class 2's write cleared row 0 (class 0's only
+    row); at step 3, class 0 is lost, and class 1, whose row still stands, is not."""
+    write = torch.tensor([[1., 0], [0, 1], [1, 0], [0, 0], [0, 0]])[None, :, None]
+    cleared = torch.tensor([[0., 0], [0, 0], [1, 0], [0, 0], [0, 0]])[None]
+    read = torch.full((1, 5, 1, 2), 0.5)
+    labels, instances = torch.tensor([[0, 1, 2, 0, 1]]), torch.tensor([[1, 1, 1, 2, 2]])
+    stats = retrieval.retrieval_stats(Recording(read, write, cleared), labels, instances, classes=3)
+    assert stats["lost"][0, 3:].tolist() == [1.0, 0.0]

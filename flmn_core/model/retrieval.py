@@ -71,12 +71,16 @@ def retrieval_stats(recording, labels, instances, classes):
     top_hit [B, T]: 1 when the row most read (over heads) mostly holds the step's class;
     mass [B, T]: the read weight on the rows that hold the class (over heads, averaged);
     focus [B, T]: 1 - entropy of the read weights / log N (0 for a uniform read, 1 for a one-hot one);
+    lost [B, T]: 1 when no row holds the class any more: every row written with it was overwritten or cleared
+        before this step (memory pressure: more drawings than rows);
     seen [B, T]: bool, the steps these measures apply to.
     """
     share = class_share(recording, labels, classes)
+    lost = (~(share > MAJORITY).any(-1)).float()
     weights = recording.read_weights.mean(2)  # [B, T, N]
     top = weights.argmax(-1, keepdim=True)
     top_hit = (share.gather(-1, top)[..., 0] > MAJORITY).float()
     entropy = -(weights * torch.log(weights.clamp(min=1e-12))).sum(-1)
     focus = 1.0 - entropy / torch.log(torch.tensor(float(weights.shape[-1])))
-    return {"top_hit": top_hit, "mass": read_mass(recording, share), "focus": focus, "seen": instances >= 2}
+    return {"top_hit": top_hit, "mass": read_mass(recording, share), "focus": focus, "lost": lost,
+            "seen": instances >= 2}

@@ -1,16 +1,20 @@
 """Per-instance accuracy and retrieval of a checkpoint on held-out episodes: the paper's Tables 1 and 2.
 
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
-    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
+    flmn evaluate --checkpoint checkpoints/flmn-15.pt --classes 15            # 15 of its 15 labels
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist       # zero-shot, 20 subsets
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
-most holds an earlier drawing of the class, and the read weight on those rows (`flmn_core.model.retrieval`).
-The 95% confidence intervals treat episodes as independent samples.
+most holds an earlier drawing of the class, the read weight on those rows, and how often no row holds the
+class any more (`flmn_core.model.retrieval`). On Omniglot the 95% confidence intervals treat episodes as
+independent samples; on miniMNIST the figures are means over subsets of 20 digits per class, and their
+intervals those of the mean over subsets, which include how much the figure moves from subset to subset.
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -20,14 +24,13 @@ import torch
 import torch.distributed as dist
 
 from flmn_core.data.episodes import sample_episodes
-from flmn_core.data.normalise import normalise_drawing
 from flmn_core.data.sources import (
+    MNIST_HALVES,
     SPLIT_SCHEMES,
     DataError,
     augmentation_images,
     load_mini_mnist,
     load_omniglot,
-    mini_mnist_digits,
     split_indices,
 )
 from flmn_core.files import atomic_text
@@ -43,7 +46,8 @@ DATASETS = {
 }
 
 EVAL_BATCH = 500  # episodes per forward pass when evaluating
-RETRIEVAL_MEASURES = ("top_hit", "mass", "focus")
+MNIST_SUBSETS = 20  # miniMNIST figures are means over this many subsets (data.sources.MNIST_HALVES)
+RETRIEVAL_MEASURES = ("top_hit", "mass", "focus", "lost")
 # What is measured of each episode: name -> columns
 MEASURED = {"hits": INSTANCES, "steps": INSTANCES, "loss": 1, "retrieval": len(RETRIEVAL_MEASURES)}
 
@@ -108,9 +112,39 @@ def dataset_images(dataset, split, data_dir=None, scheme="alphabets", raw=False)
         if raw:
             return omniglot.images, characters, augmentation_images(originals)
         return omniglot.images, characters
-    if dataset == "mnist":
-        return load_mini_mnist(data_dir), None
-    return torch.stack([torch.stack([normalise_drawing(image) for image in row]) for row in mini_mnist_digits(data_dir)]), None
+    raise ValueError(f"{dataset} is read in subsets: mini_mnist_subsets")
+
+
+def mini_mnist_subsets(dataset, count, half="report", data_dir=None):
+    """The first `count` miniMNIST subsets of a half of MNIST's test digits, read as the dataset says ("mnist":
+    downscaled, as the paper; "mnist-normalised": as the app reads a drawing) -> [images [10, 20, 20, 20]]."""
+    return [load_mini_mnist(data_dir, subset=subset, half=half, normalised=dataset == "mnist-normalised")
+            for subset in range(count)]
+
+
+def evaluate_subsets(model, pools, episodes, seed, classes=5, samples=10, labels=None):
+    """Evaluate on each pool (a miniMNIST subset) with an equal share of `episodes` -> evaluate_model's result
+    as the mean over the subsets, its intervals those of that mean (1.96 standard deviations of the subsets'
+    figures / sqrt(subsets)), so that they include how much the figure moves from one subset to the next;
+    "subset_accuracy" holds each subset's per-instance accuracy. One subset gives its own result, whose
+    intervals are over episodes only."""
+    each = max(episodes // len(pools), 1)
+    results = [evaluate_model(model, pool, each, seed * 1000 + number, classes, samples, labels=labels)
+               for number, pool in enumerate(pools)]
+    if len(results) == 1:
+        return {**results[0], "subsets": 1, "subset_accuracy": [results[0]["accuracy"]]}
+    per_subset = torch.tensor([result["accuracy"] for result in results], dtype=torch.float64)  # [S, I]
+    intervals = [mean_and_ci(column) for column in per_subset.unbind(1)]
+    retrieval = {}
+    for measure in RETRIEVAL_MEASURES:
+        mean, half_width = mean_and_ci(torch.tensor([result["retrieval"][measure] for result in results]))
+        retrieval.update({measure: mean, f"{measure}_ci95": half_width})
+    return {"accuracy": [mean for mean, _ in intervals], "ci95": [half_width for _, half_width in intervals],
+            "episodes_with_instance": [sum(r["episodes_with_instance"][k] for r in results)
+                                       for k in range(per_subset.shape[1])],
+            "overall_accuracy": sum(r["overall_accuracy"] for r in results) / len(results),
+            "loss": sum(r["loss"] for r in results) / len(results), "retrieval": retrieval,
+            "episodes": each * len(pools), "subsets": len(pools), "subset_accuracy": per_subset.tolist()}
 
 
 def positive_int(text):
@@ -131,7 +165,13 @@ def parse_args(argv=None):
                         help="how Omniglot was split (default: as the checkpoint was trained, else alphabets)")
     parser.add_argument("--rotate", type=float, default=0.0, metavar="DEGREES",
                         help="turn each Omniglot image by up to this many degrees (the FLMN authors' test: 10)")
-    parser.add_argument("--episodes", type=positive_int, default=10000)
+    parser.add_argument("--episodes", type=positive_int, default=10000, help="episodes in all (miniMNIST: over its subsets)")
+    parser.add_argument("--subsets", type=positive_int, default=MNIST_SUBSETS,
+                        help="miniMNIST: how many subsets of 20 digits per class the figures are the mean over")
+    parser.add_argument("--mnist-half", choices=MNIST_HALVES, default="report",
+                        help="miniMNIST: the half of MNIST's test digits the subsets come from (choose on 'select')")
+    parser.add_argument("--memory-rows", type=positive_int, default=None,
+                        help="run the model with this many memory rows (its weights do not depend on them)")
     parser.add_argument("--classes", type=positive_int, default=None,
                         help="classes per episode, at most the model's labels (default: as many as its labels)")
     parser.add_argument("--samples", type=positive_int, default=10, help="samples per class (at most 20)")
@@ -157,27 +197,46 @@ def main(argv=None):
     args, parser = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    omniglot = args.dataset == "omniglot"
     try:
         model = load_model(args.checkpoint)
+        if args.memory_rows:
+            model = with_memory_rows(model, args.memory_rows)
         scheme = args.split_scheme or trained_split_scheme(args.checkpoint)
-        images, characters, *raw = dataset_images(args.dataset, args.split, args.data_dir, scheme, raw=bool(args.rotate))
-    except (CheckpointError, DataError) as error:
+        if omniglot:
+            images, characters, *raw = dataset_images(args.dataset, args.split, args.data_dir, scheme, raw=bool(args.rotate))
+        else:
+            pools = mini_mnist_subsets(args.dataset, args.subsets, args.mnist_half, args.data_dir)
+    except (CheckpointError, DataError, ValueError) as error:
         sys.exit(f"error: {error}")
     labels = model.config.classes
-    classes = args.classes or labels
-    if not 2 <= classes <= labels:
-        parser.error(f"--classes {classes}: {args.checkpoint} tells {labels} labels apart; give 2 to {labels}")
+    classes = args.classes or min(labels, 5 if omniglot else 10)
+    if not 2 <= classes <= labels or (not omniglot and classes > 10):
+        parser.error(f"--classes {classes}: {args.checkpoint} tells {labels} labels apart; give 2 to "
+                     f"{labels if omniglot else min(labels, 10)}")
     start = time.process_time()
-    result = evaluate_model(model, images, args.episodes, args.seed, classes, args.samples, characters, labels=labels,
-                            raw_images=raw[0] if raw else None, rotate=args.rotate)
-    result.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split if args.dataset == "omniglot" else "mini",
-                  classes=classes, labels=labels, samples=args.samples, seed=args.seed, cpu_seconds=time.process_time() - start)
-    if args.dataset == "omniglot":
+    if omniglot:
+        result = evaluate_model(model, images, args.episodes, args.seed, classes, args.samples, characters,
+                                labels=labels, raw_images=raw[0] if raw else None, rotate=args.rotate)
         result.update(split_scheme=scheme, rotate=args.rotate)
+    else:
+        result = evaluate_subsets(model, pools, args.episodes, args.seed, classes, args.samples, labels)
+        result.update(mnist_half=args.mnist_half)
+    result.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split if omniglot else "mini",
+                  classes=classes, labels=labels, samples=args.samples, seed=args.seed,
+                  memory_rows=model.config.memory_rows, cpu_seconds=time.process_time() - start)
     print(format_result(result))
     if args.json:
         atomic_text(args.json, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def with_memory_rows(model, rows):
+    """The same model with a memory of `rows` rows: its weights are kept (none depends on the memory's size)."""
+    config = dataclasses.replace(model.config, memory_rows=rows)
+    resized = type(model)(config)
+    resized.load_state_dict(model.state_dict())
+    return resized.eval()
 
 
 def trained_split_scheme(path):
