@@ -319,3 +319,15 @@ def test_mnist_halves_split_the_test_digits_and_subsets_draw_from_one_half(data_
         assert [int(labels[r]) for r in rows] == [d for d in range(10) for _ in range(20)]
         seen.add(tuple(rows))
     assert len(seen) == 3  # each subset its own draw
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3, 6, 11])
+def test_the_disc_sums_of_normalise_are_a_convolution_with_the_disc(radius):
+    """normalise thickens and thins strokes with sums over a disc; they are computed run by run of the disc's
+    rows (fast on a CPU), and must equal the plain convolution with the disc, exactly."""
+    from flmn_core.data import normalise
+
+    binary = (torch.rand(37, 53, generator=torch.Generator().manual_seed(radius)) > 0.6).float()
+    disc = normalise._disc(radius)
+    expected = torch.nn.functional.conv2d(binary[None, None], disc[None, None], padding=radius)[0, 0]
+    assert torch.equal(normalise._disc_sum(binary, radius), expected)

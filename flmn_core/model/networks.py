@@ -40,8 +40,8 @@ def conv_encoder():
     """The 'conv' encoder: [n, 1, 20, 20] images -> [n, CONV_FEATURES] features. Three convolution blocks (the
     first with stride 2: the cheapest way to 10 x 10 on a CPU) and two max-poolings, so a character's features
     change little when it moves by a pixel or two, which the pixels fed straight to the LSTM cannot give.
-    The norms matter: without them the features of different characters differed by about 1% of their size,
-    and a run stayed at chance from the 2nd instance on for 28,000 episodes."""
+    The norms keep the features of different characters apart: without them they are nearly equal, and
+    training stays at chance (docs/models.md)."""
     return nn.Sequential(
         *conv_block(1, 16, stride=2),  # 10 x 10
         *conv_block(16, 32, pool=True),  # 5 x 5

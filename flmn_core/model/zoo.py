@@ -2,7 +2,8 @@
 
     checkpoints/<name>.pt                      the weights (flmn_core.load_model), with their TrainConfig
     checkpoints/<name>.md                      the model card (flmn_core.results.cards)
-    checkpoints/results/<name>-<dataset>.json  flmn_core.training.evaluate's output (dataset: one of DATASETS)
+    checkpoints/results/<name>-<dataset>.json  flmn_core.training.evaluate's output (dataset: one of DATASETS), at 5
+                                               classes; <name>-<dataset>-<C>way.json at C classes
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
 
@@ -17,18 +18,22 @@ from pathlib import Path
 FOLDER = "checkpoints"  # the repository's folder of shipped checkpoints, as README and the cards name it
 # What every shipped checkpoint is evaluated on (flmn_core.training.evaluate.DATASETS): held-out and zero-shot.
 DATASETS = ("omniglot", "mnist", "mnist-normalised")
+PAPERS_CLASSES = 5  # the papers' Tables 1 and 2: episodes of 5 classes
+MNIST_CLASSES = 10  # miniMNIST has ten digits: no episode of it has more classes
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
 
 
 @dataclass(frozen=True)
 class Shipped:
     """One shipped checkpoint: its file stem, model ("flmn" or "mann"), experiment ("I" or "II", as its
-    TrainConfig; publish checks that they agree) and a one-line description."""
+    TrainConfig; publish checks that they agree), a one-line description, and the class counts C of the episodes
+    its results are measured at (a model of L labels serves any C <= L)."""
 
     name: str
     model: str
     experiment: str
     description: str
+    classes: tuple = (PAPERS_CLASSES,)
 
 
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
@@ -100,8 +105,16 @@ def card_path(name, root=None):
     return checkpoint_dir(root) / f"{name}.md"
 
 
-def result_path(name, dataset, root=None):
-    return checkpoint_dir(root) / "results" / f"{name}-{dataset}.json"
+def result_path(name, dataset, root=None, classes=PAPERS_CLASSES):
+    way = "" if classes == PAPERS_CLASSES else f"-{classes}way"
+    return checkpoint_dir(root) / "results" / f"{name}-{dataset}{way}.json"
+
+
+def evaluations(shipped):
+    """What a shipped checkpoint is evaluated on -> [(dataset, classes)]: every dataset at each of its class
+    counts (miniMNIST's at most ten)."""
+    return [(dataset, classes) for classes in shipped.classes for dataset in DATASETS
+            if dataset == "omniglot" or classes <= MNIST_CLASSES]
 
 
 def log_path(name, root=None):

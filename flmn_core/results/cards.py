@@ -38,11 +38,13 @@ def card_markdown(name, root=None):
     weights = zoo.weights_path(name, root)
     payload, config = shipped_payload(weights, name)
     try:
-        results = {dataset: report.load_result(name, dataset, root) for dataset in zoo.DATASETS}
+        results = {(dataset, classes): report.load_result(name, dataset, root, classes)
+                   for dataset, classes in zoo.evaluations(entry)}
         log = report.load_log(name, root)
     except report.ReportError as error:
         raise CardError(str(error)) from None
     validation = payload["metrics"]["validation"]
+    validated = ("omniglot", config.classes_range[1])  # validation episodes have the most classes trained on
     validation_source = (f"{config.val_episodes:,} episodes of the validation alphabets, at training episode "
                          f"{validation['episode']:,}")
     sections = [GENERATED, f"# {name}", f"{entry.description}.", summary_table(entry, weights, payload, config, log),
@@ -50,12 +52,14 @@ def card_markdown(name, root=None):
                 "Per-instance accuracy (%): of all the steps showing a class for the k-th time in an episode, "
                 "the fraction classified right; this checkpoint's ± 95% confidence interval over the evaluated "
                 "episodes."]
-    for dataset in zoo.DATASETS:
-        sections += [f"**{report.DATASET_TITLES[dataset]}**",
-                     accuracy_table(entry, dataset, results[dataset],
-                                    (validation, validation_source) if dataset == "omniglot" else None)]
+    for dataset, classes in results:
+        more = "" if classes == zoo.PAPERS_CLASSES else f", {classes} classes per episode"
+        sections += [f"**{report.DATASET_TITLES[dataset]}{more}**",
+                     accuracy_table(entry, dataset, results[dataset, classes],
+                                    (validation, validation_source) if (dataset, classes) == validated else None,
+                                    classes)]
     sections += ["## Retrieval", f"{report.RETRIEVAL_MEANING}; ± 95% confidence interval.",
-                 retrieval_table(entry, results, (validation, validation_source))]
+                 retrieval_table(entry, results, (validation, validation_source), validated)]
     if name in zoo.DESIGN_BASELINE:
         sections += ["## How the design was chosen", design_section(entry, config, log, root)]
     missed = missed_section(entry, results, config, log)
@@ -65,7 +69,7 @@ def card_markdown(name, root=None):
         sections += ["## Tried since, toward the missed targets", follow_up_section(entry, config, log, root)]
     sections += [
                  "## How it was trained", training_section(name, payload, config, log),
-                 "## How it was evaluated", evaluation_section(name, results)]
+                 "## How it was evaluated", evaluation_section(name, results, config.model.memory_rows)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -139,9 +143,9 @@ def minutes(seconds):
 
 # ---- results ------------------------------------------------------------------------------------------
 
-def applying_targets(entry, dataset):
-    """The project's targets for this checkpoint on this dataset."""
-    return [t for t in targets.TARGETS if t.dataset == dataset and entry.name in t.checkpoints]
+def applying_targets(entry, dataset, classes=zoo.PAPERS_CLASSES):
+    """The project's targets for this checkpoint on this dataset at this class count."""
+    return [t for t in targets.TARGETS if (t.dataset, t.classes) == (dataset, classes) and entry.name in t.checkpoints]
 
 
 def evaluated_label(result):
@@ -149,10 +153,10 @@ def evaluated_label(result):
     return f"this checkpoint, {result['episodes']:,} episodes, seed {result['seed']}"
 
 
-def accuracy_table(entry, dataset, result, validation=None):
-    """This checkpoint's per-instance accuracy on dataset (and, given validation = (its validation record,
-    the record's source cell), on the validation alphabets when it was selected) beside the published rows
-    of its model and experiment and the targets set for it."""
+def accuracy_table(entry, dataset, result, validation=None, classes=zoo.PAPERS_CLASSES):
+    """This checkpoint's per-instance accuracy on dataset at a class count (and, given validation = (its
+    validation record, the record's source cell), on the validation alphabets when it was selected) beside the
+    published rows of its model and experiment and the targets set for it."""
     instances = paper.TABLE_INSTANCES
     label = f"`{entry.name}`"
     if result is None:
@@ -162,46 +166,46 @@ def accuracy_table(entry, dataset, result, validation=None):
     if validation is not None:
         record, source = validation
         rows.append([f"{label}, validation", source] + report.accuracy_cells(record["accuracy"]))
-    published = [row for row in paper.BY_DATASET[dataset]
+    published = [row for row in paper.published(dataset, classes)
                  if row.model.split()[0].lower() == entry.model and row.experiment in ("", entry.experiment)]
     rows += [report.published_row(row) for row in published]
-    for target in applying_targets(entry, dataset):
+    for target in applying_targets(entry, dataset, classes):
         rows.append([f"target: {target.name}", "the project's targets"]
                     + [f"{target.accuracy[k]:g}" if k in target.accuracy else markdown.MISSING for k in instances])
         if result is not None:
             rows.append(["reached?", ""] + report.accuracy_goal_cells(target, result, instances))
     table = markdown.table(report.instance_header(("model", "source")), rows)
     if not published:
-        table += (f"\n\nflmn_core/paper.py records no published {entry.model.upper()} numbers for "
+        table += (f"\n\nflmn_core/results/paper.py records no published {entry.model.upper()} numbers for "
                   f"Experiment {entry.experiment} on this data.")
     return table
 
 
-def retrieval_table(entry, results, validation):
-    """Retrieval on each dataset and, after Omniglot's, on the validation alphabets at selection
-    (validation = (record, source cell)); then the targets' retrieval goals."""
+def retrieval_table(entry, results, validation, validated):
+    """Retrieval on each dataset and class count and, after the one validated (`validated`: (dataset, classes)),
+    on the validation alphabets at selection (validation = (record, source cell)); then the targets' retrieval
+    goals."""
     rows = []
-    for dataset in zoo.DATASETS:
-        result = results[dataset]
+    for (dataset, classes), result in results.items():
         if result is None:
             cells = ["not evaluated"] + [markdown.MISSING] * len(report.RETRIEVAL_COLUMNS)
         else:
             cells = [evaluated_label(result)] + report.retrieval_cells(result.get("retrieval"))
-        rows.append([report.DATASET_NAMES[dataset]] + cells)
-        if dataset == "omniglot":
+        name = report.DATASET_NAMES[dataset] + ("" if len(entry.classes) == 1 else f", {classes} classes")
+        rows.append([name] + cells)
+        if (dataset, classes) == validated:
             record, source = validation
-            rows.append([f"{report.DATASET_NAMES[dataset]}, validation", source]
-                        + report.retrieval_cells(record.get("retrieval")))
-    for dataset in zoo.DATASETS:
-        for target in applying_targets(entry, dataset):
+            rows.append([f"{name}, validation", source] + report.retrieval_cells(record.get("retrieval")))
+    for dataset, classes in results:
+        for target in applying_targets(entry, dataset, classes):
             goals = {m: g for m, g in target.retrieval.items() if g is not None}
             if not goals:
                 continue  # a target that only reports retrieval has nothing to add to the rows above
             rows.append([f"target: {target.name}", "the project's targets"]
                         + [f"{scale * goals[m]:g}" if m in goals else markdown.MISSING
                            for m, (_, scale, _) in report.RETRIEVAL_COLUMNS.items()])
-            if results[dataset] is not None:
-                rows.append(["reached?", ""] + report.retrieval_goal_cells(target, results[dataset]))
+            if results[dataset, classes] is not None:
+                rows.append(["reached?", ""] + report.retrieval_goal_cells(target, results[dataset, classes]))
     header = ["data", "source"] + [title for title, _, _ in report.RETRIEVAL_COLUMNS.values()]
     return markdown.table(header, rows)
 
@@ -271,11 +275,14 @@ def schedule_note(config, trained, until):
             f"step{'s' if len(rates) != 1 else ''} up to this checkpoint.")
 
 
-def evaluation_section(name, results):
+def evaluation_section(name, results, memory_rows):
     """The flmn_core.training.evaluate commands that give this card's results."""
-    commands = [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --dataset {dataset} "
-                f"--episodes {result['episodes']} --seed {result['seed']}"
-                for dataset, result in results.items() if result is not None]
+    commands = [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --dataset {dataset}"
+                + (f" --classes {classes}" if classes != zoo.PAPERS_CLASSES else "")
+                + f" --episodes {result['episodes']} --seed {result['seed']}"
+                + (f" --memory-rows {result['memory_rows']}" if result.get("memory_rows") not in (None, memory_rows)
+                   else "")
+                for (dataset, classes), result in results.items() if result is not None]
     if not commands:
         return f"Not evaluated yet: `flmn publish --run RUN --name {name}` evaluates it."
     return "The numbers above come from:\n\n```sh\n" + "\n".join(commands) + "\n```"
@@ -319,14 +326,16 @@ def design_cells(records, episode):
 def missed_section(entry, results, config, log):
     """The accuracy goals this checkpoint misses, and what its run's validation log shows at the first instance
     missed -> Markdown, or None when it misses none (or has no results yet)."""
-    measured = [t for t in targets.TARGETS if entry.name in t.checkpoints and results[t.dataset]]
+    measured = [t for t in targets.TARGETS if entry.name in t.checkpoints and results.get((t.dataset, t.classes))]
     misses = [(target, k) for target in measured for k, goal in target.accuracy.items()
-              if 100 * results[target.dataset]["accuracy"][k - 1] < goal]
+              if 100 * results[target.dataset, target.classes]["accuracy"][k - 1] < goal]
     if not misses:
         return None
-    lines = [f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: "
-             f"{report.goal_cell(100 * results[target.dataset]['accuracy'][k - 1], target.accuracy[k], 2)}"
-             for target, k in misses]
+    lines = []
+    for target, k in misses:
+        reached = 100 * results[target.dataset, target.classes]["accuracy"][k - 1]
+        lines.append(f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: "
+                     f"{report.goal_cell(reached, target.accuracy[k], 2)}")
     validations = [r for r in log if r["kind"] == "validation"]
     if validations:
         k = misses[0][1]

@@ -168,26 +168,27 @@ def shown_path(path):
 
 
 def evaluate_shipped(name, root, episodes, seed, threads, data_dir=None):
-    """Evaluate NAME.pt on every dataset of zoo with flmn_core.training.evaluate's own command line, which writes
-    results/NAME-DATASET.json in its --json format."""
-    for dataset in zoo.DATASETS:
-        result = zoo.result_path(name, dataset, root)
+    """Evaluate NAME.pt on every dataset and class count zoo gives it (zoo.evaluations) with
+    flmn_core.training.evaluate's own command line, which writes its results file in its --json format."""
+    for dataset, classes in zoo.evaluations(zoo.entry(name)):
+        result = zoo.result_path(name, dataset, root, classes)
         result.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["--checkpoint", shown_path(zoo.weights_path(name, root)), "--dataset", dataset,
-                "--episodes", str(episodes), "--seed", str(seed), "--json", str(result), "--threads", str(threads)]
+        argv = ["--checkpoint", shown_path(zoo.weights_path(name, root)), "--dataset", dataset, "--classes",
+                str(classes), "--episodes", str(episodes), "--seed", str(seed), "--json", str(result),
+                "--threads", str(threads)]
         if data_dir:
             argv += ["--data-dir", str(data_dir)]
-        say(f"evaluating {name} on {dataset}: {episodes:,} episodes, seed {seed}")
+        say(f"evaluating {name} on {dataset}, {classes} classes: {episodes:,} episodes, seed {seed}")
         evaluate.main(argv)
         say(f"wrote {result}")
 
 
 def existing_results(name, root):
-    """PublishError unless NAME has a usable result file for every dataset (for --skip-eval)."""
-    for dataset in zoo.DATASETS:
-        path = zoo.result_path(name, dataset, root)
+    """PublishError unless NAME has a usable result file for every evaluation zoo gives it (for --skip-eval)."""
+    for dataset, classes in zoo.evaluations(zoo.entry(name)):
+        path = zoo.result_path(name, dataset, root, classes)
         try:
-            result = report.load_result(name, dataset, root)
+            result = report.load_result(name, dataset, root, classes)
         except report.ReportError as error:
             raise PublishError(str(error)) from None
         if result is None:

@@ -59,12 +59,14 @@ class ReportError(Exception):
 
 # ---- reading the shipped files ------------------------------------------------------------------------
 
-def load_result(name, dataset, root=None):
-    """flmn_core.training.evaluate's result for a shipped checkpoint -> dict, or None when it was not evaluated.
+def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES):
+    """flmn_core.training.evaluate's result for a shipped checkpoint at a class count -> dict, or None when it
+    was not evaluated.
 
-    Raises ReportError for a file that is not a usable result of that dataset's held-out split. Results
-    written before retrieval was measured have no "retrieval"; their retrieval cells read "not measured"."""
-    path = zoo.result_path(name, dataset, root)
+    Raises ReportError for a file that is not a usable result of that dataset's held-out split at that class
+    count. Results written before retrieval was measured have no "retrieval"; their retrieval cells read "not
+    measured"."""
+    path = zoo.result_path(name, dataset, root, classes)
     if not path.is_file():
         return None
     try:
@@ -83,13 +85,15 @@ def load_result(name, dataset, root=None):
                           f"expected {dataset} ({DATASET_SPLIT[dataset]})")
     if len(accuracy) != len(ci95):
         raise ReportError(f"{path}: {len(accuracy)} accuracies but {len(ci95)} intervals")
+    if result.get("classes", zoo.PAPERS_CLASSES) != classes:
+        raise ReportError(f"{path}: holds episodes of {result.get('classes')} classes, expected {classes}")
     return {**result, "episodes": episodes}
 
 
-def result_or_why(name, dataset, root=None):
+def result_or_why(name, dataset, root=None, classes=zoo.PAPERS_CLASSES):
     """(result, None), or (None, why there is none: "not evaluated" or "unreadable result: ...")."""
     try:
-        result = load_result(name, dataset, root)
+        result = load_result(name, dataset, root, classes)
     except ReportError as error:
         return None, f"unreadable result: {error}"
     return (result, None) if result is not None else (None, "not evaluated")
@@ -151,7 +155,7 @@ def goal_cell(shown, goal, digits):
     return f"{shown:.{digits}f} {'≥' if shown >= goal else '<'} {goal:g}"
 
 
-def accuracy_goal_cells(target, result, instances=targets.INSTANCES):
+def accuracy_goal_cells(target, result, instances=targets.TARGET_INSTANCES):
     """A target's accuracy goals against a result, one cell per instance ("–" where it sets none)."""
     cells = []
     for k in instances:
@@ -180,7 +184,7 @@ def retrieval_goal_cells(target, result):
 
 def target_header(first):
     """The header of a targets table: the first cells, the targets' instances, the retrieval measures."""
-    return instance_header(first, targets.INSTANCES) + [header for header, _, _ in RETRIEVAL_COLUMNS.values()]
+    return instance_header(first, targets.TARGET_INSTANCES) + [header for header, _, _ in RETRIEVAL_COLUMNS.values()]
 
 
 # ---- the tables ---------------------------------------------------------------------------------------
@@ -190,12 +194,12 @@ def our_label(shipped):
     return f"{shipped.model.upper()}, Exp. {shipped.experiment} (`{shipped.name}`)"
 
 
-def accuracy_markdown(dataset, root=None, instances=paper.TABLE_INSTANCES, intervals=True):
-    """A dataset's per-instance accuracy table (%): the published rows of paper.BY_DATASET first, then each
-    shipped checkpoint's (± 95% CI unless intervals=False), or why it has none."""
-    rows = [published_row(r, instances) for r in paper.BY_DATASET[dataset]]
-    for shipped in zoo.CHECKPOINTS:
-        result, why = result_or_why(shipped.name, dataset, root)
+def accuracy_markdown(dataset, root=None, instances=paper.TABLE_INSTANCES, intervals=True, classes=zoo.PAPERS_CLASSES):
+    """A dataset's per-instance accuracy table (%) at a class count: the published rows (paper.published)
+    first, then each shipped checkpoint's measured there (± 95% CI unless intervals=False), or why it has none."""
+    rows = [published_row(r, instances) for r in paper.published(dataset, classes)]
+    for shipped in (c for c in zoo.CHECKPOINTS if (dataset, classes) in zoo.evaluations(c)):
+        result, why = result_or_why(shipped.name, dataset, root, classes)
         if result is None:
             rows.append([our_label(shipped), why] + [markdown.MISSING] * len(instances))
         else:
@@ -228,13 +232,43 @@ def retrieval_markdown(root=None):
     return markdown.table(header, rows)
 
 
+PRESSURE_MEANING = ("Omniglot's held-out characters with more classes per episode, for the checkpoints measured "
+                    "at several class counts: 10 drawings of each class, so an episode of C classes has 10C steps "
+                    "for a memory of N rows. Over the steps whose class was shown before: how often the "
+                    "most-read row holds the class, the read weight on the class's rows, and how often no row "
+                    "holds the class any more (every row written with it was overwritten or cleared); "
+                    "± 95% confidence interval.")
+PRESSURE_COLUMNS = {"top_hit": ("most-read row holds the class (%)", 100, 1), "mass": ("read mass", 1, 3),
+                    "lost": ("class no longer in memory (%)", 100, 1)}
+
+
+def pressure_markdown(root=None):
+    """For each shipped checkpoint measured at several class counts: its memory's rows, and at each count the
+    2nd and 10th instance and retrieval (PRESSURE_COLUMNS) on Omniglot."""
+    header = ["model", "memory rows", "classes", "steps", "2nd", "10th"] + [h for h, _, _ in PRESSURE_COLUMNS.values()]
+    rows = []
+    for shipped in (c for c in zoo.CHECKPOINTS if len(c.classes) > 1):
+        for classes in shipped.classes:
+            result, why = result_or_why(shipped.name, "omniglot", root, classes)
+            if result is None:
+                rows.append([our_label(shipped), markdown.MISSING, str(classes), str(10 * classes), why]
+                            + [markdown.MISSING] * (len(header) - 5))
+                continue
+            retrieval = result.get("retrieval") or {}
+            rows.append([our_label(shipped), str(result.get("memory_rows", markdown.MISSING)), str(classes),
+                         str(10 * classes)] + accuracy_cells(result["accuracy"], result["ci95"], (2, 10))
+                        + [markdown.number(retrieval[m], retrieval.get(f"{m}_ci95"), scale, digits) if m in retrieval
+                           else "not measured" for m, (_, scale, digits) in PRESSURE_COLUMNS.items()])
+    return markdown.table(header, rows)
+
+
 def targets_markdown(root=None):
     """The project's targets against what each checkpoint reached."""
     rows = []
     for target in targets.TARGETS:
         for name in target.checkpoints:
-            result, why = result_or_why(name, target.dataset, root)
-            width = len(targets.INSTANCES) + len(RETRIEVAL_COLUMNS)
+            result, why = result_or_why(name, target.dataset, root, target.classes)
+            width = len(targets.TARGET_INSTANCES) + len(RETRIEVAL_COLUMNS)
             if result is None:
                 cells = [why] + [""] * (width - 1)
             else:
@@ -254,16 +288,31 @@ def checkpoint_legend(root=None, link_cards=False, folder=zoo.FOLDER):
     return "\n".join(lines)
 
 
-# README's tables in short: the instances shown, per dataset.
-SUMMARY_INSTANCES = {"omniglot": (1, 2, 3, 10), "mnist": (1, 2, 10)}
+# README's tables in short: (dataset, classes) -> the instances shown.
+SUMMARY_INSTANCES = {("omniglot", 5): (1, 2, 3, 10), ("mnist", 5): (1, 2, 10), ("omniglot", 15): (1, 2, 3, 10)}
+
+
+def table_title(dataset, classes):
+    """A table's bold title: the paper's table and the data, and the class count when it is not the papers'."""
+    if classes == zoo.PAPERS_CLASSES:
+        return f"**{PAPER_TABLES[dataset]}: {DATASET_TITLES[dataset]}.**"
+    return f"**{DATASET_TITLES[dataset]}, {classes} classes x 10 drawings per episode.**"
+
+
+def many_classes():
+    """The (dataset, classes) of the shipped results beyond the papers' 5 classes, in table order."""
+    found = {evaluation for c in zoo.CHECKPOINTS for evaluation in zoo.evaluations(c)}
+    return sorted((e for e in found if e[1] != zoo.PAPERS_CLASSES), key=lambda e: (e[1], zoo.DATASETS.index(e[0])))
 
 
 def summary_markdown(root=None):
-    """README's results in short: Tables 1 and 2 at a few instances, without intervals, and the legend."""
+    """README's results in short: Tables 1 and 2 (and 15 classes) at a few instances, without intervals, and the
+    legend."""
     parts = [f"_Generated by `flmn report` from {zoo.FOLDER}/; the full tables: docs/results.md._"]
-    for dataset, instances in SUMMARY_INSTANCES.items():
-        parts += [f"**{PAPER_TABLES[dataset]}: {DATASET_TITLES[dataset]}.**",
-                  accuracy_markdown(dataset, root, instances, intervals=False)]
+    for (dataset, classes), instances in SUMMARY_INSTANCES.items():
+        if classes == zoo.PAPERS_CLASSES or (dataset, classes) in many_classes():
+            parts += [table_title(dataset, classes),
+                      accuracy_markdown(dataset, root, instances, intervals=False, classes=classes)]
     parts.append(checkpoint_legend(root, link_cards=True))
     return "\n\n".join(parts)
 
@@ -273,10 +322,12 @@ def results_markdown(root=None):
     legend (with links to their model cards)."""
     parts = [f"_Generated by `flmn report` from {zoo.FOLDER}/, flmn_core/results/paper.py and "
              "flmn_core/results/targets.py; do not edit by hand._"]
-    for dataset in zoo.DATASETS:
-        parts += [f"**{PAPER_TABLES[dataset]}: {DATASET_TITLES[dataset]}.** Per-instance accuracy (%); our rows "
-                  "± 95% confidence interval. Published cells the sources do not give (or we did not record) "
-                  f"are \"{markdown.MISSING}\".", accuracy_markdown(dataset, root)]
+    for dataset, classes in [(d, zoo.PAPERS_CLASSES) for d in zoo.DATASETS] + many_classes():
+        parts += [f"{table_title(dataset, classes)} Per-instance accuracy (%); our rows ± 95% confidence interval. "
+                  f"Published cells the sources do not give (or we did not record) are \"{markdown.MISSING}\".",
+                  accuracy_markdown(dataset, root, classes=classes)]
+    if many_classes():
+        parts += [f"**Memory pressure.** {PRESSURE_MEANING}", pressure_markdown(root)]
     parts += [f"**Retrieval.** {RETRIEVAL_MEANING}; ± 95% confidence interval.", retrieval_markdown(root),
               "**The project's targets** (flmn_core/results/targets.py): \"36.12 ≥ 36\" where reached, \"31.90 < 33\" "
               "where not; a retrieval cell without a goal is reported only.",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flmn_core.results import paper
 
-INSTANCES = (1, 2, 3, 10)  # the instances the targets are set at
+TARGET_INSTANCES = (1, 2, 3, 10)  # the instances the targets are set at
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Target:
     name: what it is; dataset: the data it is measured on (one of zoo.DATASETS); checkpoints: the zoo names
     it applies to; accuracy: instance number -> per-instance accuracy in percent to reach (at least);
     retrieval: evaluate's retrieval measure ("top_hit", "mass") -> the fraction to reach (at least), or None
-    for a measure the target only reports.
+    for a measure the target only reports; classes: the classes per episode it is measured at.
     """
 
     name: str
@@ -27,12 +27,13 @@ class Target:
     checkpoints: tuple
     accuracy: dict
     retrieval: dict = field(default_factory=dict)
+    classes: int = 5
 
 
 def paper_cells(model, experiment):
     """A row of the FLMN paper's Table 1 at the targets' instances -> {instance: percent}."""
     row = next(r for r in paper.TABLE1 if r.model == model and r.experiment == experiment)
-    return {k: row.accuracy[k] for k in INSTANCES if k in row.accuracy}
+    return {k: row.accuracy[k] for k in TARGET_INSTANCES if k in row.accuracy}
 
 
 TARGETS = (
