@@ -36,9 +36,9 @@ DATASET_NAMES = {"omniglot": "Omniglot", "mnist": "miniMNIST", "mnist-normalised
 DATASET_TITLES = {
     "omniglot": f"Omniglot, the {TEST_CHARACTERS} held-out test characters (never seen in training or model selection)",
     "mnist": f"miniMNIST, zero-shot (trained on Omniglot only; {MINI_MNIST_PER_DIGIT} test images per digit, "
-             "downscaled to 20 x 20 as the paper does)",
+             "downscaled to 20 x 20 as the paper does; the mean over 20 such subsets, and its interval)",
     "mnist-normalised": "miniMNIST, normalised: the same digits, zero-shot, each first brought to Omniglot's size, "
-                        "position and pen width as the app reads a drawing (flmn_core.interactive.uploads.prepare; the paper "
+                        "position and pen width as the app reads a drawing (flmn_core.data.normalise; the paper "
                         "only downscales)",
 }
 # The FLMN paper's table of each dataset
