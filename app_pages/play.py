@@ -12,6 +12,7 @@ from itertools import takewhile
 import streamlit as st
 
 from app_shared import frame, sources
+from app_shared.markup import plain
 from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
 from flmn_core import DataError
 from flmn_core.interactive.episode import (
@@ -104,7 +105,7 @@ def current_game_ui(game, classes):
             given = list(takewhile(lambda a: a < classes, game["answers"]))[:len(episode)]  # a link's valid part
             play = HumanPlay(episode.images, episode.labels, classes, given)
         except EpisodeError as error:
-            st.error(f"{error}.")
+            st.error(plain(f"{error}."))
             return None
         kept = (key, play)
         st.session_state["play"] = kept

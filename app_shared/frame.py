@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app_shared.markup import plain
 from flmn_core import CheckpointError, load_model
 from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
 from flmn_core.model import zoo
@@ -127,7 +128,7 @@ def sync_episode(episode, models):
     try:
         episode.sync(models)
     except EpisodeError as error:
-        st.error(f"{error}.")
+        st.error(plain(f"{error}."))
         return {}
     for name, changed in episode.changed_predictions().items():
         if changed:
@@ -148,9 +149,9 @@ def episode_file_ui():
                          help="A file saved by this app; it replaces the current episode.")
         kind, text = st.session_state.get("episode_file_message", (None, None))
         if kind == "error":
-            st.error(text)
+            st.error(plain(text))
         elif kind == "success":
-            st.success(text)
+            st.success(plain(text))
 
 
 def load_episode_upload(key):

@@ -2,6 +2,7 @@
 pages working with the checkpoints that do load, says which file failed and why without the server's
 folders, never runs code from the file, and is not read again on every rerun."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -62,7 +63,8 @@ BAD = {
 
 
 def errors(at):
-    return " ".join(str(e.value) for e in at.error)
+    """The page's error messages as they read (Markdown escapes resolved, word joiners dropped)."""
+    return re.sub(r"\\(.)", r"\1", " ".join(str(e.value) for e in at.error)).replace("\u2060", "")
 
 
 @pytest.mark.parametrize("changes, reason", BAD.values(), ids=BAD.keys())
@@ -94,3 +96,4 @@ def test_a_bad_checkpoint_is_read_once_not_on_every_rerun(checkpoint_copy, monke
         at.run()
         assert f"{FLMN} could not be loaded" in errors(at)
     assert reads.count(f"{FLMN}.pt") == 1
+
