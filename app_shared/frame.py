@@ -55,12 +55,13 @@ def freeze_long_lived_objects():
 
 
 @st.cache_resource(max_entries=12, show_spinner="Loading the checkpoint…")
-def cached_model(path, modified_ns):
+def cached_model(path, modified_ns, sha256):
     """The model of a checkpoint file, or why it cannot be loaded -> (model, None) or (None, reason),
-    once per (path, modification time) for all sessions: a checkpoint replaced on disk is loaded again,
-    and a broken one is not read again on every rerun. Shared: callers must never change the model."""
+    once per (path, modification time, the sha256 its model card states or None) for all sessions: a
+    checkpoint replaced on disk is loaded again, and a broken one is not read again on every rerun.
+    Shared: callers must never change the model."""
     try:
-        return load_model(path), None
+        return load_model(path, sha256), None
     except CheckpointError as error:
         return None, error.reason
 
@@ -89,7 +90,7 @@ def load_models(chosen):
     for shipped in chosen:
         path = zoo.weights_path(shipped.name)
         try:
-            model, reason = cached_model(str(path), path.stat().st_mtime_ns)
+            model, reason = cached_model(str(path), path.stat().st_mtime_ns, zoo.card_sha256(shipped.name))
         except OSError as error:  # the file went away or became unreadable since the sidebar listed it
             model, reason = None, error.strerror or "the file cannot be read"
         if model is None:

@@ -11,6 +11,7 @@ Every path function takes an optional root: another folder laid out the same way
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ FOLDER = "checkpoints"  # the repository's folder of shipped checkpoints, as REA
 # What every shipped checkpoint is evaluated on (flmn_core.training.evaluate.DATASETS): held-out and zero-shot.
 DATASETS = ("omniglot", "mnist", "mnist-normalised")
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
+# How a model card states its weights' digest, in its first table (flmn_core.results.cards writes it).
+CARD_SHA256 = re.compile(r"sha256 `([0-9a-f]{64})`")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,16 @@ def log_path(name, root=None):
 
 def probe_log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
+
+
+def card_sha256(name, root=None):
+    """The sha256 that a shipped checkpoint's model card states for its weights -> hex digest, or None
+    when there is no card (a folder of checkpoints without cards, a test's) or it states none."""
+    try:
+        found = CARD_SHA256.search(card_path(name, root).read_text(errors="replace"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def default(model):
