@@ -63,6 +63,16 @@ def data_dir(path=None):
     return Path(path).expanduser()
 
 
+def named_data_dir(path=None):
+    """data_dir(path), which must exist when someone named it (the argument, or $FLMN_DATA_DIR): a mistyped
+    folder is reported, never created with a download in it. The default folder is created on demand."""
+    folder = data_dir(path)
+    if (path is not None or os.environ.get("FLMN_DATA_DIR")) and not folder.is_dir():
+        raise DataError(f"the data folder {folder} does not exist (given by --data-dir or FLMN_DATA_DIR): give the "
+                        "folder that holds omniglot/ and mnist/, or create it for the files to be downloaded into")
+    return folder
+
+
 def cache_dir(path=None):
     """The cache folder: the argument, else $FLMN_CACHE_DIR, else ~/.cache/flmn."""
     if path is None:
@@ -115,7 +125,7 @@ def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):
     """Load Omniglot, preprocessed, from the cache or the official files (downloading them if missing
     and online). raw=True also returns the original 105 x 105 images (uint8 {0, 1}, ink 1) as a tensor
     [1623, 20, 105, 105], which Experiment II's augmentation transforms before downscaling."""
-    folder = data_dir(data_dir_) / "omniglot"
+    folder = named_data_dir(data_dir_) / "omniglot"
     sources = [_omniglot_source(folder, name, download) for name in OMNIGLOT_SETS]
     key = _cache_key("omniglot", sources)
     cached = _cache_load(cache, key, ("characters", "images", "raw_bits"))
@@ -197,7 +207,7 @@ def _list_pngs(source):
 
 def _mnist_files(data_dir_, download):
     """The paths of MNIST's test images and labels, downloaded first when missing (and allowed)."""
-    folder = data_dir(data_dir_) / "mnist"
+    folder = named_data_dir(data_dir_) / "mnist"
     paths = [folder / name for name in MNIST_FILES]
     for path, name in zip(paths, MNIST_FILES):
         _fetch_if_missing(path, MNIST_URL.format(name=name), download)

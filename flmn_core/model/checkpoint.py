@@ -82,9 +82,13 @@ def save_checkpoint(path, model, step, metrics=None, training=None, train_config
 
 
 def atomic_torch_save(obj, path):
-    """torch.save to a temporary file beside path, then rename it over path."""
+    """torch.save into memory, then its bytes to a temporary file beside path, renamed over path. A full
+    disk then fails as the OSError of that write (torch's own file writer turns it into a RuntimeError,
+    "unexpected pos", that says nothing of the disk)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_open(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 # ----------------------------------------------------------------------------------------------------
