@@ -22,7 +22,7 @@ from app_shared import frame, memory
 from app_shared.markup import label_md, plain
 from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 from flmn_core.interactive import figures
-from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
+from flmn_core.interactive.episode import FULL, MAX_NAME_LENGTH, EpisodeError
 from flmn_core.interactive.examples import EXAMPLE_PATH
 from flmn_core.interactive.uploads import MAX_UPLOAD_MB, ImageInputError, image_from_canvas, prepare, read_upload
 
@@ -210,6 +210,8 @@ def drawing_ui():
         st.space(TOOLBAR_ROOM)
         if st.session_state.get("teach_message"):
             st.error(plain(st.session_state["teach_message"]))
+        elif episode.full:
+            st.info(f"{FULL[0].upper()}{FULL[1:]}.")
         with st.container(horizontal=True, gap="small"):  # on a phone the buttons wrap under the canvas
             canvas, strokes = canvas_ui(round_)
             buttons = st.container(width=BUTTONS_WIDTH, gap="small", key="teach-labels")
@@ -228,7 +230,7 @@ def drawing_ui():
                     steps = episode.predict(models, image)
                     predictions_ui(episode, image, input_note(source, strokes, upload), steps)
         with buttons:  # drawn last, when it is known whether there is something to label
-            label_buttons_ui(episode, ready=steps is not None)
+            label_buttons_ui(episode, ready=steps is not None and not episode.full)
     with right:
         if steps:
             memories_ui(episode, models, len(episode), "After reading the drawing, before its label is given. "

@@ -20,7 +20,7 @@ from PIL import Image
 
 from app_shared.markup import plain
 from flmn_core import CheckpointError, load_model
-from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode import MAX_STEPS, EpisodeError, InteractiveEpisode
 from flmn_core.model import zoo
 from flmn_core.model.configs import FLMNConfig
 from flmn_core.model.networks import MODELS
@@ -147,7 +147,8 @@ def episode_file_ui():
         round_ = st.session_state.setdefault("episode_upload_round", 0)
         st.file_uploader("Load an episode", type=["npz"], key=f"episode_upload_{round_}",
                          on_change=load_episode_upload, args=(f"episode_upload_{round_}",),
-                         help="A file saved by this app; it replaces the current episode.")
+                         help=f"A file saved by this app, of at most {MAX_STEPS} steps; it replaces the current "
+                              "episode.")
         kind, text = st.session_state.get("episode_file_message", (None, None))
         if kind == "error":
             st.error(plain(text))
