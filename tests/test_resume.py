@@ -97,3 +97,16 @@ def test_the_valid_training_state_passes_the_same_checks(run_folder):
     assert config == tiny_config()
     model = build_model(config.model_name, **dataclasses.asdict(config.model))
     check_training_state(payload["training"], train.make_optimizer(config, model))
+
+
+@pytest.mark.parametrize("metrics", [{"cpu_seconds": "x", "validation": [1]}, {"cpu_seconds": math.nan},
+                                     {"validation": {"overall_accuracy": "high"}}, {"cpu_seconds": True}])
+def test_a_warm_start_takes_only_the_numbers_a_checkpoints_metrics_hold(run_folder, tmp_path, metrics):
+    payload = load_checkpoint(run_folder / "last.pt")
+    payload["metrics"] = metrics
+    config = tiny_config()
+    model = build_model(config.model_name, **dataclasses.asdict(config.model))
+    run = train.Run(config, tmp_path / "warm", model, train.make_optimizer(config, model), torch.Generator())
+    run.warm_start(payload, run_folder / "last.pt")
+    assert (run.cpu_seconds, run.best, run.episode) == (0.0, -1.0, 4)
+    assert load_checkpoint(tmp_path / "warm" / "best.pt")["step"] == 4

@@ -210,7 +210,11 @@ def main(argv=None):
 def trained_split_scheme(path):
     """How the Omniglot characters were split for the run that made a checkpoint ("alphabets" when it says
     nothing: every checkpoint made before the setting existed was trained on the paper's split)."""
-    return (load_checkpoint(path).get("train_config") or {}).get("split", "alphabets")
+    config = load_checkpoint(path).get("train_config")
+    scheme = config.get("split", "alphabets") if isinstance(config, dict) else "alphabets"
+    if scheme not in SPLIT_SCHEMES:
+        raise CheckpointError(path, f"its training config's split is {scheme!r}, not one of {', '.join(SPLIT_SCHEMES)}")
+    return scheme
 
 
 def format_result(result):

@@ -17,6 +17,7 @@ Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 
 import dataclasses
 import functools
+import math
 import signal
 import sys
 import time
@@ -107,10 +108,10 @@ class Run:
             sys.exit(f"error: --warm-start {path}: its weights do not fit this run's model ({error}); only --classes "
                      "may grow")
         self.episode = payload["step"]
-        self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
+        self.cpu_seconds = recorded_number(payload["metrics"], ("cpu_seconds",), 0.0)
         same = dataclasses.replace(TrainConfig.from_dict(payload["train_config"]), episodes=self.config.episodes)
-        validated = payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0)
-        self.best = float(validated) if same == self.config else -1.0
+        validated = recorded_number(payload["metrics"], ("validation", "overall_accuracy"), -1.0)
+        self.best = validated if same == self.config else -1.0
         self.generator.manual_seed(episode_stream_seed(self.config, 0, self.episode))  # not the first run's episodes
         shipped_log = zoo.log_path(Path(path).stem, Path(path).parent)
         records = [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode]
@@ -126,6 +127,17 @@ class Run:
         self.generator.set_state(training["generator"])
         self.episode, self.best, self.cpu_seconds = training["episode"], training["best"], training["cpu_seconds"]
         self.wall_seconds = training.get("wall_seconds", 0.0)
+
+
+def recorded_number(metrics, keys, default):
+    """The number a checkpoint's metrics hold under keys (a path through nested dicts), or default where they
+    hold none: metrics are plain data of any shape, read here only to carry a run's counters on."""
+    value = metrics
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return float(value)
 
 
 @contextmanager
