@@ -137,6 +137,7 @@ def test_the_escaping_keeps_every_character_and_stops_every_link():
     for text in NAMES + [FILE_NAME, "http://a.b https://c.d WWW.E.F g@h.ij", "\\*", "www."]:
         assert acting_in(f"**{plain(text)}**", text) == (True, []), text
     assert acting_in(NAMES[2], NAMES[2]) == (True, ["www.zq.org"])  # the oracle sees what plain stops
+    assert plain("a\n- b\r\n# c\u2028= d") == r"a - b \# c = d"  # no line of its own: no list, no heading
     assert acting_in(NAMES[0].replace(":", "\\:"), NAMES[0])[1] == ["!", "[", "]", "http://127.0.0.1"]
 
 
