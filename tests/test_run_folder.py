@@ -85,6 +85,15 @@ def test_resume_while_the_run_goes_is_refused_until_it_stops(data_dir, omniglot,
     assert episodes == sorted(set(episodes)) and episodes[-1] == stopped + 4
 
 
+def test_a_run_folder_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for out, reason in (("/proc/flmn-run", "cannot use /proc/flmn-run as the run folder"),
+                        (tmp_path / "file", "is a file; give a folder")):
+        with pytest.raises(SystemExit) as stop:
+            train.main(["--dry-run", "--out", str(out)])
+        assert reason in str(stop.value.code)
+
+
 def test_a_holder_killed_with_sigkill_leaves_the_folder_free(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
