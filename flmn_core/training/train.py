@@ -11,8 +11,8 @@
 The settings are `flmn_core.training.config.TrainConfig` and the model configs of `flmn_core.model.networks`; every field is
 an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
 --resume needs, written every --save-minutes and at the end), best.pt (the weights with the best
-validation accuracy: the file to ship), config.json (the TrainConfig) and log.jsonl (see runlog).
-Ctrl-C or SIGTERM saves last.pt and exits cleanly.
+validation accuracy: the file to ship), config.json (the TrainConfig), log.jsonl (see runlog) and .lock,
+which the one process training it holds (see runlock). Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 """
 
 import dataclasses
