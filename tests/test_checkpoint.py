@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,6 +97,11 @@ def test_checkpoint_is_plain_data(saved):
 
 def test_missing_file(tmp_path):
     assert "no such file" in load_error(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/tmp"])
+def test_a_device_or_a_folder_is_not_read(path):
+    assert "not a file" in load_error(Path(path))
 
 
 def test_empty_file(tmp_path):

@@ -102,7 +102,7 @@ def load_checkpoint(path, sha256=None):
     (a shipped checkpoint's, from its model card: flmn_core.model.zoo.card_sha256), or None."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "no such file")
+        raise CheckpointError(path, "not a file (a folder, a device?)" if path.exists() else "no such file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "the file is empty")
     check_archive(path)
