@@ -57,20 +57,16 @@ class DataError(Exception):
 
 
 def data_dir(path=None):
-    """The data folder: the argument, else $FLMN_DATA_DIR, else ~/.local/share/flmn (created on demand)."""
+    """The data folder: the argument, else $FLMN_DATA_DIR, else default_data_dir()."""
     if path is None:
-        path = os.environ.get("FLMN_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "flmn"
+        path = os.environ.get("FLMN_DATA_DIR") or default_data_dir()
     return Path(path).expanduser()
 
 
-def named_data_dir(path=None):
-    """data_dir(path), which must exist when someone named it (the argument, or $FLMN_DATA_DIR): a mistyped
-    folder is reported, never created with a download in it. The default folder is created on demand."""
-    folder = data_dir(path)
-    if (path is not None or os.environ.get("FLMN_DATA_DIR")) and not folder.is_dir():
-        raise DataError(f"the data folder {folder} does not exist (given by --data-dir or FLMN_DATA_DIR): give the "
-                        "folder that holds omniglot/ and mnist/, or create it for the files to be downloaded into")
-    return folder
+def default_data_dir():
+    """~/.local/share/flmn (in $XDG_DATA_HOME): the one data folder a download may create. A folder someone
+    named (--data-dir, FLMN_DATA_DIR) must exist: a mistyped one is reported, never made."""
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "flmn"
 
 
 def cache_dir(path=None):
@@ -125,7 +121,7 @@ def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):
     """Load Omniglot, preprocessed, from the cache or the official files (downloading them if missing
     and online). raw=True also returns the original 105 x 105 images (uint8 {0, 1}, ink 1) as a tensor
     [1623, 20, 105, 105], which Experiment II's augmentation transforms before downscaling."""
-    folder = named_data_dir(data_dir_) / "omniglot"
+    folder = data_dir(data_dir_) / "omniglot"
     sources = [_omniglot_source(folder, name, download) for name in OMNIGLOT_SETS]
     key = _cache_key("omniglot", sources)
     cached = _cache_load(cache, key, ("characters", "images", "raw_bits"))
@@ -207,7 +203,7 @@ def _list_pngs(source):
 
 def _mnist_files(data_dir_, download):
     """The paths of MNIST's test images and labels, downloaded first when missing (and allowed)."""
-    folder = named_data_dir(data_dir_) / "mnist"
+    folder = data_dir(data_dir_) / "mnist"
     paths = [folder / name for name in MNIST_FILES]
     for path, name in zip(paths, MNIST_FILES):
         _fetch_if_missing(path, MNIST_URL.format(name=name), download)
@@ -269,9 +265,14 @@ def _fetch_if_missing(path, url, download):
 
 
 def _download(url, path):
-    """Download url to path atomically, with a progress bar; offline -> DataError saying what to do."""
+    """Download url to path (<data folder>/<set>/<file>) atomically, with a progress bar; offline, or into
+    a named data folder that does not exist (default_data_dir), -> DataError saying what to do."""
     from tqdm import tqdm
 
+    folder = path.parents[1]
+    if not folder.is_dir() and folder != default_data_dir():
+        raise DataError(f"the data folder {folder} does not exist (given by --data-dir or FLMN_DATA_DIR): give the "
+                        "folder that holds omniglot/ and mnist/, or create it for the files to be downloaded into")
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Downloading {url} -> {path}", file=sys.stderr)
     try:

@@ -55,7 +55,7 @@ class TrainConfig:
     lr_schedule: str = setting("constant", "'constant', or 'cosine': decays the rate to 1/20 over the run")
     clip: float = setting(10.0, "gradient-norm clipping")
     episodes: int = setting(PAPER_EPISODES, "training episodes in all (the papers': 100,000 steps of 16)")
-    seed: int = setting(0, f"seed of the weights and of the training episodes, 0 to {MAX_SEED}")
+    seed: int = setting(0, "seed of the weights and of the training episodes")
     retrieval_loss: float = setting(0.0, "variant: weight of a loss on read weight off the rows of the class")
     log_every: int = setting(2000, "episodes between training log lines")
     val_every: int = setting(20_000, "episodes between validations (which choose best.pt)")

@@ -198,23 +198,10 @@ def check_out_folder(out, resume):
         sys.exit(f"error: {out} already holds a run; continue it with --resume, or choose another --out")
 
 
-def main(argv=None):
-    """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
-    args, config = parse(argv)
-    out = Path(args.out)
-    rank, world = init_distributed()
-    try:
-        lock = hold_run_folder(out) if rank == 0 else None  # the process that writes the folder holds it
-    except RunFolderBusy as error:
-        sys.exit(f"error: {error}")
-    check_out_folder(out, args.resume)
+def check_run(args, config, world):
+    """Refuse a run that the process's options cannot carry out with this config over `world` processes."""
     if args.warm_start and world > 1:
         sys.exit("error: --warm-start runs in one process; continue it data-parallel with --resume")
-    payload = None
-    if args.resume:
-        payload, config = resume_payload(out)
-        if args.episodes is not None:
-            config = dataclasses.replace(config, episodes=args.episodes)
     if config.batch_size % world:
         sys.exit(f"error: a batch of {config.batch_size} episodes does not split evenly over {world} processes")
     if world > 1 and config.classes_range[0] != config.classes_range[1]:
@@ -223,6 +210,26 @@ def main(argv=None):
     if args.sample_ahead and world > 1:
         sys.exit("error: --sample-ahead is for a run in one process; a data-parallel run samples its episodes "
                  "while it waits for the other processes")
+
+
+def main(argv=None):
+    """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
+    args, config = parse(argv)
+    out = Path(args.out)
+    rank, world = init_distributed()
+    if not args.resume:
+        check_run(args, config, world)  # before the folder is made: a refused run writes nothing
+    try:  # the process that writes the folder holds it; a resume of a folder that is not there holds nothing
+        lock = hold_run_folder(out) if rank == 0 and (out.is_dir() or not args.resume) else None
+    except RunFolderBusy as error:
+        sys.exit(f"error: {error}")
+    check_out_folder(out, args.resume)
+    payload = None
+    if args.resume:
+        payload, config = resume_payload(out)
+        if args.episodes is not None:
+            config = dataclasses.replace(config, episodes=args.episodes)
+        check_run(args, config, world)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
