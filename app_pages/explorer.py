@@ -236,7 +236,8 @@ def playing_changed(steps):
 def step_header_ui(episode, t):
     """The input of step t and the labels around it."""
     image, label = episode.images[t], episode.labels[t]
-    fed = "nothing yet (the first step)" if t == 0 else f"**{label_md(episode, episode.labels[t - 1])}**, the label of step {t}"
+    fed = ("nothing yet (the first step)" if t == 0
+           else f"**{label_md(episode, episode.labels[t - 1])}**, the label of step {t}")
     instance = int(episode.instances()[t])
     left, right = st.columns([1, 4])
     left.html(frame.pixels_html(image, PREVIEW_SIDE, f"x{t + 1}: the input of step {t + 1}"))

@@ -45,7 +45,8 @@ def first_game(params):
     return {"source": source if source in SOURCES else default_source(),
             "seed": link_int(params, "seed", 0, MAX_SEED, 0),
             "samples": link_int(params, "samples", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS),
-            "answers": [int(a) - 1 for a in answers if "1" <= a <= "9"]}  # not isdigit: it takes "²", which int refuses
+            # ASCII digits only: str.isdigit takes "²", which int refuses
+            "answers": [int(a) - 1 for a in answers if "1" <= a <= "9"]}
 
 
 def write_game_link(game, play):

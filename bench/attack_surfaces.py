@@ -146,7 +146,8 @@ def resume_states(rng):
                 path.append(rng.choice(list(node)))
                 parent, node = node, node[path[-1]]
             parent[path[-1]] = rng.choice([None, "x", -1, math.nan, math.inf, True, [], {}, {0: {}}, 10**30,
-                                           torch.zeros(3), torch.zeros(2, 2, dtype=torch.long), torch.empty(1, device="meta")])
+                                           torch.zeros(3), torch.zeros(2, 2, dtype=torch.long),
+                                           torch.empty(1, device="meta")])
             counts["tried"] += 1
             try:
                 resume_config(payload, "last.pt")
@@ -191,7 +192,8 @@ def options(rng):
     counts = {"tried": 0, "unhandled": 0, "refused": 0, "accepted": 0}
     checkpoint = str(zoo.weights_path(zoo.default("flmn").name))
     parsers = [(train_options.parse, [], train_options.build_parser()),
-               (evaluate.parse_args, ["--checkpoint", checkpoint], evaluate.parse_args(["--checkpoint", checkpoint])[1])]
+               (evaluate.parse_args, ["--checkpoint", checkpoint],
+                evaluate.parse_args(["--checkpoint", checkpoint])[1])]
     for parse, base, parser in parsers:
         numeric = [a.option_strings[0] for a in parser._actions if a.type in (int, float) or
                    getattr(a.type, "__name__", "") in ("positive_int", "seed_int")]

@@ -54,8 +54,8 @@ DELETE = object()
 MUTANTS = {
     "optimizer state missing": (("optimizer",), DELETE, "optimizer state is None"),
     "optimizer state a list": (("optimizer",), [1, 2], "optimizer state is [1, 2]"),
-    "Adam moment of another shape": (("optimizer", "state", 0, "exp_avg"), torch.zeros(3, 3, 3), "exp_avg of parameter 0"),
-    "Adam moment with NaN": (("optimizer", "state", 1, "exp_avg_sq"), lambda t: t * math.nan, "exp_avg_sq of parameter 1"),
+    "Adam moment, another shape": (("optimizer", "state", 0, "exp_avg"), torch.zeros(3, 3, 3), "exp_avg of parameter"),
+    "Adam moment NaN": (("optimizer", "state", 1, "exp_avg_sq"), lambda t: t * math.nan, "exp_avg_sq of parameter"),
     "Adam moment float64": (("optimizer", "state", 0, "exp_avg"), lambda t: t.double(), "exp_avg of parameter 0"),
     "step count a string": (("optimizer", "state", 0, "step"), "1", "step of parameter 0"),
     "state of no parameter": (("optimizer", "state", 999), {}, "entry 999"),

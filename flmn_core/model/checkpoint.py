@@ -207,9 +207,10 @@ def expected_weights(name, config, path):
 
 def check_weights(state_dict, name, expected, path):
     """The weights must be dense floating-point tensors with the names, shapes and dtypes of the model
-    `name` of the checkpoint's config (`expected`: expected_weights), each on the CPU in a storage of its own that it fills exactly, and finite. Everything
-    but the values is checked first: a tensor may claim a huge shape over a tiny storage (a stride of 0),
-    and reading its values would then allocate for the whole shape."""
+    `name` of the checkpoint's config (`expected`: expected_weights), each on the CPU in a storage of its
+    own that it fills exactly, and finite. Everything but the values is checked first: a tensor may claim
+    a huge shape over a tiny storage (a stride of 0), and reading its values would then allocate for the
+    whole shape."""
     if not isinstance(state_dict, dict) or not all(isinstance(key, str) for key in state_dict):
         raise CheckpointError(path, f"its weights (state_dict) are {shown(state_dict)}, not a dict of named tensors")
     for key, tensor in state_dict.items():
