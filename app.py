@@ -10,6 +10,7 @@ sidebar and the episode file.
 import streamlit as st
 
 from app_shared import frame
+from app_shared.markup import plain
 
 st.set_page_config(page_title="FLMN: one-shot learning with memory", page_icon="✏️", layout="wide")
 frame.stylesheet_ui()
@@ -27,7 +28,7 @@ st.sidebar.markdown("**Models compared**")
 models, errors = frame.load_models(frame.choose_checkpoints_ui())
 st.session_state["models"] = models
 for message in errors:
-    st.error(message)  # above every page; the pages go on with the models that did load
+    st.error(plain(message))  # above every page; the pages go on with the models that did load
 frame.episode_file_ui()
 
 pages.run()

@@ -19,6 +19,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from app_shared import frame, memory, sources
+from app_shared.markup import label_md, plain
 from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
 from flmn_core.interactive import figures
 from flmn_core.interactive.episode import (
@@ -187,7 +188,7 @@ def sampled_episode_ui(source, classes, view):
         try:
             episode = episode_from_pool(pool, classes, view["samples"], view["seed"])
         except EpisodeError as error:
-            st.error(f"{error}.")
+            st.error(plain(f"{error}."))
             return None
         if built is not None:  # another episode than the one shown: from its start (a link keeps its step)
             view["step"] = 1
@@ -235,20 +236,21 @@ def playing_changed(steps):
 def step_header_ui(episode, t):
     """The input of step t and the labels around it."""
     image, label = episode.images[t], episode.labels[t]
-    fed = "nothing yet (the first step)" if t == 0 else f"**{episode.label_text(episode.labels[t - 1])}**, the label of step {t}"
+    fed = ("nothing yet (the first step)" if t == 0
+           else f"**{label_md(episode, episode.labels[t - 1])}**, the label of step {t}")
     instance = int(episode.instances()[t])
     left, right = st.columns([1, 4])
     left.html(frame.pixels_html(image, PREVIEW_SIDE, f"x{t + 1}: the input of step {t + 1}"))
     right.markdown(f"**Step {t + 1} of {len(episode)}**  \n"
                    f"Label fed with this input (y of the previous step): {fed}  \n"
-                   f"True label of this input: **{episode.label_text(label)}**, shown for the "
+                   f"True label of this input: **{label_md(episode, label)}**, shown for the "
                    f"{markdown.ordinal(instance)} time "
                    f"({'a guess is all a model can do' if instance == 1 else 'its label was given before'})")
     predictions = []
     for name, run in episode.runs.items():
         guess = run[t].predicted
         mark = "✓" if guess == label else "✗"
-        predictions.append(f"**{name}** predicts **{episode.label_text(guess)}** "
+        predictions.append(f"**{name}** predicts **{label_md(episode, guess)}** "
                            f"({100 * float(run[t].probabilities.max()):.0f}%) {mark}")
     right.markdown("  \n".join(predictions))
 
@@ -364,7 +366,7 @@ def shuffle_ui(episode, models, view):
                 "instance on.")
     permutation, replays = shuffle_replays(episode, models, view["shuffle"])
     left, right = st.columns([4, 1], vertical_alignment="center")
-    left.markdown("Permutation: " + " · ".join(f"{episode.label_text(c)} → {episode.label_text(permutation[c])}"
+    left.markdown("Permutation: " + " · ".join(f"{label_md(episode, c)} → {label_md(episode, permutation[c])}"
                                                  for c in range(episode.classes)))
     right.button("Shuffle again", on_click=shuffle_again, icon=":material/shuffle:", key="explorer_shuffle_again")
     instances = max(1, int(episode.instances().max()))

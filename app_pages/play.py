@@ -12,6 +12,7 @@ from itertools import takewhile
 import streamlit as st
 
 from app_shared import frame, sources
+from app_shared.markup import plain
 from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
 from flmn_core import DataError
 from flmn_core.interactive.episode import (
@@ -44,7 +45,8 @@ def first_game(params):
     return {"source": source if source in SOURCES else default_source(),
             "seed": link_int(params, "seed", 0, MAX_SEED, 0),
             "samples": link_int(params, "samples", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS),
-            "answers": [int(a) - 1 for a in answers if a.isdigit() and a != "0"]}
+            # ASCII digits only: str.isdigit takes "²", which int refuses
+            "answers": [int(a) - 1 for a in answers if "1" <= a <= "9"]}
 
 
 def write_game_link(game, play):
@@ -104,7 +106,7 @@ def current_game_ui(game, classes):
             given = list(takewhile(lambda a: a < classes, game["answers"]))[:len(episode)]  # a link's valid part
             play = HumanPlay(episode.images, episode.labels, classes, given)
         except EpisodeError as error:
-            st.error(f"{error}.")
+            st.error(plain(f"{error}."))
             return None
         kept = (key, play)
         st.session_state["play"] = kept

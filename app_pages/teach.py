@@ -19,10 +19,10 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_shared import frame, memory
-from app_shared.markup import plain
+from app_shared.markup import label_md, plain
 from flmn_core.data.strokes import CANVAS_SIDE, DEFAULT_PEN
 from flmn_core.interactive import figures
-from flmn_core.interactive.episode import MAX_NAME_LENGTH, EpisodeError
+from flmn_core.interactive.episode import FULL, MAX_NAME_LENGTH, EpisodeError
 from flmn_core.interactive.examples import EXAMPLE_PATH
 from flmn_core.interactive.uploads import MAX_UPLOAD_MB, ImageInputError, image_from_canvas, prepare, read_upload
 
@@ -36,9 +36,6 @@ PROBABILITIES_HEIGHT = 190
 # The read alone: it fits beside the canvas at 1440 x 900 and keeps an update quick (bench/app_latency.py);
 # the heatmaps are one click away.
 TEACH_VIEWS = ("Read",)
-def label_text(episode, label):
-    """A label as Markdown-safe text: '3' or '3 (Alpha)'."""
-    return plain(episode.label_text(label))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -168,7 +165,7 @@ def read_picture(source, canvas, upload):
 def label_buttons_ui(episode, ready):
     """One button per label (keys 1..9 too), each committing the drawing with that label; then Clear."""
     for label in range(episode.classes):
-        st.button(f"Label {label_text(episode, label)}", key=f"label-{label}", on_click=commit_label,
+        st.button(f"Label {label_md(episode, label)}", key=f"label-{label}", on_click=commit_label,
                   args=(label,), disabled=not ready, type="primary", width="stretch",
                   shortcut=str(label + 1) if episode.classes <= 9 else None)
     st.button("Clear", key="clear", icon=":material/ink_eraser:", on_click=clear_input, width="stretch",
@@ -186,7 +183,7 @@ def predictions_ui(episode, image, note, steps):
                                           height=PROBABILITIES_HEIGHT)
         st.plotly_chart(figure, key="teach-probabilities", config={"displayModeBar": False, "staticPlot": True})
     st.caption(note)
-    st.markdown("  \n".join(f"**{plain(name)}** predicts **{label_text(episode, s.predicted)}** "
+    st.markdown("  \n".join(f"**{plain(name)}** predicts **{label_md(episode, s.predicted)}** "
                             f"({100 * float(s.probabilities.max()):.0f}%)" for name, s in steps.items()))
 
 
@@ -212,7 +209,9 @@ def drawing_ui():
         st.markdown(f"**Step {len(episode) + 1}: draw one character**")
         st.space(TOOLBAR_ROOM)
         if st.session_state.get("teach_message"):
-            st.error(st.session_state["teach_message"])
+            st.error(plain(st.session_state["teach_message"]))
+        elif episode.full:
+            st.info(f"{FULL[0].upper()}{FULL[1:]}.")
         with st.container(horizontal=True, gap="small"):  # on a phone the buttons wrap under the canvas
             canvas, strokes = canvas_ui(round_)
             buttons = st.container(width=BUTTONS_WIDTH, gap="small", key="teach-labels")
@@ -226,12 +225,12 @@ def drawing_ui():
                 try:
                     image = prepare(read_picture(source, canvas, upload))
                 except ImageInputError as error:  # a bad file is an error; a blank canvas asks for ink
-                    (st.error if source == "upload" else st.warning)(str(error))
+                    (st.error if source == "upload" else st.warning)(plain(error))
                 else:
                     steps = episode.predict(models, image)
                     predictions_ui(episode, image, input_note(source, strokes, upload), steps)
         with buttons:  # drawn last, when it is known whether there is something to label
-            label_buttons_ui(episode, ready=steps is not None)
+            label_buttons_ui(episode, ready=steps is not None and not episode.full)
     with right:
         if steps:
             memories_ui(episode, models, len(episode), "After reading the drawing, before its label is given. "
@@ -265,13 +264,13 @@ def labels_ui(episode):
     then replayed without it). Each label's drawings are one HTML figure and one row of ✕ pills rather
     than a container and a button per drawing: fewer elements for the browser to draw at every label click."""
     used = sorted(set(episode.labels))
-    counts = ", ".join(f"label {label_text(episode, c)} × {episode.labels.count(c)}" for c in used)
+    counts = ", ".join(f"label {label_md(episode, c)} × {episode.labels.count(c)}" for c in used)
     st.markdown(f"**By label**: {len(used)} of {episode.classes} labels in use ({counts}). "
                 "✕ deletes a drawing: the models then see the episode as if it had never been shown.")
     for column, label in zip(st.columns(len(used), gap="small"), used):
         steps = [t for t, given in enumerate(episode.labels) if given == label]
         with column, st.container(border=True, key=f"teach-class-{label}"):
-            st.markdown(f"**Label {label_text(episode, label)}** · {len(steps)}")
+            st.markdown(f"**Label {label_md(episode, label)}** · {len(steps)}")
             st.html("".join(frame.pixels_html(episode.images[t], THUMB_SIDE, f"{t + 1}") for t in steps))
             st.pills("Delete a drawing", steps, format_func=lambda t: f"✕ {t + 1}", key=f"delete-{label}",
                      on_change=delete_chosen, args=(label,), label_visibility="collapsed",

@@ -18,8 +18,9 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app_shared.markup import plain
 from flmn_core import CheckpointError, load_model
-from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode import MAX_STEPS, EpisodeError, InteractiveEpisode
 from flmn_core.model import zoo
 from flmn_core.model.configs import FLMNConfig
 from flmn_core.model.networks import MODELS
@@ -54,12 +55,13 @@ def freeze_long_lived_objects():
 
 
 @st.cache_resource(max_entries=12, show_spinner="Loading the checkpoint…")
-def cached_model(path, modified_ns):
+def cached_model(path, modified_ns, sha256):
     """The model of a checkpoint file, or why it cannot be loaded -> (model, None) or (None, reason),
-    once per (path, modification time) for all sessions: a checkpoint replaced on disk is loaded again,
-    and a broken one is not read again on every rerun. Shared: callers must never change the model."""
+    once per (path, modification time, the sha256 its model card states or None) for all sessions: a
+    checkpoint replaced on disk is loaded again, and a broken one is not read again on every rerun.
+    Shared: callers must never change the model."""
     try:
-        return load_model(path), None
+        return load_model(path, sha256), None
     except CheckpointError as error:
         return None, error.reason
 
@@ -88,7 +90,7 @@ def load_models(chosen):
     for shipped in chosen:
         path = zoo.weights_path(shipped.name)
         try:
-            model, reason = cached_model(str(path), path.stat().st_mtime_ns)
+            model, reason = cached_model(str(path), path.stat().st_mtime_ns, zoo.card_sha256(shipped.name))
         except OSError as error:  # the file went away or became unreadable since the sidebar listed it
             model, reason = None, error.strerror or "the file cannot be read"
         if model is None:
@@ -127,7 +129,7 @@ def sync_episode(episode, models):
     try:
         episode.sync(models)
     except EpisodeError as error:
-        st.error(f"{error}.")
+        st.error(plain(f"{error}."))
         return {}
     for name, changed in episode.changed_predictions().items():
         if changed:
@@ -145,12 +147,13 @@ def episode_file_ui():
         round_ = st.session_state.setdefault("episode_upload_round", 0)
         st.file_uploader("Load an episode", type=["npz"], key=f"episode_upload_{round_}",
                          on_change=load_episode_upload, args=(f"episode_upload_{round_}",),
-                         help="A file saved by this app; it replaces the current episode.")
+                         help=f"A file saved by this app, of at most {MAX_STEPS} steps; it replaces the current "
+                              "episode.")
         kind, text = st.session_state.get("episode_file_message", (None, None))
         if kind == "error":
-            st.error(text)
+            st.error(plain(text))
         elif kind == "success":
-            st.success(text)
+            st.success(plain(text))
 
 
 def load_episode_upload(key):

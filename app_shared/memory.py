@@ -16,6 +16,7 @@ live in st.session_state under the panel's key.
 
 import streamlit as st
 
+from app_shared.markup import plain
 from flmn_core.interactive import figures, memory_rows, read_view, surgery
 
 WIPE, FREEZE = "Wipe", "Freeze"
@@ -119,8 +120,8 @@ def describe_edit(edit):
 
 def prediction_change_md(name, original, edited, label_text):
     """What the surgery did to the prediction, in Markdown."""
-    before = f"**{label_text(original.predicted)}** ({100 * float(original.probabilities.max()):.0f}%)"
-    after = (f"**{label_text(edited.predicted)}** "
+    before = f"**{plain(label_text(original.predicted))}** ({100 * float(original.probabilities.max()):.0f}%)"
+    after = (f"**{plain(label_text(edited.predicted))}** "
              f"({100 * float(edited.probabilities[edited.predicted]):.0f}%)")
     if edited.predicted == original.predicted:
         change = float((edited.probabilities - original.probabilities).abs().max())

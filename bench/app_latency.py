@@ -36,8 +36,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from bench.arguments import existing_folder, whole_number
 from bench.serving import wait_for_health
 from flmn_core.data import strokes
+from flmn_core.training.evaluate import positive_int, seed_int
 
 CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -74,11 +76,12 @@ FRESH_CANVAS = """([old, heading]) => {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--drawings", type=int, default=15, help="drawings taught to each version (after 1 warm-up)")
-    parser.add_argument("--classes", type=int, default=5, help="characters (labels) in the episode")
+    parser.add_argument("--drawings", type=positive_int, default=15,
+                        help="drawings taught to each version (after 1 warm-up)")
+    parser.add_argument("--classes", type=whole_number(2, 5), default=5, help="characters (labels) in the episode")
     parser.add_argument("--baseline", default="main", help="git ref to compare with, or 'none'")
-    parser.add_argument("--seed", type=int, default=0, help="which characters and drawers")
-    parser.add_argument("--data-dir", default=os.environ.get("FLMN_DATA_DIR", "../shared/data"),
+    parser.add_argument("--seed", type=seed_int, default=0, help="which characters and drawers")
+    parser.add_argument("--data-dir", type=existing_folder, default=os.environ.get("FLMN_DATA_DIR", "../shared/data"),
                         help="folder holding omniglot-strokes/ (default: $FLMN_DATA_DIR)")
     return parser.parse_args(argv)
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.arguments import checkpoint_file, existing_folder, positive_float
 from flmn_core import load_model, preprocess
 from flmn_core.data import strokes
 from flmn_core.data.normalise import OMNIGLOT_SIZE
@@ -35,7 +36,7 @@ from flmn_core.data.strokes import DEFAULT_PEN
 from flmn_core.interactive.uploads import image_from_canvas, prepare
 from flmn_core.model import zoo
 from flmn_core.results import markdown
-from flmn_core.training.evaluate import evaluate_model
+from flmn_core.training.evaluate import evaluate_model, positive_int, seed_int
 
 SHOWN = (1, 2, 3, 5, 10)  # instances printed
 DRAWERS = 20  # drawings of each character, in both Omniglot's scans and its stroke files
@@ -44,12 +45,14 @@ DRAWERS = 20  # drawings of each character, in both Omniglot's scans and its str
 def parse_args(argv=None):
     default = zoo.default("flmn").name  # the sidebar's default FLMN
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(zoo.weights_path(default)), help="the model to measure")
-    parser.add_argument("--episodes", type=int, default=2000, help="episodes per pool (5 classes x 10 drawings)")
-    parser.add_argument("--seed", type=int, default=0, help="the episodes' seed, the same for every pool")
-    parser.add_argument("--pens", type=float, nargs="+", default=[DEFAULT_PEN], help="canvas pen widths, px")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], help="drawing sizes, 1 = as drawn")
-    parser.add_argument("--data-dir", default=os.environ.get("FLMN_DATA_DIR", "../shared/data"),
+    parser.add_argument("--checkpoint", type=checkpoint_file, default=str(zoo.weights_path(default)),
+                        help="the model to measure")
+    parser.add_argument("--episodes", type=positive_int, default=2000,
+                        help="episodes per pool (5 classes x 10 drawings)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="the episodes' seed, the same for every pool")
+    parser.add_argument("--pens", type=positive_float, nargs="+", default=[DEFAULT_PEN], help="canvas pen widths, px")
+    parser.add_argument("--scales", type=positive_float, nargs="+", default=[1.0], help="drawing sizes, 1 = as drawn")
+    parser.add_argument("--data-dir", type=existing_folder, default=os.environ.get("FLMN_DATA_DIR", "../shared/data"),
                         help="folder with omniglot/images_background.zip and omniglot-strokes/ ($FLMN_DATA_DIR)")
     return parser.parse_args(argv)
 

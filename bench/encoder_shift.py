@@ -17,6 +17,7 @@ import os
 import numpy as np
 import torch
 
+from bench.arguments import checkpoint_file, existing_folder, whole_number
 from flmn_core import load_model
 from flmn_core.data.sources import load_omniglot
 from flmn_core.model import zoo
@@ -24,10 +25,11 @@ from flmn_core.model import zoo
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(zoo.weights_path("flmn-conv")), help="a model with encoder conv")
-    parser.add_argument("--shift", type=int, default=2, help="pixels right and down")
-    parser.add_argument("--characters", type=int, default=300, help="characters, one drawing each")
-    parser.add_argument("--data-dir", default=os.environ.get("FLMN_DATA_DIR", "../shared/data"))
+    parser.add_argument("--checkpoint", type=checkpoint_file, default=str(zoo.weights_path("flmn-conv")),
+                        help="a model with encoder conv")
+    parser.add_argument("--shift", type=whole_number(-19, 19), default=2, help="pixels right and down")
+    parser.add_argument("--characters", type=whole_number(2, 1623), default=300, help="characters, one drawing each")
+    parser.add_argument("--data-dir", type=existing_folder, default=os.environ.get("FLMN_DATA_DIR", "../shared/data"))
     return parser.parse_args(argv)
 
 

@@ -19,12 +19,14 @@ import time
 
 import torch
 
+from bench.arguments import training_config_file
 from bench.train_speed import cpu_model
 from flmn_core.data.batches import Batches
 from flmn_core.data.sources import augmentation_images, load_omniglot
 from flmn_core.model.checkpoint import load_checkpoint
 from flmn_core.model.networks import build_model
 from flmn_core.training.config import TrainConfig
+from flmn_core.training.evaluate import positive_int
 from flmn_core.training.train import apply_gradients, episode_sampler, make_optimizer, training_step
 
 CONFIGS = ("checkpoints/flmn-retrieve.pt", "checkpoints/flmn-conv.pt")
@@ -86,12 +88,13 @@ def measure(path, data, args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), help="checkpoints whose training config to time")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=40, help="training steps per round")
+    p.add_argument("--configs", type=training_config_file, nargs="+", default=list(CONFIGS),
+                   help="checkpoints whose training config to time")
+    p.add_argument("--rounds", type=positive_int, default=5)
+    p.add_argument("--steps", type=positive_int, default=40, help="training steps per round")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the training process (the sampling "
-                                                          "process uses one)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads of the training process (the sampling process uses one)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"machine: {cpu_model()}, torch {torch.__version__}, {args.threads} thread(s) in the training process; "

@@ -13,8 +13,10 @@ each validation. Compare runs made on the same machine with nothing else running
 import argparse
 from pathlib import Path
 
+from bench.arguments import existing_file, fraction, whole_number
 from flmn_core.model import zoo
 from flmn_core.results import paper
+from flmn_core.training.metrics import INSTANCES
 from flmn_core.training.runlog import read as read_log
 
 
@@ -34,9 +36,11 @@ def best_validation(records, instance):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("logs", nargs="*", help="log files (default: every shipped log in checkpoints/logs/)")
-    p.add_argument("--instance", type=int, default=2)
-    p.add_argument("--target", type=float, default=paper.TABLE1[0].accuracy[2] / 100, help="default: the FLMN paper's 2nd instance")
+    p.add_argument("logs", type=existing_file, nargs="*",
+                   help="log files (default: every shipped log in checkpoints/logs/)")
+    p.add_argument("--instance", type=whole_number(1, INSTANCES), default=2)
+    p.add_argument("--target", type=fraction, default=paper.TABLE1[0].accuracy[2] / 100,
+                   help="default: the FLMN paper's 2nd instance")
     args = p.parse_args(argv)
     paths = [Path(x) for x in args.logs] or [zoo.log_path(c.name) for c in zoo.CHECKPOINTS if zoo.log_path(c.name).is_file()]
     print(f"target: {100 * args.target:.1f}% accuracy at instance {args.instance} on the validation characters")

@@ -24,7 +24,7 @@ from torch import nn
 import flmn_core
 from flmn_core.data.episodes import offset_labels
 from flmn_core.model.networks import MODELS
-from flmn_core.training.evaluate import evaluate_model
+from flmn_core.training.evaluate import evaluate_model, positive_int
 
 STEPS = 50  # T = 5 classes x 10 samples
 
@@ -154,9 +154,9 @@ def evaluation_seconds(model, episodes=10_000):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=sorted(MODELS), default="flmn")
-    p.add_argument("--batches", type=int, nargs="+", default=[16, 64])
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=8, help="training steps per round")
+    p.add_argument("--batches", type=positive_int, nargs="+", default=[16, 64])
+    p.add_argument("--rounds", type=positive_int, default=5)
+    p.add_argument("--steps", type=positive_int, default=8, help="training steps per round")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also time torch.compile")
     args = p.parse_args(argv)
     torch.set_num_threads(1)

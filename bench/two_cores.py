@@ -36,12 +36,14 @@ import tempfile
 
 import torch
 
+from bench.arguments import training_config_file
 from bench.sample_ahead import CONFIGS, rate, stepper
 from bench.train_speed import cpu_model
 from flmn_core.data.sources import augmentation_images, load_omniglot
 from flmn_core.model.checkpoint import load_checkpoint
 from flmn_core.training.config import TrainConfig
 from flmn_core.training.distributed import init_distributed
+from flmn_core.training.evaluate import positive_int
 from flmn_core.training.train import training_batches
 
 # A way to run: (intra-op threads, sampled ahead, data-parallel processes)
@@ -154,9 +156,10 @@ def measure(path, rounds, steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), help="checkpoints whose training config to time")
-    p.add_argument("--rounds", type=int, default=12)
-    p.add_argument("--steps", type=int, default=30, help="training steps timed per figure and round")
+    p.add_argument("--configs", type=training_config_file, nargs="+", default=list(CONFIGS),
+                   help="checkpoints whose training config to time")
+    p.add_argument("--rounds", type=positive_int, default=12)
+    p.add_argument("--steps", type=positive_int, default=30, help="training steps timed per figure and round")
     p.add_argument("--one", nargs=2, metavar=("CONFIG", "WAY"), help=argparse.SUPPRESS)  # a child's figures
     args = p.parse_args(argv)
     if args.one:

@@ -19,7 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.arguments import training_config_file
 from bench.two_cores import machine_line, print_figures
+from flmn_core.training.evaluate import positive_int
 from flmn_core.training.runlog import read as read_log
 
 TRAIN = ["-m", "flmn_core", "train", "--compile"]
@@ -68,9 +70,10 @@ def measure(config, rounds, episodes):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="checkpoints/flmn-conv.pt", help="checkpoint whose training config to run")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--episodes", type=int, default=12000, help="episodes of each run")
+    p.add_argument("--config", type=training_config_file, default="checkpoints/flmn-conv.pt",
+                   help="checkpoint whose training config to run")
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.add_argument("--episodes", type=positive_int, default=12000, help="episodes of each run")
     args = p.parse_args(argv)
     print(f"{machine_line()}; {args.rounds} rounds of runs of {args.episodes} episodes of {args.config}'s config",
           flush=True)

@@ -41,6 +41,8 @@ SLOW_TESTS = {
     "tests/test_train.py::test_flmn_learns_to_bind_labels_in_memory": "trains FLMN until it binds labels (110 s)",
     "tests/test_train.py::test_resume_continues_from_the_saved_episode": "trains a run split in two and a straight one (39 s)",
     "tests/test_train.py::test_resume_gives_the_same_weights_as_an_uninterrupted_run": "the same two runs",
+    "tests/test_run_folder.py::test_resume_while_the_run_goes_is_refused_until_it_stops":
+        "a run, a refused resume, a stop and a resume (45-80 s)",
 }
 
 

@@ -54,8 +54,13 @@ def start():
     return at
 
 
-def texts(elements):
+def markdown_sources(elements):
     return " ".join(str(e.value) for e in elements)
+
+
+def texts(elements):
+    """What the elements read on the page: their Markdown's escapes resolved, word joiners dropped."""
+    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", markdown_sources(elements)).replace("\u2060", "")
 
 
 @pytest.fixture(autouse=True)
@@ -282,9 +287,11 @@ def test_label_names_are_shown_as_typed_never_as_markdown(canvas):
     label(at, 2)
     show(at, canvas, drawing(0, 2))
     buttons = [at.button(key=f"label-{c}").label for c in range(5)]
-    assert buttons[0] == r"Label 1 (\!\[i\](http\://127.0.0.1\:1/x.png))"  # shows as ![i](http://127.0.0.1:1/x.png)
+    # shows as ![i](http://127.0.0.1:1/x.png), a word joiner keeping the address from becoming a link
+    assert buttons[0] == r"Label 1 (\!\[i\](http" + "\u2060" + r"\://127.0.0.1\:1/x.png))"
     assert all(unescaped(text) == [] for text in buttons), buttons
-    assert r"**Label 2 (\<a href='http\://127.0.0.1\:1/'\>x\</a\>)** · 1" in texts(at.markdown)  # per-label view
+    per_label = r"**Label 2 (\<a href='http" + "\u2060" + r"\://127.0.0.1\:1/'\>x\</a\>)** · 1"
+    assert per_label in markdown_sources(at.markdown)
     assert "label 2 (&lt;a href=&#x27;http://127.0.0.1:1/&#x27;&gt;x&lt;/a&gt;)" in strip_html(at)  # the strip
 
 

@@ -2,6 +2,7 @@
 pages working with the checkpoints that do load, says which file failed and why without the server's
 folders, never runs code from the file, and is not read again on every rerun."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from app_shared import frame
+from flmn_core import load_model
 from flmn_core.model import zoo
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -62,7 +64,8 @@ BAD = {
 
 
 def errors(at):
-    return " ".join(str(e.value) for e in at.error)
+    """The page's error messages as they read (Markdown escapes resolved, word joiners dropped)."""
+    return re.sub(r"\\(.)", r"\1", " ".join(str(e.value) for e in at.error)).replace("\u2060", "")
 
 
 @pytest.mark.parametrize("changes, reason", BAD.values(), ids=BAD.keys())
@@ -88,9 +91,26 @@ def test_a_bad_checkpoint_is_read_once_not_on_every_rerun(checkpoint_copy, monke
     spoil(checkpoint_copy / f"{FLMN}.pt", model=["flmn"])
     reads = []
     load_model = frame.load_model
-    monkeypatch.setattr(frame, "load_model", lambda path: reads.append(Path(path).name) or load_model(path))
+    monkeypatch.setattr(frame, "load_model",
+                        lambda path, sha256: reads.append(Path(path).name) or load_model(path, sha256))
     at = AppTest.from_file(str(APP), default_timeout=60)
     for _ in range(3):
         at.run()
         assert f"{FLMN} could not be loaded" in errors(at)
     assert reads.count(f"{FLMN}.pt") == 1
+
+
+def test_every_shipped_checkpoint_is_the_one_its_card_states():
+    for shipped in zoo.CHECKPOINTS:
+        assert load_model(zoo.weights_path(shipped.name), zoo.card_sha256(shipped.name)).config.classes >= 2
+
+
+def test_a_checkpoint_changed_since_its_card_was_written_is_refused(checkpoint_copy):
+    for name in SHIPPED:
+        shutil.copy(zoo.card_path(name, APP.parent / zoo.FOLDER), checkpoint_copy / f"{name}.md")
+    spoil(checkpoint_copy / f"{FLMN}.pt", step=1)  # a valid checkpoint, but not the one its card describes
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert f"{FLMN} could not be loaded from {FLMN}.pt: its sha256 is" in errors(at)
+    assert "as its model card states" in errors(at) and set(at.session_state["models"]) == {MANN}

@@ -2,9 +2,14 @@
 no code run from a foreign pickle, and atomic writes."""
 
 import dataclasses
+import hashlib
 import pickle
 import random
 import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,6 +97,11 @@ def test_checkpoint_is_plain_data(saved):
 
 def test_missing_file(tmp_path):
     assert "no such file" in load_error(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/tmp"])
+def test_a_device_or_a_folder_is_not_read(path):
+    assert "not a file" in load_error(Path(path))
 
 
 def test_empty_file(tmp_path):
@@ -286,9 +296,11 @@ def test_plain_data_in_a_pickle_protocol_torch_does_not_read_is_not_called_code(
     assert "pickled in a form torch's safe loader does not accept" in reason and "code" not in reason
 
 
-def test_damaged_copies_load_or_are_refused_with_a_checkpoint_error(saved):
-    """Byte flips and truncations of a real checkpoint: each copy loads into a model with finite weights, or
-    raises CheckpointError, never anything else."""
+def test_damaged_copies_are_refused_unless_every_weight_is_intact(saved):
+    """Byte flips and truncations of a real checkpoint: each copy raises CheckpointError, never anything
+    else, or loads with every weight bit for bit the original's (a flip in a zip header field that
+    nothing reads, a timestamp say). Every flip in the data of a weight is found by its checksum."""
+    original = {key: value.clone() for key, value in flmn_core.load_checkpoint(saved)["state_dict"].items()}
     content = saved.read_bytes()
     rng = random.Random(0)
     variants = [content[:cut] for cut in rng.sample(range(1, len(content)), 100)]
@@ -300,13 +312,115 @@ def test_damaged_copies_load_or_are_refused_with_a_checkpoint_error(saved):
     for data in variants:
         saved.write_bytes(data)
         try:
-            model = flmn_core.load_model(saved)
+            weights = flmn_core.load_checkpoint(saved)["state_dict"]
         except CheckpointError:
             outcomes["refused"] += 1
             continue
-        assert all(torch.isfinite(p).all() for p in model.parameters())
+        assert all(torch.equal(weights[key], value) for key, value in original.items())
         outcomes["loaded"] += 1
-    assert outcomes["refused"] >= 100  # every truncation at least
+    assert outcomes["refused"] >= 480, outcomes  # the weights' bytes are nearly all of the file
+
+
+def storage_of(tensor, size):
+    """A fresh storage of `size` floats that begins with tensor's values."""
+    storage = torch.zeros(size)
+    storage[: tensor.numel()] = tensor.flatten()
+    return storage
+
+
+# Weights made to pass for a model's own: each lies about its shape, its storage, its device or its dtype.
+# name -> weight -> the forged weight, or None where the forgery would be a true weight (a view of a single
+# value as the shape of a single value is just that value).
+FORGED = {
+    "a single value viewed as a huge shape": lambda w: torch.tensor([0.5]).as_strided((30000, 30000), (0, 0)),
+    "a single value viewed as its shape":
+        lambda w: torch.tensor([0.5]).as_strided(w.shape, [0] * w.dim()) if w.numel() > 1 else None,
+    "on the meta device": lambda w: torch.empty_like(w, device="meta"),
+    "float64": lambda w: w.double(),
+    "float16": lambda w: w.half(),
+    "one row more": lambda w: torch.cat([w, w[:1]]) if w.dim() else w.reshape(1),
+    "a view into a larger storage": lambda w: storage_of(w, w.numel() + 7)[: w.numel()].view(w.shape),
+    "a view past the start of its storage":
+        lambda w: storage_of(torch.cat([w.flatten()[:1], w.flatten()]), w.numel() + 1)[1:].view(w.shape),
+    "every other value of a storage": lambda w: torch.stack([w, w], -1)[..., 0] if w.numel() > 1 else None,
+}
+
+
+@pytest.mark.parametrize("forgery", FORGED.values(), ids=FORGED.keys())
+def test_every_weight_forged_is_refused_by_name_before_its_values_are_read(saved, forgery, monkeypatch):
+    """Each weight of a real checkpoint in turn, forged: refused with a CheckpointError naming it, and no
+    value of any weight read (torch.isfinite, the value check, is never reached)."""
+    payload = torch.load(saved, weights_only=True)
+    read = []
+    monkeypatch.setattr(torch, "isfinite", lambda tensor: read.append(tensor) or torch.ones((), dtype=torch.bool))
+    forged_weights = 0
+    for key, weight in payload["state_dict"].items():
+        forged = forgery(weight)
+        if forged is None:
+            continue
+        torch.save({**payload, "state_dict": {**payload["state_dict"], key: forged}}, saved)
+        assert key in load_error(saved) and read == []
+        forged_weights += 1
+    assert forged_weights >= len(payload["state_dict"]) // 2
+
+
+def test_two_weights_sharing_one_storage_are_refused(saved):
+    payload = torch.load(saved, weights_only=True)
+    weights = dict(payload["state_dict"])
+    first, second = [key for key, value in weights.items() if value.numel() > 1][:2]
+    storage = torch.cat([weights[first].flatten(), weights[second].flatten()])
+    weights[first] = storage[: weights[first].numel()].view(weights[first].shape)
+    weights[second] = storage[weights[first].numel():].view(weights[second].shape)
+    torch.save({**payload, "state_dict": weights}, saved)
+    assert "not a tensor of its own" in load_error(saved)
+
+
+def test_a_tiny_file_claiming_a_huge_weight_takes_no_memory(saved, tmp_path):
+    """A weight stored as one value and viewed as 16,000 x 16,000 (a file of a few KB): refused by a fresh
+    process whose peak memory stays that of loading torch, where reading its values took gigabytes."""
+    payload = torch.load(saved, weights_only=True)
+    payload["state_dict"]["classifier.weight"] = torch.tensor([0.5]).as_strided((16000, 16000), (0, 0))
+    torch.save(payload, saved)
+    baseline = subprocess.run([sys.executable, "-c", PEAK_OF.format(path=str(tmp_path / "absent.pt"))],
+                              capture_output=True, text=True, check=True)
+    crafted = subprocess.run([sys.executable, "-c", PEAK_OF.format(path=str(saved))], capture_output=True, text=True,
+                             check=True)
+    assert "refused" in crafted.stdout and "classifier.weight" in crafted.stdout
+    assert int(crafted.stdout.split()[-1]) < int(baseline.stdout.split()[-1]) + 100_000  # KiB: under 100 MB more
+
+
+# Loads a checkpoint in a fresh process and prints what happened and its peak resident memory in KiB.
+PEAK_OF = """
+import resource, flmn_core
+try:
+    flmn_core.load_model({path!r})
+    print("loaded", end=" ")
+except flmn_core.CheckpointError as error:
+    print("refused:", error, end=" ")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's, as the doubled member is written
+def test_a_compressed_or_doubled_archive_member_is_refused(saved, tmp_path):
+    with zipfile.ZipFile(saved) as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    for name, compression, extra in (("compressed.pt", zipfile.ZIP_DEFLATED, []),
+                                     ("doubled.pt", zipfile.ZIP_STORED, members[-1:])):
+        with zipfile.ZipFile(tmp_path / name, "w", compression) as archive:
+            for member, data in members + extra:
+                archive.writestr(member, data)
+        reason = load_error(tmp_path / name)
+        assert ("compressed" if extra == [] else "twice") in reason
+
+
+def test_a_checkpoint_whose_digest_is_not_its_cards_is_refused(saved):
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert flmn_core.load_checkpoint(saved, sha256=digest)["step"] == 10
+    resave(saved, step=11)  # a valid file, another one
+    with pytest.raises(CheckpointError, match="not .* as its model card states") as error:
+        flmn_core.load_checkpoint(saved, sha256=digest)
+    assert error.value.path == saved
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -225,6 +225,23 @@ def test_a_bad_checkpoint_stops_with_a_message_naming_it(checkpoints, tmp_path, 
     assert isinstance(message, str) and message.startswith("error:") and str(path) in message
 
 
+@pytest.mark.parametrize("seed", [str(2**70), "-1"])
+def test_a_seed_out_of_range_is_refused_with_a_message(checkpoints, capsys, seed):
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(["--checkpoint", str(checkpoints["flmn"]), "--seed", seed])
+    assert stopped.value.code == 2 and "argument --seed: must be between 0 and" in capsys.readouterr().err
+
+
+def test_a_checkpoint_trained_on_an_unknown_split_is_refused_by_name(checkpoints, tmp_path):
+    payload = torch.load(checkpoints["flmn"], weights_only=True)
+    payload["train_config"] = {**(payload.get("train_config") or {}), "split": ["x"]}
+    path = tmp_path / "odd-split.pt"
+    torch.save(payload, path)
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(["--checkpoint", str(path), "--episodes", "5"])
+    assert f"{path}: its training config's split is ['x']" in str(stopped.value.code)
+
+
 def test_no_random_file_escapes_as_a_traceback(tmp_path):
     """Random bytes drive torch's unpickler into many different failures; each must become the message."""
     path = tmp_path / "random.pt"

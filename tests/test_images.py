@@ -4,6 +4,7 @@ Every file is built here in memory; nothing comes from the data folder.
 """
 
 import io
+import re
 import struct
 import tomllib
 import zlib
@@ -179,12 +180,27 @@ NASTY_FILES = [
     ("thin", lambda: encode(Image.new("L", (300, 4)), "PNG"), "is 300 x 4 pixels"),
     ("10000x10000", lambda: png_bomb(10000, 10000), f"is 10000 x 10000 pixels; the limit is {MAX_SIDE} x {MAX_SIDE}"),
     ("5000x20", lambda: png_bomb(5000, 20), f"is 5000 x 20 pixels; the limit is {MAX_SIDE} x {MAX_SIDE}"),
+    ("4096x8", lambda: encode(Image.new("L", (4096, 8)), "PNG"), "is 4096 x 8 pixels: too long and thin"),
     ("svg", lambda: SVG, "it looks like text"),
     ("text-renamed", lambda: "Notes about my drawing: a circle, then a line. é\n".encode() * 30, "it looks like text"),
     ("tiff", lambda: encode(NOISE, "TIFF"), "upload a PNG, JPEG, GIF, BMP or WebP"),
     ("zero-bytes", lambda: b"", "is empty (0 bytes)"),
     ("over-the-byte-limit", lambda: encode(NOISE, "PNG") + bytes(MAX_UPLOAD_BYTES), f"the limit is {MAX_UPLOAD_MB} MB"),
 ]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(MIN_SIDE, MAX_SIDE), st.integers(MIN_SIDE, MAX_SIDE))
+def test_a_refused_size_is_the_size_uploaded(width, height):
+    """Any picture within the side limits is prepared, or refused naming the size the person uploaded
+    (never the size the app brought it down to)."""
+    picture = Image.new("L", (width, height), 255)
+    ImageDraw.Draw(picture).line([(0, 0), (width - 1, height - 1)], fill=0, width=max(1, min(width, height) // 8))
+    try:
+        prepare(read_upload(encode(picture, "PNG"), "drawing.png"))
+    except ImageInputError as error:
+        sizes = re.findall(r"(\d+) x (\d+) pixels", str(error))
+        assert all(size == (str(width), str(height)) for size in sizes), str(error)
 
 
 # Pillow warns about the 10000 x 10000 header (100 M pixels) before our own limit refuses it.

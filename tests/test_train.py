@@ -21,6 +21,7 @@ import flmn_core
 import flmn_core.files
 import flmn_core.training.config
 import flmn_core.training.options
+import flmn_core.training.runlock
 import flmn_core.training.train
 from flmn_core.training.metrics import INSTANCES
 
@@ -184,12 +185,37 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
     (["--resume", "--lr", "0.1"], "a resumed run keeps its settings"),
     (["--widen-strokes", "7"], "widen_strokes needs experiment II"),
     (["--experiment", "II", "--widen-strokes", "-1"], "widen_strokes must be 0 or positive"),
+    (["--seed", str(2**70)], f"seed must be between 0 and {2**32 - 1}"),
+    (["--seed", "-1"], "seed must be between 0 and"),
+    (["--config", "/dev/zero"], "/dev/zero: not a file"),
+    (["--config", "/no/such/config.json"], "/no/such/config.json: no such file"),
 ])
 def test_bad_options_are_refused_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         flmn_core.training.options.parse(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[" * 100_000 + "]" * 100_000, "cannot read a training config"),  # nested past Python's recursion limit
+    (" " * (flmn_core.training.config.MAX_CONFIG_BYTES + 1), "larger than 1,048,576 bytes"),
+    ('{"model": {"name": "flmn", "config": {}}, "seed": ' + "9" * 5000 + "}", "cannot read a training config"),
+    ('{"model": {"name": "flmn", "config": {}}, "seed": 1180591620717411303424}', "seed must be between 0"),
+])
+def test_a_config_file_that_is_no_config_is_refused_with_a_message(tmp_path, capsys, content, message):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as exit_:
+        flmn_core.training.options.parse(["--config", str(path)])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_data_folder_that_does_not_exist_is_named_not_created(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(SystemExit) as exit_:
+        flmn_core.training.train.main(["--dry-run", "--out", str(tmp_path / "run"), "--data-dir", str(missing)])
+    assert f"the data folder {missing} does not exist" in str(exit_.value.code) and not missing.exists()
 
 
 def test_the_config_is_built_from_the_options():
@@ -202,13 +228,18 @@ def test_the_config_is_built_from_the_options():
     assert flmn_core.training.config.TrainConfig.from_dict(config.to_dict()) == config
 
 
+def run_files(out):
+    """{name: content} of the files a run wrote into its folder (its lock file aside: flmn_core.training.runlock)."""
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.name != flmn_core.training.runlock.LOCK_NAME}
+
+
 def test_a_fresh_run_never_overwrites_a_run(data_dir, tmp_path):
     out = tmp_path / "run"
     succeeded(run_train(data_dir, *TINY, "--episodes", 8, "--out", out))
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = run_files(out)
     result = run_train(data_dir, *TINY, "--episodes", 8, "--out", out)
     assert result.returncode != 0 and "already holds a run; continue it with --resume" in result.stderr
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert run_files(out) == before
     (tmp_path / "file").write_text("x")
     result = run_train(data_dir, *TINY, "--out", tmp_path / "file")
     assert result.returncode != 0 and "is a file" in result.stderr

@@ -62,10 +62,16 @@ class DataError(Exception):
 
 
 def data_dir(path=None):
-    """The data folder: the argument, else $FLMN_DATA_DIR, else ~/.local/share/flmn (created on demand)."""
+    """The data folder: the argument, else $FLMN_DATA_DIR, else default_data_dir()."""
     if path is None:
-        path = os.environ.get("FLMN_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "flmn"
+        path = os.environ.get("FLMN_DATA_DIR") or default_data_dir()
     return Path(path).expanduser()
+
+
+def default_data_dir():
+    """~/.local/share/flmn (in $XDG_DATA_HOME): the one data folder a download may create. A folder someone
+    named (--data-dir, FLMN_DATA_DIR) must exist: a mistyped one is reported, never made."""
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "flmn"
 
 
 def cache_dir(path=None):
@@ -276,9 +282,14 @@ def _fetch_if_missing(path, url, download):
 
 
 def _download(url, path):
-    """Download url to path atomically, with a progress bar; offline -> DataError saying what to do."""
+    """Download url to path (<data folder>/<set>/<file>) atomically, with a progress bar; offline, or into
+    a named data folder that does not exist (default_data_dir), -> DataError saying what to do."""
     from tqdm import tqdm
 
+    folder = path.parents[1]
+    if not folder.is_dir() and folder != default_data_dir():
+        raise DataError(f"the data folder {folder} does not exist (given by --data-dir or FLMN_DATA_DIR): give the "
+                        "folder that holds omniglot/ and mnist/, or create it for the files to be downloaded into")
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Downloading {url} -> {path}", file=sys.stderr)
     try:

@@ -38,6 +38,9 @@ from flmn_core.interactive.episode_file import (  # noqa: F401
 from flmn_core.model.configs import IMAGE_SIZE
 from flmn_core.training.metrics import INSTANCES, instance_hits
 
+FULL = (f"the episode has reached {MAX_STEPS} steps, the most one session keeps (each step holds both models' "
+        "memories on the server): save it and start a new one, or undo or delete steps")
+
 
 @dataclass
 class Step:
@@ -78,6 +81,11 @@ class InteractiveEpisode:
 
     def __len__(self):
         return len(self.labels)
+
+    @property
+    def full(self):
+        """Whether the episode holds MAX_STEPS steps, the most a session keeps: no step can be added."""
+        return len(self) >= MAX_STEPS
 
     # ------------------------------------------------------------------------------------------------
     # Teaching
@@ -124,8 +132,8 @@ class InteractiveEpisode:
         label = check_label(label, self.classes)
         if self.pending is None:
             raise EpisodeError("there is no prediction to label: show the models an image first")
-        if len(self) >= MAX_STEPS:
-            raise EpisodeError(f"the episode has reached {MAX_STEPS} steps; save it and start a new one")
+        if self.full:
+            raise EpisodeError(FULL)
         image, steps = self.pending
         self.images.append(image)
         self.labels.append(label)

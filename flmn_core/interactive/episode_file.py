@@ -28,11 +28,15 @@ from flmn_core.files import atomic_open
 from flmn_core.model.configs import IMAGE_SIZE
 
 FILE_FORMAT = 1  # version of the episode file; bump when its arrays change
-MAX_STEPS = 1000  # longest episode a file may hold: keeps a loaded file (and its replay) small
+# Longest episode a session holds, taught or loaded from a file. Each step keeps both models' state and trace
+# for the pages to draw: about 62 KB of server memory per step with the default checkpoints (60.5 MB for 1000
+# steps; up to 70 KB with mann4-santoro), so one session's episode stays under 15 MB. 200 holds 15 labels
+# shown 13 times each, or the papers' 5 x 10 four times over.
+MAX_STEPS = 200
 MAX_CLASSES = 100  # most labels an episode may have
 MAX_MODELS = 16  # most models whose predictions a file may record
 MAX_NAME_LENGTH = 40  # characters in a class or model name
-MAX_MEMBER_BYTES = 16 << 20  # one array's data; the largest real one (1000 steps of images) takes 1.6 MB
+MAX_MEMBER_BYTES = 16 << 20  # one array's data; the largest real one (MAX_STEPS images) takes 320 KB
 MAX_FILE_BYTES = 64 << 20  # a whole file; the app refuses larger uploads sooner (images.MAX_UPLOAD_MB)
 FILE_ARRAYS = ("format", "classes", "images", "labels", "class_names", "models", "probabilities")
 UNREADABLE = "not a readable episode file"  # how every message about a file that is not one begins

@@ -68,6 +68,12 @@ def image_uri(image):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def plotly_texts(texts):
+    """Texts a person or a file supplied (label names, and row texts that quote them), escaped for Plotly,
+    which renders a subset of HTML in every label and hover text, a link included: shown as plain text."""
+    return [html.escape(str(text)) for text in texts]
+
+
 def display_names(label_names, rows):
     """The display names of labels 0..C-1: as given, else "1".."C" for the labels the rows hold."""
     if label_names is not None:
@@ -128,7 +134,7 @@ def _label_strip(rows, names, axis, row_px):
     rows holding earlier drawings of this step's label."""
     scale, low, high = _code_colourscale(len(names))
     codes = _strip(row_codes(rows)[:, None], ["label"], axis, scale, low, high, "row %{y}: %{text}<extra></extra>",
-                   np.array(row_texts(rows, names))[:, None])
+                   np.array(plotly_texts(row_texts(rows, names)))[:, None])
     same = np.flatnonzero(as_array(rows.same_label))
     marks = dict(type="scatter", x=["label"] * len(same), y=same, xaxis=axis, mode="markers", hoverinfo="skip",
                  marker=dict(symbol="diamond", size=min(8, max(4, row_px + 1)), color=SAME_LABEL_COLOUR))
@@ -226,7 +232,7 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
         names = display_names(label_names, rows)
         scale, low, high = _code_colourscale(len(names))
         lines.append(_line("label held", row_codes(rows), scale, low, high, "row %{x}: %{text}<extra></extra>",
-                           row_texts(rows, names)))
+                           plotly_texts(row_texts(rows, names))))
         lines += _weight_lines("◆ same label", rows.same_label, [[0, "white"], [1, SAME_LABEL_COLOUR]], 0, 1)
     if not lines:
         raise ValueError("addressing_figure needs at least one weighting")
@@ -254,13 +260,13 @@ def probabilities_figure(probabilities, class_names, height=300):
     HTML in them, a link included). The labels may rise above the plot (cliponaxis off) so that one at 100%
     is never cut, and are short and small so that two bars' labels do not run into each other on a phone.
     """
-    names = [html.escape(str(n)) for n in class_names]
+    names = plotly_texts(class_names)
     bars = []
     for colour, (name, values) in zip(series_colours(), probabilities.items()):
         values = as_array(values)
         if values.shape != (len(class_names),):
             raise ValueError(f"{name}: {list(values.shape)} probabilities for {len(class_names)} classes")
-        bars.append(go.Bar(x=names, y=values, name=html.escape(str(name)), marker_color=colour,
+        bars.append(go.Bar(x=names, y=values, name=plotly_texts([name])[0], marker_color=colour,
                            text=[f"{100 * p:.0f}%" for p in values], textposition="outside", cliponaxis=False,
                            textfont=dict(size=10), hovertemplate="%{fullData.name}, %{x}: %{y:.3f}<extra></extra>"))
     return go.Figure(bars, layout=dict(
@@ -353,7 +359,7 @@ def controller_figure(state, trace, logits, title, label_names=None, batch_index
     for i, values in enumerate(vectors.values()):  # NaN pads the shorter vectors: drawn blank
         z[i, : len(values)] = as_array(values)
     logits = as_array(logits).reshape(-1)
-    names = list(label_names) if label_names is not None else [str(c + 1) for c in range(len(logits))]
+    names = plotly_texts(label_names) if label_names is not None else [str(c + 1) for c in range(len(logits))]
     notes = ["write gate σ(α) " + "/".join(f"{g:.2f}" for g in as_array(trace.write_gate).tolist())
              + " (0: to the least-used row, 1: where the last read went)"]
     if trace.strength is not None:

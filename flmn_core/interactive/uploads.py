@@ -66,7 +66,11 @@ def read_upload(data, name="upload"):
             image.load()  # decodes the first frame fully; a truncated file raises here
             image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
         image = _standard_mode(image)
+    width, height = image.size
     image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    if min(image.size) < MIN_SIDE:  # named by the size uploaded, not the size it was brought down to
+        raise ImageInputError(f"{name} is {width} x {height} pixels: too long and thin to hold a character once "
+                              f"brought down to at most {WORK_SIDE} pixels a side. Crop it around the character.")
     return image
 
 

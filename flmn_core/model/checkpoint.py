@@ -11,10 +11,14 @@ A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read
     training        optional: what `--resume` needs (optimizer state, RNG state, the run's TrainConfig)
     train_config    optional: the TrainConfig that trained it, as a plain dict (`train --config` reads it)
 
-Every entry is checked on loading, and the config and the weights' shapes before the model is built, so
-that a damaged or hostile file gets a CheckpointError naming it, never a traceback or a huge allocation.
+On loading, the file's zip archive is verified first (every member's CRC-32, so a flipped byte anywhere is
+found; with the sha256 a shipped checkpoint's model card states, the whole file), then every entry, the
+config before anything is built from it, and each weight's name, shape, dtype, device and storage before
+any of its values is read: a damaged or hostile file gets a CheckpointError naming it, never a traceback or
+a huge allocation.
 """
 
+import hashlib
 import io
 import math
 import pickle
@@ -78,30 +82,74 @@ def save_checkpoint(path, model, step, metrics=None, training=None, train_config
 
 
 def atomic_torch_save(obj, path):
-    """torch.save to a temporary file beside path, then rename it over path."""
+    """torch.save into memory, then its bytes to a temporary file beside path, renamed over path. A full
+    disk then fails as the OSError of that write (torch's own file writer turns it into a RuntimeError,
+    "unexpected pos", that says nothing of the disk)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_open(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 # ----------------------------------------------------------------------------------------------------
 # Loading
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, sha256=None):
     """Read and check a checkpoint file -> its dict. Raises CheckpointError for a missing, empty,
     truncated, corrupt or foreign file, one that would need to unpickle code, or one whose entries are
-    not what this module writes (see the module docstring)."""
+    not what this module writes (see the module docstring). sha256: the hex digest the file must have
+    (a shipped checkpoint's, from its model card: flmn_core.model.zoo.card_sha256), or None."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "no such file")
+        raise CheckpointError(path, "not a file (a folder, a device?)" if path.exists() else "no such file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "the file is empty")
+    check_archive(path)
+    if sha256 is not None:
+        check_digest(path, sha256)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a damaged file fails in torch, zipfile or the unpickler in many ways
         raise CheckpointError(path, unreadable_reason(path, error)) from error
     check_payload(payload, path)
     return payload
+
+
+def check_archive(path):
+    """A checkpoint is a zip archive as torch.save writes it: members stored uncompressed (so that checking
+    one costs no more than its bytes on disk), no name twice (zipfile and torch's reader could then read
+    different members), and each member's CRC-32 right. torch's reader checks none of this, so a flipped
+    byte in a weight would load."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(path, unreadable_reason(path))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if any(m.compress_type != zipfile.ZIP_STORED or m.file_size != m.compress_size for m in members):
+                raise CheckpointError(path, "not a checkpoint: its archive holds compressed members, which "
+                                            "torch.save never writes")
+            if len({m.filename for m in members}) != len(members):
+                raise CheckpointError(path, "not a checkpoint: its archive holds a member name twice")
+            damaged = archive.testzip()
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a damaged zip fails in zipfile or zlib in many ways
+        raise CheckpointError(path, "not a readable checkpoint (truncated or corrupt?)") from error
+    if damaged is not None:
+        raise CheckpointError(path, f"corrupt: the checksum of its member {damaged} fails (the file was damaged "
+                                    "on disk or on the way; copy it again)")
+
+
+def check_digest(path, sha256):
+    """The file's sha256 must be the one given (a shipped checkpoint's, from its model card)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise CheckpointError(path, f"its sha256 is {digest.hexdigest()}, not {sha256} as its model card states: "
+                                    "the file was changed or damaged since it was published")
 
 
 def check_payload(payload, path):
@@ -116,8 +164,8 @@ def check_payload(payload, path):
     name = payload["model"]
     if type(name) is not str or name not in MODELS:
         raise CheckpointError(path, f"unknown model {shown(name)}; expected one of {sorted(MODELS)}")
-    model_config(name, payload["config"], path)
-    check_weights(payload["state_dict"], path)
+    config = model_config(name, payload["config"], path)
+    check_weights(payload["state_dict"], name, expected_weights(name, config, path), path)
     if type(payload["step"]) is not int or payload["step"] < 0:
         raise CheckpointError(path, f"its step is {shown(payload['step'])}, not a count of episodes")
     if not isinstance(payload["metrics"], dict):
@@ -147,13 +195,45 @@ def model_config(name, config, path):
         raise CheckpointError(path, f"its config is not valid for the {name} model: {error}") from error
 
 
-def check_weights(state_dict, path):
-    """The weights must map names to dense floating-point tensors holding finite values."""
+def expected_weights(name, config, path):
+    """The weights the model of a config has -> {name: tensor on the meta device (shape and dtype, no
+    memory)}; a config asking for absurd sizes allocates nothing here."""
+    try:
+        with torch.device("meta"):
+            return MODELS[name][0](config).state_dict()
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(path, f"its config does not make a {name} model: {error}") from error
+
+
+def check_weights(state_dict, name, expected, path):
+    """The weights must be dense floating-point tensors with the names, shapes and dtypes of the model
+    `name` of the checkpoint's config (`expected`: expected_weights), each on the CPU in a storage of its
+    own that it fills exactly, and finite. Everything but the values is checked first: a tensor may claim
+    a huge shape over a tiny storage (a stride of 0), and reading its values would then allocate for the
+    whole shape."""
     if not isinstance(state_dict, dict) or not all(isinstance(key, str) for key in state_dict):
         raise CheckpointError(path, f"its weights (state_dict) are {shown(state_dict)}, not a dict of named tensors")
     for key, tensor in state_dict.items():
         if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided or not tensor.is_floating_point():
             raise CheckpointError(path, f"its weight {key} is {shown(tensor)}, not a floating-point tensor")
+    given = {key: tuple(tensor.shape) for key, tensor in state_dict.items()}
+    shapes = {key: tuple(tensor.shape) for key, tensor in expected.items()}
+    if given != shapes:
+        raise CheckpointError(path, f"its weights do not fit the {name} model its config "
+                                    f"describes: {weights_difference(given, shapes)}")
+    storages = set()
+    for key, tensor in state_dict.items():
+        if tensor.device.type != "cpu" or tensor.dtype != expected[key].dtype:
+            raise CheckpointError(path, f"its weight {key} is {tensor.dtype} on {tensor.device.type}, not "
+                                        f"{expected[key].dtype} on cpu")
+        storage = tensor.untyped_storage()
+        if (not tensor.is_contiguous() or tensor.storage_offset() != 0
+                or storage.nbytes() != tensor.numel() * tensor.element_size()
+                or (tensor.numel() and storage.data_ptr() in storages)):
+            raise CheckpointError(path, f"its weight {key} is not a tensor of its own: a view of "
+                                        f"{storage.nbytes():,} bytes of storage, shared or strided")
+        storages.add(storage.data_ptr())
+    for key, tensor in state_dict.items():
         if not torch.isfinite(tensor).all():
             raise CheckpointError(path, f"its weight {key} holds NaN or infinite values (the training run diverged)")
 
@@ -164,22 +244,9 @@ def shown(value):
 
 
 def model_from_checkpoint(payload, path="<checkpoint>"):
-    """Build the model a checkpoint dict describes and load its weights -> model. The config and the
-    weights' names and shapes are checked against a model built on the meta device (shapes, no memory)
-    before the real one is built, so that a config asking for absurd sizes allocates nothing."""
+    """Build the model of a checkpoint dict that load_checkpoint has checked, with its weights -> model."""
     name = payload["model"]
-    model_class = MODELS[name][0]
-    config = model_config(name, payload["config"], path)
-    try:
-        with torch.device("meta"):
-            expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(path, f"its config does not make a {name} model: {error}") from error
-    given = {key: tuple(value.shape) for key, value in payload["state_dict"].items()}
-    if given != expected:
-        raise CheckpointError(path, f"its weights do not fit the {name} model its config describes: "
-                                    f"{weights_difference(given, expected)}")
-    model = model_class(config)
+    model = MODELS[name][0](model_config(name, payload["config"], path))
     model.load_state_dict(payload["state_dict"])
     return model
 
@@ -195,9 +262,10 @@ def weights_difference(given, expected):
     return f"{key} has shape {list(given[key])}, the config makes {list(expected[key])}"
 
 
-def load_model(path):
-    """Load a model from a checkpoint file, in eval mode. Raises CheckpointError when it cannot."""
-    model = model_from_checkpoint(load_checkpoint(path), path)
+def load_model(path, sha256=None):
+    """Load a model from a checkpoint file (with this sha256, if given), in eval mode. Raises
+    CheckpointError when it cannot."""
+    model = model_from_checkpoint(load_checkpoint(path, sha256), path)
     return model.eval()
 
 
@@ -205,20 +273,23 @@ def load_model(path):
 # Why a file could not be read, told without running it
 
 
-def unreadable_reason(path, error):
-    """Why torch.load(weights_only=True) failed on path, in words. torch's own message is not used: its
-    wording changes between versions, and it advises loading the file with weights_only=False, which
-    would run whatever code the file holds. Instead the pickle inside the file is read op by op (never
-    run): a complete pickle that torch refused either imports something beyond the building blocks of
-    plain data (code, named), or is plain data pickled in a form torch's safe loader does not read (a
-    protocol above 2, say); anything else is a damaged file."""
+def unreadable_reason(path, error=None):
+    """Why a file is not a checkpoint, in words: torch.load(weights_only=True) failed on it with `error`,
+    or it is no zip archive (error None). torch's own message is not used: its wording changes between
+    versions, and it advises loading the file with weights_only=False, which would run whatever code the
+    file holds. Instead the pickle inside the file is read op by op (never run): a complete pickle that
+    imports something beyond the building blocks of plain data is refused as code, named; one that torch
+    refused otherwise is plain data pickled in a form torch's safe loader does not read (a protocol above
+    2, say); anything else is a damaged file."""
     imports = pickled_imports(path)
-    if not isinstance(error, pickle.UnpicklingError) or imports is None:
+    if imports is None or not (error is None or isinstance(error, pickle.UnpicklingError)):
         return "not a readable checkpoint (truncated or corrupt?)"
     foreign = sorted(name for name in imports if name.split(".")[0] not in PLAIN_DATA_MODULES)
     if foreign:
         return (f"refused: loading it would import {', '.join(foreign)}, which could run code; a checkpoint "
                 "holds only plain data (tensors, numbers, strings)")
+    if error is None:
+        return "not a readable checkpoint (truncated or corrupt?)"
     return ("refused: it is pickled in a form torch's safe loader does not accept; save it with torch.save "
             "and its default pickle protocol")
 

@@ -12,6 +12,7 @@ Every path function takes an optional root: another folder laid out the same way
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ DATASETS = ("omniglot", "mnist", "mnist-normalised")
 PAPERS_CLASSES = 5  # the papers' Tables 1 and 2: episodes of 5 classes
 MNIST_CLASSES = 10  # miniMNIST has ten digits: no episode of it has more classes
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the repository keeps shipped weights to a few MB each
+# How a model card states its weights' digest, in its first table (flmn_core.results.cards writes it).
+CARD_SHA256 = re.compile(r"sha256 `([0-9a-f]{64})`")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,16 @@ def log_path(name, root=None):
 
 def probe_log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
+
+
+def card_sha256(name, root=None):
+    """The sha256 that a shipped checkpoint's model card states for its weights -> hex digest, or None
+    when there is no card (a folder of checkpoints without cards, a test's) or it states none."""
+    try:
+        found = CARD_SHA256.search(card_path(name, root).read_text(errors="replace"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def default(model):

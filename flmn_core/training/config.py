@@ -25,6 +25,8 @@ from flmn_core.model.networks import MODELS, model_name_of_config
 # batches: their code and plots count iterations of a batch of 16).
 PAPER_EPISODES = 100_000 * 16
 MAX_SAMPLES = 20  # an Omniglot character has 20 drawings
+MAX_SEED = 2**32 - 1  # seeds are 32-bit: a process's episode seed (train.episode_stream_seed) stays within torch's
+MAX_CONFIG_BYTES = 1 << 20  # a config.json takes about 1 KB; reading more than this is reading something else
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class TrainConfig:
         for name in ("batch_size", "episodes", "log_every", "val_every", "val_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if not 1 <= self.samples <= MAX_SAMPLES:
             raise ValueError(f"samples must be between 1 and {MAX_SAMPLES}, not {self.samples}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -148,10 +152,17 @@ def read_config_file(path):
         if values is None:
             raise ValueError(f"{path} holds no training config (it was written before configs were saved)")
         return TrainConfig.from_dict(values)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file" if path.exists() else f"{path}: no such file")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError) as error:
+        with open(path, "rb") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ValueError(f"it is larger than {MAX_CONFIG_BYTES:,} bytes, which no config.json is")
+        values = json.loads(text)
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested thousands deep
         raise ValueError(f"{path}: cannot read a training config ({error})") from error
+    return TrainConfig.from_dict(values)
 
 
 # Named recipes (`train --recipe NAME`): a documented TrainConfig to start from; options given beside it win.

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from flmn_core.data.sources import (
 from flmn_core.files import atomic_text
 from flmn_core.model.checkpoint import CheckpointError, load_checkpoint, load_model
 from flmn_core.model.retrieval import retrieval_stats
+from flmn_core.training.config import MAX_SEED
 from flmn_core.training.metrics import INSTANCES, instance_hits, mean_and_ci, summarize
 
 DATASETS = {
@@ -155,6 +157,14 @@ def positive_int(text):
     return value
 
 
+def seed_int(text):
+    """argparse type: a seed, a whole number from 0 to MAX_SEED (as TrainConfig's)."""
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED}, not {value}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="flmn evaluate", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint file written by flmn_core.training.train")
@@ -175,15 +185,13 @@ def parse_args(argv=None):
     parser.add_argument("--classes", type=positive_int, default=None,
                         help="classes per episode, at most the model's labels (default: as many as its labels)")
     parser.add_argument("--samples", type=positive_int, default=10, help="samples per class (at most 20)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0)
     parser.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: PyTorch's)")
     args = parser.parse_args(argv)
-    if args.json and Path(args.json).is_dir():
-        parser.error(f"--json {args.json} is a folder; give a file name")
-    if args.json and not Path(args.json).parent.resolve().is_dir():
-        parser.error(f"--json {args.json}: the folder {Path(args.json).parent} does not exist")
+    if args.json:
+        check_writable(args.json, parser)
     if args.samples > 20:
         parser.error(f"--samples {args.samples}: a character has 20 drawings")
     if not 0 <= args.rotate <= 180:
@@ -191,6 +199,21 @@ def parse_args(argv=None):
     if args.rotate and args.dataset != "omniglot":
         parser.error("--rotate turns Omniglot's full-size images; miniMNIST has none")
     return args, parser
+
+
+def check_writable(path, parser):
+    """Refuse a --json that cannot be written before evaluating (minutes of work): a folder, a file in a
+    folder that does not exist, or one where no file can be made (read-only, full)."""
+    path = Path(path)
+    if path.is_dir():
+        parser.error(f"--json {path} is a folder; give a file name")
+    if not path.parent.resolve().is_dir():
+        parser.error(f"--json {path}: the folder {path.parent} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        parser.error(f"--json {path}: no file can be written in {path.parent} ({error.strerror or error})")
 
 
 def main(argv=None):
@@ -227,7 +250,11 @@ def main(argv=None):
                   memory_rows=model.config.memory_rows, cpu_seconds=time.process_time() - start)
     print(format_result(result))
     if args.json:
-        atomic_text(args.json, json.dumps(result, indent=2) + "\n")
+        try:
+            atomic_text(args.json, json.dumps(result, indent=2) + "\n")
+        except OSError as error:
+            sys.exit(f"error: could not write {args.json} ({error.strerror or error}); the result is printed above. "
+                     "Free some space on its disk or choose another --json.")
     return result
 
 
@@ -242,7 +269,11 @@ def with_memory_rows(model, rows):
 def trained_split_scheme(path):
     """How the Omniglot characters were split for the run that made a checkpoint ("alphabets" when it says
     nothing: every checkpoint made before the setting existed was trained on the paper's split)."""
-    return (load_checkpoint(path).get("train_config") or {}).get("split", "alphabets")
+    config = load_checkpoint(path).get("train_config")
+    scheme = config.get("split", "alphabets") if isinstance(config, dict) else "alphabets"
+    if scheme not in SPLIT_SCHEMES:
+        raise CheckpointError(path, f"its training config's split is {scheme!r}, not one of {', '.join(SPLIT_SCHEMES)}")
+    return scheme
 
 
 def format_result(result):

@@ -11,15 +11,17 @@
 The settings are `flmn_core.training.config.TrainConfig` and the model configs of `flmn_core.model.networks`; every field is
 an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
 --resume needs, written every --save-minutes and at the end), best.pt (the weights with the best
-validation accuracy: the file to ship), config.json (the TrainConfig) and log.jsonl (see runlog).
-Ctrl-C or SIGTERM saves last.pt and exits cleanly.
+validation accuracy: the file to ship), config.json (the TrainConfig), log.jsonl (see runlog) and .lock,
+which the one process training it holds (see runlock). Ctrl-C or SIGTERM saves last.pt and exits cleanly.
 """
 
 import dataclasses
 import functools
+import math
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -48,6 +50,8 @@ from flmn_core.training.distributed import average_gradients, init_distributed, 
 from flmn_core.training.evaluate import evaluate_model
 from flmn_core.training.metrics import INSTANCES, instance_hits
 from flmn_core.training.options import parse
+from flmn_core.training.resume import check_training_state, resume_config
+from flmn_core.training.runlock import RunFolderBusy, hold_run_folder
 
 VALIDATION_SEED = 1234  # the same validation episodes at every evaluation of every run
 BANKED_STEPS = 2  # a data-parallel process banks up to this many steps' share of episodes while it waits
@@ -89,12 +93,9 @@ class Run:
 
     def save(self, name, metrics, with_training):
         """Write a checkpoint into the run folder; a failed write (a full disk) exits, keeping the last good one."""
-        try:
+        with written(self.out / name):
             save_checkpoint(self.out / name, self.model, self.episode, metrics,
                             self.training_state() if with_training else None, train_config=self.config.to_dict())
-        except OSError as error:
-            sys.exit(f"error: could not write {self.out / name} ({error}); the previous {name}, if any, is kept. "
-                     "Free some space and continue with --resume.")
 
     def warm_start(self, payload, path):
         """Take a shipped checkpoint's weights, episode count and CPU time; its log, if shipped beside it, becomes
@@ -107,15 +108,16 @@ class Run:
             sys.exit(f"error: --warm-start {path}: its weights do not fit this run's model ({error}); only --classes "
                      "may grow")
         self.episode = payload["step"]
-        self.cpu_seconds = float(payload["metrics"].get("cpu_seconds", 0.0))
+        self.cpu_seconds = recorded_number(payload["metrics"], ("cpu_seconds",), 0.0)
         same = dataclasses.replace(TrainConfig.from_dict(payload["train_config"]), episodes=self.config.episodes)
-        validated = payload["metrics"].get("validation", {}).get("overall_accuracy", -1.0)
-        self.best = float(validated) if same == self.config else -1.0
+        validated = recorded_number(payload["metrics"], ("validation", "overall_accuracy"), -1.0)
+        self.best = validated if same == self.config else -1.0
         self.generator.manual_seed(episode_stream_seed(self.config, 0, self.episode))  # not the first run's episodes
         shipped_log = zoo.log_path(Path(path).stem, Path(path).parent)
         records = [r for r in runlog.read(shipped_log) if r["episode"] <= self.episode]
-        runlog.write(self.out / "log.jsonl", records + [{"kind": "warm_start", "episode": self.episode,
-                                                         "cpu_seconds": self.cpu_seconds}])
+        with written(self.out / "log.jsonl"):
+            runlog.write(self.out / "log.jsonl", records + [{"kind": "warm_start", "episode": self.episode,
+                                                             "cpu_seconds": self.cpu_seconds}])
         self.save("best.pt", payload["metrics"], with_training=False)
 
     def restore(self, payload):
@@ -125,6 +127,33 @@ class Run:
         self.generator.set_state(training["generator"])
         self.episode, self.best, self.cpu_seconds = training["episode"], training["best"], training["cpu_seconds"]
         self.wall_seconds = training.get("wall_seconds", 0.0)
+
+
+def recorded_number(metrics, keys, default):
+    """The number a checkpoint's metrics hold under keys (a path through nested dicts), or default where they
+    hold none: metrics are plain data of any shape, read here only to carry a run's counters on."""
+    value = metrics
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return float(value)
+
+
+@contextmanager
+def written(path):
+    """Exit cleanly when writing a file of the run fails (a full disk, a folder made read-only): say which
+    file, why and what to do. Every file is written atomically or appended, so the files written before,
+    last.pt among them, stay as they were."""
+    try:
+        yield
+    except OSError as error:
+        path = Path(path)
+        then = ("continue with --resume: last.pt keeps the last saved state" if (path.parent / "last.pt").exists()
+                else "start the run again")
+        sys.exit(f"error: could not write {path} ({error.strerror or error}); the run's other files are kept as "
+                 f"they were. Free some space on its disk (`df -h {path.parent}` shows what is left) or make the "
+                 f"folder writable, then {then}.")
 
 
 def episode_stream_seed(config, rank, episode):
@@ -151,34 +180,28 @@ def resume_payload(out):
     path = Path(out) / "last.pt"
     try:
         payload = load_checkpoint(path)
-        if "training" not in payload or "config" not in payload["training"]:
-            raise ValueError(f"{path} holds no training state to continue from")
-        return payload, TrainConfig.from_dict(payload["training"]["config"])
-    except (CheckpointError, ValueError) as error:
+        return payload, resume_config(payload, path)
+    except CheckpointError as error:
         sys.exit(f"error: cannot resume: {error}")
+    except ValueError as error:
+        cannot_resume(path, error)
+
+
+def cannot_resume(path, error):
+    """Exit: the run cannot continue from the training state in path, which is kept as it is."""
+    sys.exit(f"error: cannot resume: {path}: {error}. The file is kept as it is.")
 
 
 def check_out_folder(out, resume):
-    """Refuse an --out that is a file, or a fresh run into a folder that already holds one."""
-    if out.exists() and not out.is_dir():
-        sys.exit(f"error: --out {out} is a file; give a folder for the run")
+    """Refuse a fresh run into a folder that already holds one."""
     if not resume and any((out / name).exists() for name in RUN_FILES):
         sys.exit(f"error: {out} already holds a run; continue it with --resume, or choose another --out")
 
 
-def main(argv=None):
-    """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
-    args, config = parse(argv)
-    out = Path(args.out)
-    check_out_folder(out, args.resume)
-    rank, world = init_distributed()
+def check_run(args, config, world):
+    """Refuse a run that the process's options cannot carry out with this config over `world` processes."""
     if args.warm_start and world > 1:
         sys.exit("error: --warm-start runs in one process; continue it data-parallel with --resume")
-    payload = None
-    if args.resume:
-        payload, config = resume_payload(out)
-        if args.episodes is not None:
-            config = dataclasses.replace(config, episodes=args.episodes)
     if config.batch_size % world:
         sys.exit(f"error: a batch of {config.batch_size} episodes does not split evenly over {world} processes")
     if world > 1 and config.classes_range[0] != config.classes_range[1]:
@@ -187,6 +210,26 @@ def main(argv=None):
     if args.sample_ahead and world > 1:
         sys.exit("error: --sample-ahead is for a run in one process; a data-parallel run samples its episodes "
                  "while it waits for the other processes")
+
+
+def main(argv=None):
+    """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
+    args, config = parse(argv)
+    out = Path(args.out)
+    rank, world = init_distributed()
+    if not args.resume:
+        check_run(args, config, world)  # before the folder is made: a refused run writes nothing
+    try:  # the process that writes the folder holds it; a resume of a folder that is not there holds nothing
+        lock = hold_run_folder(out) if rank == 0 and (out.is_dir() or not args.resume) else None
+    except RunFolderBusy as error:
+        sys.exit(f"error: {error}")
+    check_out_folder(out, args.resume)
+    payload = None
+    if args.resume:
+        payload, config = resume_payload(out)
+        if args.episodes is not None:
+            config = dataclasses.replace(config, episodes=args.episodes)
+        check_run(args, config, world)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
@@ -194,6 +237,10 @@ def main(argv=None):
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     run = Run(config, out, model, make_optimizer(config, model), generator)
     if payload is not None:
+        try:
+            check_training_state(payload["training"], run.optimizer)
+        except ValueError as error:
+            cannot_resume(out / "last.pt", error)
         run.restore(payload)
         if rank > 0:  # only rank 0's generator is saved: the others start a fresh stream of their own
             generator.manual_seed(episode_stream_seed(config, rank, run.episode))
@@ -203,16 +250,19 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     omniglot, raw = (data[0], augmentation_images(data[1])) if config.experiment == "II" else (data, None)
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out, RUN_FILES)  # half-written files of a killed run
         if args.warm_start:
             run.warm_start(load_checkpoint(args.warm_start), args.warm_start)
-        runlog.rewind(out / "log.jsonl", run.episode)
-        atomic_text(out / "config.json", config.to_json())
+        with written(out / "log.jsonl"):
+            runlog.rewind(out / "log.jsonl", run.episode)
+        with written(out / "config.json"):
+            atomic_text(out / "config.json", config.to_json())
     step = training_step(model, config, args.compile)
     train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes, args.sample_ahead)
     if world > 1:
         leave_process_group()
+    if lock is not None:
+        lock.close()
     return run
 
 
@@ -336,7 +386,8 @@ def log_window(run, window, lr, bar):
     """Append the window's training record to the run's log; show it on the progress bar, or print it when
     the output is not a terminal."""
     record = window.record(run, lr)
-    runlog.append(run.out / "log.jsonl", record)
+    with written(run.out / "log.jsonl"):
+        runlog.append(run.out / "log.jsonl", record)
     accuracy = record["accuracy"]
     bar.set_postfix(loss=f"{record['loss']:.3f}", acc1=f"{accuracy[0]:.2f}", acc2=f"{accuracy[1]:.2f}",
                     acc10=f"{accuracy[9]:.2f}")
@@ -386,7 +437,8 @@ def validate(run, omniglot, rank=0, world=1):
         return
     record = {"kind": "validation", "episode": run.episode, "cpu_seconds": run.cpu_seconds, "wall_seconds": run.wall_seconds,
               **{key: result[key] for key in ("accuracy", "overall_accuracy", "loss", "retrieval")}}
-    runlog.append(run.out / "log.jsonl", record)
+    with written(run.out / "log.jsonl"):
+        runlog.append(run.out / "log.jsonl", record)
     print(f"validation at episode {run.episode}: instance accuracy " + " ".join(f"{a:.3f}" for a in result["accuracy"])
           + f"; retrieval {result['retrieval']['top_hit']:.3f}, mass {result['retrieval']['mass']:.3f}",
           file=sys.stderr, flush=True)
