@@ -58,7 +58,7 @@ def serve_figures(path, way, steps):
     line on stdin, time `steps` steps and print their episodes per second of wall time (in a data-parallel way,
     this process's share of them)."""
     threads, ahead, _ = WAYS[way]
-    _, world = init_distributed()  # joins the other processes of a data-parallel way, as train does
+    _, world, _ = init_distributed()  # joins the other processes of a data-parallel way, as train does
     torch.set_num_threads(threads)
     config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     omniglot, raw = load_omniglot(raw=True)

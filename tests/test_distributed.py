@@ -63,7 +63,7 @@ def run_in_processes(statement):
 def evaluate_share(out):
     """In a process of a data-parallel group: tiny_setup's model evaluated on 8 episodes of generated
     characters in batches of 3, this process running its share of them -> out/rank{rank}.json."""
-    rank, world = flmn_core.training.distributed.init_distributed()
+    rank, world, _ = flmn_core.training.distributed.init_distributed()
     model, _, _ = tiny_setup()
     result = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3, share=(rank, world))
     (out / f"rank{rank}.json").write_text(json.dumps(result))
@@ -83,7 +83,7 @@ def train_step_on_share(out):
     of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide), rank 1 half a
     second late and asking to stop; the weights after it, the calls of while_waiting and whether the step said
     to stop -> out/rank{rank}.pt."""
-    rank, world = flmn_core.training.distributed.init_distributed()
+    rank, world, _ = flmn_core.training.distributed.init_distributed()
     model, config, batch = tiny_setup()
     share = BATCH // world
     forward = flmn_core.training.train.training_step(model, config, compile_=False)

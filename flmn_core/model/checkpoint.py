@@ -13,6 +13,8 @@ A checkpoint is a plain dict that `torch.load(path, weights_only=True)` can read
 
 Every entry is checked on loading, and the config and the weights' shapes before the model is built, so
 that a damaged or hostile file gets a CheckpointError naming it, never a traceback or a huge allocation.
+Every tensor is written from the CPU and read onto it (map_location), so that a checkpoint saved by a run on
+a GPU loads on a machine without one.
 """
 
 import io
@@ -71,10 +73,22 @@ def save_checkpoint(path, model, step, metrics=None, training=None, train_config
         "step": int(step), "metrics": dict(metrics or {}),
     }
     if training is not None:
-        payload["training"] = training
+        payload["training"] = on_cpu(training)
     if train_config is not None:
         payload["train_config"] = train_config
     atomic_torch_save(payload, path)
+
+
+def on_cpu(value):
+    """value (tensors in dicts, lists and tuples, as an optimizer's state_dict holds them) with every tensor
+    copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
 
 
 def atomic_torch_save(obj, path):
@@ -179,7 +193,8 @@ def model_from_checkpoint(payload, path="<checkpoint>"):
     if given != expected:
         raise CheckpointError(path, f"its weights do not fit the {name} model its config describes: "
                                     f"{weights_difference(given, expected)}")
-    model = model_class(config)
+    with torch.device("cpu"):
+        model = model_class(config)
     model.load_state_dict(payload["state_dict"])
     return model
 
@@ -195,10 +210,10 @@ def weights_difference(given, expected):
     return f"{key} has shape {list(given[key])}, the config makes {list(expected[key])}"
 
 
-def load_model(path):
-    """Load a model from a checkpoint file, in eval mode. Raises CheckpointError when it cannot."""
+def load_model(path, device="cpu"):
+    """Load a model from a checkpoint file onto `device`, in eval mode. Raises CheckpointError when it cannot."""
     model = model_from_checkpoint(load_checkpoint(path), path)
-    return model.eval()
+    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --episodes 10000 --seed 0
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist   # zero-shot
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --device cuda   # on a GPU: the same episodes
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
@@ -33,6 +34,7 @@ from flmn_core.data.sources import (
 from flmn_core.files import atomic_text
 from flmn_core.model.checkpoint import CheckpointError, load_checkpoint, load_model
 from flmn_core.model.retrieval import retrieval_stats
+from flmn_core.training.devices import DEVICES, model_device, pick_device
 from flmn_core.training.metrics import INSTANCES, instance_hits, mean_and_ci, summarize
 
 DATASETS = {
@@ -61,16 +63,18 @@ def evaluate_model(model, images, episodes, seed, classes=5, samples=10, charact
 
     share (rank, world): in a data-parallel run (torch.distributed), each process runs the model on every
     world-th batch of `batch` episodes from its rank-th, and every process gets the result of them all.
+    The episodes are sampled on the CPU and run on the model's device.
     """
     rank, world = share
+    device = model_device(model)
     generator = torch.Generator().manual_seed(seed)
-    measured = torch.zeros(episodes, sum(MEASURED.values()), dtype=torch.float64)
+    measured = torch.zeros(episodes, sum(MEASURED.values()), dtype=torch.float64, device="cpu")
     for number, start in enumerate(range(0, episodes, batch)):
         episode = sample_episodes(images, min(batch, episodes - start), generator, classes, samples,
                                   characters=characters, labels=labels, raw_images=raw_images,
                                   augment=bool(rotate), max_rotation=rotate, max_shift=0.0)
         if number % world == rank:  # every process draws every batch, so that its generator keeps in step
-            measured[start:start + episode.labels.shape[0]] = episode_measures(model, episode, labels or classes)
+            measured[start:start + episode.labels.shape[0]] = episode_measures(model, episode.to(device), labels or classes)
     if world > 1:
         dist.all_reduce(measured)  # each episode's row is filled by one process, zeros by the others
     hits, total, loss, retrieval = measured.split(list(MEASURED.values()), dim=1)
@@ -139,6 +143,7 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: PyTorch's)")
+    parser.add_argument("--device", default="auto", help=f"where the model runs: {DEVICES}")
     args = parser.parse_args(argv)
     if args.json and Path(args.json).is_dir():
         parser.error(f"--json {args.json} is a folder; give a file name")
@@ -158,7 +163,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model = load_model(args.checkpoint)
+        device = pick_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        model = load_model(args.checkpoint, device)
         scheme = args.split_scheme or trained_split_scheme(args.checkpoint)
         images, characters, *raw = dataset_images(args.dataset, args.split, args.data_dir, scheme, raw=bool(args.rotate))
     except (CheckpointError, DataError) as error:
