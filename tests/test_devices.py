@@ -236,3 +236,26 @@ def test_a_checkpoint_saved_on_a_gpu_loads_and_resumes_on_the_cpu(data_dir, tmp_
     succeeded(run_train(data_dir, "--resume", "--episodes", "24", "--threads", "1", "--out", out))
     last = flmn_core.load_checkpoint(out / "last.pt")
     assert last["step"] == 24 and int(last["training"]["optimizer"]["state"][0]["step"]) == 6
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The GPU check
+
+
+def test_the_gpu_check_says_plainly_when_there_is_no_accelerator_and_measures_the_cpu_when_asked():
+    command = [sys.executable, "-m", "bench.gpu_check", "--batches", "2", "4", "--rounds", "2", "--steps", "2",
+               "--no-compile", "--threads", "1"]
+    found = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        assert "episodes/s" in found.stdout and "no accelerator" not in found.stdout
+    else:
+        assert found.stdout.startswith("no accelerator: ") and "nothing was measured" in found.stdout
+    cpu = subprocess.run(command + ["--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert cpu.returncode == 0, cpu.stderr
+    lines = cpu.stdout.splitlines()
+    assert lines[0].startswith("device: cpu")
+    for batch in (2, 4):
+        assert any(line.startswith(f"batch {batch:4d} eager") and "episodes/s" in line for line in lines), cpu.stdout
+    assert any(line.startswith("sampling") and "episodes/s on one CPU core" in line for line in lines), cpu.stdout
+    assert "a checkpoint saved from cpu holds CPU tensors only: yes" in lines
