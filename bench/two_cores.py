@@ -2,6 +2,7 @@
 
     python -m bench.two_cores                                      # flmn-retrieve's and flmn-conv's configs
     python -m bench.two_cores --configs checkpoints/flmn-conv.pt --rounds 20
+    python -m bench.two_cores --configs checkpoints/flmn-conv.pt --figures "one run, one core" --baseline main
 
 The ways a run can use the machine, each in processes of its own (a compiled step keeps the thread count it
 was compiled with):
@@ -21,8 +22,10 @@ what lets the ways meet the same machine; each round's ratio to one core is kept
 Every way of one run takes optimizer steps on batches of the config's size (the one-process ways on the very
 same episodes, tests/test_train.py; two processes on other draws of the same distribution,
 tests/test_distributed.py), so the ratio is also how much sooner the run reaches a given validation accuracy.
-`bench.whole_runs` times the same ways as whole runs of the train command. Pause other work while the bench
-runs.
+`bench.whole_runs` times the same ways as whole runs of the train command. With `--baseline REF` each figure is
+also timed with the code of git ref REF (exported with `git archive`, its processes taking their turns with
+this tree's), and each figure's ratio to REF's is printed: whether a change made training slower. Pause other
+work while the bench runs.
 """
 
 import argparse
@@ -33,10 +36,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import torch
 
 from bench.arguments import training_config_file
+from bench.app_latency import export
 from bench.sample_ahead import CONFIGS, rate, stepper
 from bench.train_speed import cpu_model
 from flmn_core.data.sources import augmentation_images, load_omniglot
@@ -60,7 +65,7 @@ def serve_figures(path, way, steps):
     line on stdin, time `steps` steps and print their episodes per second of wall time (in a data-parallel way,
     this process's share of them)."""
     threads, ahead, _ = WAYS[way]
-    _, world = init_distributed()  # joins the other processes of a data-parallel way, as train does
+    _, world, _ = init_distributed()  # joins the other processes of a data-parallel way, as train does
     torch.set_num_threads(threads)
     config = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     omniglot, raw = load_omniglot(raw=True)
@@ -94,15 +99,19 @@ def process_group(processes):
 
 
 class Figure:
-    """The processes of one figure: `copies` runs of `way` on the training config at path, ready to be timed."""
+    """The processes of one figure: `copies` runs of `way` on the training config at path, ready to be timed,
+    running the code of the source tree `tree` (default: this one)."""
 
-    def __init__(self, path, way, copies, steps):
+    def __init__(self, path, way, copies, steps, tree=None):
         self.name = f"{way} on {path}"
-        command = [sys.executable, "-m", "bench.two_cores", "--one", path, way, "--steps", str(steps)]
+        command = [sys.executable, "-m", "bench.two_cores", "--one", str(Path(path).resolve()), way,
+                   "--steps", str(steps)]
         envs = [env for _ in range(copies) for env in process_group(WAYS[way][2])]
+        source = {"PYTHONPATH": str(tree)} if tree else {}
         self.logs = [tempfile.TemporaryFile("w+") for _ in envs]  # a pipe could fill and stall a child
         self.children = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                          text=True, env={**os.environ, **env}) for env, log in zip(envs, self.logs)]
+                                          text=True, cwd=tree, env={**os.environ, **env, **source})
+                         for env, log in zip(envs, self.logs)]
 
     def answer(self, child, log):
         """The next line the child prints, or SystemExit with its errors if it stopped."""
@@ -138,12 +147,17 @@ class Figure:
                 child.wait()
 
 
-def measure(path, rounds, steps):
-    """The figures of the training config at path, timed in turns: {figure: [episodes per second per round]}."""
-    figures = {name: Figure(path, *FIGURES[name], steps=steps) for name in FIGURES}
+def measure(path, rounds, steps, names=tuple(FIGURES), baseline=None):
+    """The figures `names` of the training config at path, and with baseline (git ref, source tree) each also
+    with the baseline's code, timed in turns: {figure: [episodes per second per round]}."""
+    figures = {name: Figure(path, *FIGURES[name], steps=steps) for name in names}
+    if baseline:
+        ref, tree = baseline
+        figures.update({f"{name} @ {ref}": Figure(path, *FIGURES[name], steps=steps, tree=tree) for name in names})
     try:
         for figure in figures.values():
             figure.wait_ready()
+        print(f"  every process has compiled its step; timing {rounds} rounds", flush=True)
         rates = {name: [] for name in figures}
         for round_ in range(rounds):
             for name in list(figures)[:: 1 if round_ % 2 == 0 else -1]:
@@ -160,15 +174,23 @@ def main(argv=None):
                    help="checkpoints whose training config to time")
     p.add_argument("--rounds", type=positive_int, default=12)
     p.add_argument("--steps", type=positive_int, default=30, help="training steps timed per figure and round")
+    p.add_argument("--figures", nargs="+", choices=FIGURES, default=list(FIGURES), help="the figures to time")
+    p.add_argument("--baseline", metavar="REF", help="also time each figure with the code of this git ref")
     p.add_argument("--one", nargs=2, metavar=("CONFIG", "WAY"), help=argparse.SUPPRESS)  # a child's figures
     args = p.parse_args(argv)
     if args.one:
         serve_figures(*args.one, args.steps)
         return
     print(f"{machine_line()}; {args.rounds} rounds of {args.steps} steps")
-    for path in args.configs:
-        print(path)
-        print_figures(measure(path, args.rounds, args.steps))
+    with tempfile.TemporaryDirectory() as tree:
+        if args.baseline:
+            export(args.baseline, tree)
+        for path in args.configs:
+            print(path)
+            baseline = (args.baseline, tree) if args.baseline else None
+            figures = measure(path, args.rounds, args.steps, args.figures, baseline)
+            pairs = [(name, f"{name} @ {args.baseline}") for name in args.figures] if args.baseline else None
+            print_figures(figures, pairs)
 
 
 def machine_line():
@@ -177,15 +199,16 @@ def machine_line():
             f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
-def print_figures(figures):
+def print_figures(figures, pairs=None):
     """{figure: [episodes per second, one per round]} -> printed: each figure's median over the rounds, then
-    each other figure's ratio to one run on one core, round by round."""
+    the ratios of the (figure, figure) pairs, round by round (default: each other figure to one run on one core)."""
+    width = max(map(len, figures))
     for name, values in figures.items():
-        print(f"  {name:26s}: {statistics.median(values):6.1f} episodes/s of wall time (median of "
+        print(f"  {name:{width}s}: {statistics.median(values):6.1f} episodes/s of wall time (median of "
               f"{len(values)}; {min(values):.1f}-{max(values):.1f})")
-    for name in list(figures)[1:]:
-        ratios = [other / one for one, other in zip(figures["one run, one core"], figures[name])]
-        print(f"  ratio {name} / one run, one core: median {statistics.median(ratios):.2f} "
+    for name, yardstick in pairs or [(name, "one run, one core") for name in list(figures)[1:]]:
+        ratios = [other / one for one, other in zip(figures[yardstick], figures[name])]
+        print(f"  ratio {name} / {yardstick}: median {statistics.median(ratios):.2f} "
               f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
 
 

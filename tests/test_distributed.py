@@ -1,5 +1,6 @@
 """Data-parallel training: `torchrun --nproc_per_node 2 -m flmn_core train` with gloo on the CPU, the batch
-split over the processes.
+split over the processes; and the same over two "nodes" (`torchrun --nnodes 2 --node-rank R --rdzv-endpoint`),
+here two launchers on this machine meeting at a rendezvous on 127.0.0.1, one process each.
 
 Only rank 0 writes last.pt and the log; tests/rank_worker.py, which torchrun starts in their place, also has
 every rank write OUT/rank{R}.pt at the end (its weights and training state), so the test can see that the
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 import flmn_core
@@ -46,24 +48,61 @@ def tiny_setup():
     return model, config, batch
 
 
+def free_port():
+    """A TCP port free on this machine now."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
+
+
+def statement_code(statement):
+    """Python code that runs `statement` with this module as `t`."""
+    return f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed as t; {statement}"
+
+
 def run_in_processes(statement):
     """Run `statement` (with this module as `t`) in RANKS processes of a gloo group, as torchrun starts them."""
-    with socket.socket() as free:  # a port for the process group
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_distributed as t; {statement}"
-    processes = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True, env={
-        **os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-        "WORLD_SIZE": str(RANKS)}) for rank in range(RANKS)]
-    for process in processes:
-        _, errors = process.communicate(timeout=300)
-        assert process.returncode == 0, errors
+    port = free_port()  # for the process group
+    processes = [subprocess.Popen([sys.executable, "-c", statement_code(statement)], cwd=ROOT, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                                                  "RANK": str(rank), "WORLD_SIZE": str(RANKS)})
+                 for rank in range(RANKS)]
+    finish(processes)
+
+
+def run_on_nodes(command, env=None):
+    """Run `command` as torchrun runs a cluster's: one launcher per node (RANKS of them, all here), each starting
+    one process, meeting at a rendezvous on 127.0.0.1 (with `env` added to the environment) -> what each
+    printed on stdout."""
+    endpoint = f"127.0.0.1:{free_port()}"
+    processes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", str(RANKS),
+                                   "--nproc-per-node", "1", "--node-rank", str(node), "--rdzv-endpoint", endpoint,
+                                   *command], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                 for node in range(RANKS)]
+    return [printed for printed, _ in finish(processes)]
+
+
+def finish(processes):
+    """Wait for processes started together -> (stdout, stderr) of each, as piped; fail with the errors of the
+    first that failed (the others, left waiting for it, are killed)."""
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=300))
+            assert process.returncode == 0, outputs[-1][1]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return outputs
 
 
 def evaluate_share(out):
     """In a process of a data-parallel group: tiny_setup's model evaluated on 8 episodes of generated
     characters in batches of 3, this process running its share of them -> out/rank{rank}.json."""
-    rank, world = flmn_core.training.distributed.init_distributed()
+    rank, world, _ = flmn_core.training.distributed.init_distributed()
     model, _, _ = tiny_setup()
     result = evaluate_model(model.eval(), sample_glyph_pool(12, 10, seed=0), 8, 5, batch=3, share=(rank, world))
     (out / f"rank{rank}.json").write_text(json.dumps(result))
@@ -83,7 +122,7 @@ def train_step_on_share(out):
     of the batch, plain SGD (whose update shows the gradient's scale, which Adam's would hide), rank 1 half a
     second late and asking to stop; the weights after it, the calls of while_waiting and whether the step said
     to stop -> out/rank{rank}.pt."""
-    rank, world = flmn_core.training.distributed.init_distributed()
+    rank, world, _ = flmn_core.training.distributed.init_distributed()
     model, config, batch = tiny_setup()
     share = BATCH // world
     forward = flmn_core.training.train.training_step(model, config, compile_=False)
@@ -103,16 +142,33 @@ def train_step_on_share(out):
     flmn_core.training.distributed.leave_process_group()
 
 
-def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_path):
+def whole_batch_step():
+    """tiny_setup's weights after train_step_on_share's step taken on the whole batch in one process."""
     model, config, batch = tiny_setup()
     before = {name: weight.clone() for name, weight in model.state_dict().items()}
     _, loss = flmn_core.training.train.training_step(model, config, compile_=False)(*batch)
     assert not flmn_core.training.train.apply_gradients(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, config.clip, 1)
     after = model.state_dict()
     assert all(not torch.equal(after[name], before[name]) for name in after), "a weight did not move"
+    return after
 
+
+def test_a_batch_split_over_two_processes_takes_the_step_of_the_whole_batch(tmp_path):
+    after = whole_batch_step()
     run_in_processes(f"t.train_step_on_share(t.Path({str(tmp_path)!r}))")
-    saved = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
+    check_the_step_of_the_whole_batch(tmp_path, after)
+
+
+def test_a_batch_split_over_two_nodes_takes_the_step_of_the_whole_batch(tmp_path):
+    after = whole_batch_step()
+    run_on_nodes(["--no-python", sys.executable, "-c",
+                  statement_code(f"t.train_step_on_share(t.Path({str(tmp_path)!r}))")])
+    check_the_step_of_the_whole_batch(tmp_path, after)
+
+
+def check_the_step_of_the_whole_batch(out, after):
+    """Assert that the ranks of train_step_on_share, whose files are in out, took the step `after`."""
+    saved = [torch.load(out / f"rank{rank}.pt", weights_only=True) for rank in range(RANKS)]
     # Rank 0, waiting half a second for rank 1, did the spare work until there was none left, and no more.
     assert saved[0]["calls"] == SPARE_WORK
     # Rank 1's request to stop reached rank 0 with the gradients: both stop after this step.
@@ -160,10 +216,16 @@ def test_a_data_parallel_run_does_not_also_sample_ahead(data_dir, tmp_path):
     assert not (tmp_path / "run").exists(), "a refused run wrote files"
 
 
-def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot, tmp_path):
+@pytest.mark.parametrize("machines", ["one machine", "two nodes"])
+def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot, tmp_path, machines):
     out = tmp_path / "run"
-    result = dry_run_on(RANKS, out, data_dir)
-    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    if machines == "one machine":
+        result = dry_run_on(RANKS, out, data_dir)
+        assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        printed = result.stdout
+    else:  # the run folder is on a filesystem both nodes share, as --resume needs
+        printed = "".join(run_on_nodes([str(ROOT / "tests" / "rank_worker.py"), "--dry-run", "--threads", "1",
+                                        "--out", str(out)], {"FLMN_DATA_DIR": str(data_dir)}))
 
     last = flmn_core.load_checkpoint(out / "last.pt")
     replicas = [flmn_core.load_checkpoint(out / f"rank{rank}.pt") for rank in range(RANKS)]
@@ -186,7 +248,7 @@ def test_two_processes_train_one_model_on_different_episodes(data_dir, omniglot,
     # One writer: each logged episode appears once, though two processes trained.
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["episode"] for r in records if r["kind"] == "train"] == [8, 16]
-    assert result.stdout.count("episode 16:") == 1
+    assert printed.count("episode 16:") == 1
 
     # The last validation, the processes' shares added up, is the final weights' in one process.
     validation = [r for r in records if r["kind"] == "validation"]

@@ -32,6 +32,10 @@ class Episodes(NamedTuple):
     prev_labels: torch.Tensor
     instances: torch.Tensor
 
+    def to(self, device):
+        """The same episodes on `device` (the tensors themselves where they are on it already)."""
+        return Episodes(*(tensor.to(device) for tensor in self))
+
 
 def offset_labels(labels, labels_):
     """labels [B, T] -> prev_labels [B, T, L]: the one-hot label of the previous step, zeros at t = 0;
@@ -54,7 +58,8 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
 
     images: [num_characters, num_drawings, 20, 20], the preprocessed pool (Omniglot or miniMNIST).
     characters: indices into the pool that may be drawn (a split), or None for all.
-    generator: a torch.Generator; the same seed gives the same episodes.
+    generator: a torch.Generator; the same seed gives the same episodes. Every tensor is made on its device
+        (the CPU's generator: the CPU), where the images must be too.
     labels: L, the model's label space (default: classes); each episode's classes get C of the L labels.
     augment (Experiment II): rotate by U[-max_rotation, max_rotation] degrees and shift by
         U[-max_shift, max_shift] px of the 105 x 105 frame (default: pi/16 and 10 px) each image of raw_images [num_characters, num_drawings, S, S] (ink 1; the 105 x 105 originals or
@@ -66,7 +71,9 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
     -> Episodes with T = classes * samples.
     """
     labels_ = classes if labels is None else labels
-    pool = torch.arange(images.shape[0]) if characters is None else torch.as_tensor(characters)
+    device = generator.device
+    pool = (torch.arange(images.shape[0], device=device) if characters is None
+            else torch.as_tensor(characters, device=device))
     drawings = images.shape[1]
     if samples > drawings or classes > len(pool):
         raise ValueError(f"cannot draw {classes} classes x {samples} samples from {len(pool)} classes "
@@ -75,11 +82,11 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
         raise ValueError(f"an episode of {classes} classes needs at least {classes} labels, not {labels_}")
     B, C, K, T = batch_size, classes, samples, classes * samples
     # Classes: a random subset in random order, so label c of the episode is the c-th class drawn.
-    chosen = pool[torch.rand(B, len(pool), generator=generator).argsort(1)[:, :C]]  # [B, C]
+    chosen = pool[uniform(generator, B, len(pool)).argsort(1)[:, :C]]  # [B, C]
     # Samples: K distinct drawings per class; then the T steps in random order.
-    drawn = torch.rand(B, C, drawings, generator=generator).argsort(2)[..., :K]  # [B, C, K]
-    classes_ = torch.arange(C).repeat_interleave(K).expand(B, T)
-    order = torch.rand(B, T, generator=generator).argsort(1)
+    drawn = uniform(generator, B, C, drawings).argsort(2)[..., :K]  # [B, C, K]
+    classes_ = torch.arange(C, device=device).repeat_interleave(K).expand(B, T)
+    order = uniform(generator, B, T).argsort(1)
     classes_ = classes_.gather(1, order)  # [B, T], the step's class c, 0..C-1, of the episode
     which = drawn.reshape(B, T).gather(1, order)  # the drawing at each step
     character = chosen.gather(1, classes_)  # [B, T]
@@ -93,13 +100,18 @@ def sample_episodes(images, batch_size, generator, classes=5, samples=10, charac
     else:
         steps = images[character, which]
     if rotate_classes:
-        turns = torch.randint(0, 4, (B, C), generator=generator).gather(1, classes_)  # [B, T]
+        turns = torch.randint(0, 4, (B, C), generator=generator, device=device).gather(1, classes_)  # [B, T]
         steps = _rotate_quarter_turns(steps, turns)
     labels = classes_
     if labels_ > C:  # C of the L labels, in random order: class c gets label_of[c]
-        label_of = torch.rand(B, labels_, generator=generator).argsort(1)[:, :C]  # [B, C]
+        label_of = uniform(generator, B, labels_).argsort(1)[:, :C]  # [B, C]
         labels = label_of.gather(1, classes_)
     return Episodes(steps, labels, offset_labels(labels, labels_), instance_numbers(labels, labels_))
+
+
+def uniform(generator, *shape):
+    """U[0, 1) numbers of `shape` from generator, made on its device."""
+    return torch.rand(shape, generator=generator, device=generator.device)
 
 
 def _shift_and_rotate(raw, generator, max_rotation, max_shift):
@@ -110,8 +122,8 @@ def _shift_and_rotate(raw, generator, max_rotation, max_shift):
     `data.augmentation_images`): rotation and shift commute with scaling, so only interpolation differs."""
     B, T, S = *raw.shape[:2], raw.shape[-1]
     n = B * T
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * max_rotation
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * 2 / OMNIGLOT_SIZE  # normalised units
+    angle = (uniform(generator, n) * 2 - 1) * max_rotation
+    shift = (uniform(generator, n, 2) * 2 - 1) * max_shift * 2 / OMNIGLOT_SIZE  # normalised units
     moved = F.grid_sample(raw.reshape(n, 1, S, S), _affine_grid(angle, shift, S), align_corners=False)
     return downscale(moved[:, 0]).reshape(B, T, IMAGE_SIZE, IMAGE_SIZE)
 
@@ -122,7 +134,7 @@ def _widen_strokes(raw, widest, generator):
     images.PEN_WIDTH); other sources, MNIST's digits among them (5 to 12 px), use wider ones. Whole pixels of
     widening are 3 x 3 dilations; the fraction left blends in the next dilation's ring at partial ink."""
     B, T = raw.shape[:2]
-    per_side = torch.rand(B, T, 1, 1, generator=generator) * widest * raw.shape[-1] / OMNIGLOT_SIZE / 2  # pixels here
+    per_side = uniform(generator, B, T, 1, 1) * widest * raw.shape[-1] / OMNIGLOT_SIZE / 2  # pixels here
     out = grown = raw
     for ring in range(math.ceil(widest * raw.shape[-1] / OMNIGLOT_SIZE / 2)):
         wider = _dilate(grown)
@@ -143,7 +155,8 @@ def _affine_grid(angle, shift, size):
     """The sampling grid of a rotation by angle [n] and a shift [n, 2] (normalised units) for size x size
     images -> [n, size, size, 2]. Equal to F.affine_grid(align_corners=False) for these matrices, written
     out because F.affine_grid's general batched matmul is several times slower on the CPU."""
-    coords = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1  # pixel centres in [-1, 1]
+    # pixel centres in [-1, 1]
+    coords = (torch.arange(size, dtype=torch.float32, device=angle.device) * 2 + 1) / size - 1
     cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
     x, y = coords[None, None, :], coords[None, :, None]
     grid_x = cos * x - sin * y + shift[:, 0, None, None]

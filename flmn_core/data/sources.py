@@ -104,6 +104,7 @@ def split_indices(name, characters=None, scheme="alphabets"):
     carved out of the first 1209 as whole alphabets (VALIDATION_ALPHABETS), which is why "train" and
     "validation" need `characters`, the sorted character paths of `Omniglot.characters`.
     scheme "random": 414 test and 129 validation characters drawn at random from all of them, the rest train.
+    -> indices on the CPU, where the images are.
     """
     if name not in ("train", "validation", "test"):
         raise ValueError(f"unknown split {name!r}; expected 'train', 'validation' or 'test'")
@@ -114,12 +115,12 @@ def split_indices(name, characters=None, scheme="alphabets"):
     if scheme != "alphabets":
         raise ValueError(f"unknown split scheme {scheme!r}; expected one of {', '.join(SPLIT_SCHEMES)}")
     if name == "test":
-        return torch.arange(TRAIN_CHARACTERS, TRAIN_CHARACTERS + TEST_CHARACTERS)
+        return torch.arange(TRAIN_CHARACTERS, TRAIN_CHARACTERS + TEST_CHARACTERS, device="cpu")
     if characters is None:
         raise ValueError(f"the {name!r} split needs the character paths (Omniglot.characters)")
     is_validation = torch.tensor([str(path).rsplit("/", 1)[0] in VALIDATION_ALPHABETS
-                                  for path in characters[:TRAIN_CHARACTERS]])
-    return torch.arange(TRAIN_CHARACTERS)[is_validation if name == "validation" else ~is_validation]
+                                  for path in characters[:TRAIN_CHARACTERS]], device="cpu")
+    return torch.arange(TRAIN_CHARACTERS, device="cpu")[is_validation if name == "validation" else ~is_validation]
 
 
 def load_omniglot(data_dir_=None, cache=None, raw=False, download=True):

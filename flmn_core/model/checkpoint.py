@@ -15,7 +15,8 @@ On loading, the file's zip archive is verified first (every member's CRC-32, so 
 found; with the sha256 a shipped checkpoint's model card states, the whole file), then every entry, the
 config before anything is built from it, and each weight's name, shape, dtype, device and storage before
 any of its values is read: a damaged or hostile file gets a CheckpointError naming it, never a traceback or
-a huge allocation.
+a huge allocation. Every tensor is written from the CPU and read onto it (map_location), so that a
+checkpoint saved by a run on a GPU loads on a machine without one.
 """
 
 import hashlib
@@ -75,10 +76,22 @@ def save_checkpoint(path, model, step, metrics=None, training=None, train_config
         "step": int(step), "metrics": dict(metrics or {}),
     }
     if training is not None:
-        payload["training"] = training
+        payload["training"] = on_cpu(training)
     if train_config is not None:
         payload["train_config"] = train_config
     atomic_torch_save(payload, path)
+
+
+def on_cpu(value):
+    """value (tensors in dicts, lists and tuples, as an optimizer's state_dict holds them) with every tensor
+    copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value
 
 
 def atomic_torch_save(obj, path):
@@ -246,7 +259,8 @@ def shown(value):
 def model_from_checkpoint(payload, path="<checkpoint>"):
     """Build the model of a checkpoint dict that load_checkpoint has checked, with its weights -> model."""
     name = payload["model"]
-    model = MODELS[name][0](model_config(name, payload["config"], path))
+    with torch.device("cpu"):  # the CPU's tensors whatever the default device
+        model = MODELS[name][0](model_config(name, payload["config"], path))
     model.load_state_dict(payload["state_dict"])
     return model
 
@@ -262,11 +276,11 @@ def weights_difference(given, expected):
     return f"{key} has shape {list(given[key])}, the config makes {list(expected[key])}"
 
 
-def load_model(path, sha256=None):
-    """Load a model from a checkpoint file (with this sha256, if given), in eval mode. Raises
+def load_model(path, sha256=None, device="cpu"):
+    """Load a model from a checkpoint file (with this sha256, if given) onto `device`, in eval mode. Raises
     CheckpointError when it cannot."""
     model = model_from_checkpoint(load_checkpoint(path, sha256), path)
-    return model.eval()
+    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------------------------------

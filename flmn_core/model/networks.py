@@ -163,7 +163,8 @@ class MemoryNetwork(nn.Module):
         """Run whole episodes. images: [B, T, 20, 20] (ink 1), prev_labels: [B, T, C] -> logits [B, T, C];
         with record=True -> (logits, Recording), every step's addressing weights too."""
         gates_in = self.project_inputs(images, prev_labels)  # [B, T, 4H]
-        state = self.initial_state(images.shape[0], dtype=gates_in.dtype)
+        # in the weights' precision, also under autocast: the memories add up 50 steps of writes
+        state = self.initial_state(images.shape[0], dtype=self.gate.dtype)
         hiddens, reads, steps = [], [], []
         for gates_t in gates_in.unbind(1):  # unbind, not gates_in[:, t]: its backward is one stack, not T fills
             state, trace = self.advance(gates_t, state)

@@ -8,6 +8,8 @@ sees, and give the same measure as a training loss.
 Shapes: B batch, T steps, R heads, N rows, C classes, K tags.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -25,7 +27,7 @@ def row_contents(recording, tags):
     writes = recording.write_weights.detach().sum(2)  # [B, T, N], all heads
     kept = 1.0 - recording.cleared.detach()  # [B, T, N]
     B, T, N = writes.shape
-    held = torch.zeros(B, N, tags.shape[-1], dtype=writes.dtype)
+    held = torch.zeros(B, N, tags.shape[-1], dtype=writes.dtype, device=writes.device)
     contents = []
     for t in range(T):
         held = held * kept[:, t, :, None]
@@ -81,6 +83,6 @@ def retrieval_stats(recording, labels, instances, classes):
     top = weights.argmax(-1, keepdim=True)
     top_hit = (share.gather(-1, top)[..., 0] > MAJORITY).float()
     entropy = -(weights * torch.log(weights.clamp(min=1e-12))).sum(-1)
-    focus = 1.0 - entropy / torch.log(torch.tensor(float(weights.shape[-1])))
+    focus = 1.0 - entropy / math.log(weights.shape[-1])
     return {"top_hit": top_hit, "mass": read_mass(recording, share), "focus": focus, "lost": lost,
             "seen": instances >= 2}

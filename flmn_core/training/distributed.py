@@ -1,5 +1,8 @@
 """Data-parallel plumbing: joining the process group torchrun starts, pinning each process to its cores, and the
 one all-reduce per step that averages the gradients (and carries a request to stop).
+
+torchrun starts the processes of one machine (`--standalone`) or of several (`--nnodes`, `--node-rank`,
+`--rdzv-endpoint`) alike: each learns its RANK, LOCAL_RANK and WORLD_SIZE from the environment.
 """
 
 import os
@@ -7,17 +10,23 @@ import os
 import torch
 import torch.distributed as dist
 
+from flmn_core.training.devices import pick_device, process_group_backend
 
-def init_distributed():
-    """(rank, world_size); joins the process group when launched by torchrun, and keeps each process of this
-    machine on cores of its own."""
+
+def init_distributed(device_name="cpu"):
+    """(rank, world_size, device): the device that `--device device_name` means for this process
+    (`devices.pick_device`; ValueError for one it lacks), after joining the process group when launched by
+    torchrun, with each process of this machine kept on cores of its own."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    pin_to_cores(int(os.environ.get("LOCAL_RANK", rank)), int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-    return rank, world
+        return 0, 1, pick_device(device_name)
+    local_rank = int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    device = pick_device(device_name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL reduces on the current GPU
+    dist.init_process_group(process_group_backend(device))
+    pin_to_cores(local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    return dist.get_rank(), world, device
 
 
 def leave_process_group():
@@ -49,7 +58,7 @@ def average_gradients(parameters, world, while_waiting=None, stop=False):
     returns False (it has nothing left to do).
     """
     grads = [p.grad for p in parameters if p.grad is not None]
-    flat = torch.cat([grad.flatten() for grad in grads] + [torch.tensor([float(stop)])])
+    flat = torch.cat([grad.flatten() for grad in grads] + [torch.tensor([float(stop)], device=grads[0].device)])
     work = dist.all_reduce(flat, async_op=True)
     while while_waiting is not None and not work.is_completed() and while_waiting():
         pass

@@ -4,6 +4,7 @@
     flmn evaluate --checkpoint checkpoints/flmn-15.pt --classes 15            # 15 of its 15 labels
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist       # zero-shot, 20 subsets
     flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --dataset mnist-normalised
+    flmn evaluate --checkpoint checkpoints/flmn-exp1.pt --device cuda   # on a GPU: the same episodes
 
 Accuracy of the k-th instance: of all steps showing a class for the k-th time in its episode, the
 fraction classified right. Retrieval, over the steps whose class was seen before: how often the row read
@@ -38,6 +39,7 @@ from flmn_core.files import atomic_text
 from flmn_core.model.checkpoint import CheckpointError, load_checkpoint, load_model
 from flmn_core.model.retrieval import retrieval_stats
 from flmn_core.training.config import MAX_SEED
+from flmn_core.training.devices import DEVICES, model_device, pick_device
 from flmn_core.training.metrics import INSTANCES, instance_hits, mean_and_ci, summarize
 
 DATASETS = {
@@ -67,16 +69,18 @@ def evaluate_model(model, images, episodes, seed, classes=5, samples=10, charact
 
     share (rank, world): in a data-parallel run (torch.distributed), each process runs the model on every
     world-th batch of `batch` episodes from its rank-th, and every process gets the result of them all.
+    The episodes are sampled on the CPU and run on the model's device.
     """
     rank, world = share
+    device = model_device(model)
     generator = torch.Generator().manual_seed(seed)
-    measured = torch.zeros(episodes, sum(MEASURED.values()), dtype=torch.float64)
+    measured = torch.zeros(episodes, sum(MEASURED.values()), dtype=torch.float64, device="cpu")
     for number, start in enumerate(range(0, episodes, batch)):
         episode = sample_episodes(images, min(batch, episodes - start), generator, classes, samples,
                                   characters=characters, labels=labels, raw_images=raw_images,
                                   augment=bool(rotate), max_rotation=rotate, max_shift=0.0)
         if number % world == rank:  # every process draws every batch, so that its generator keeps in step
-            measured[start:start + episode.labels.shape[0]] = episode_measures(model, episode, labels or classes)
+            measured[start:start + episode.labels.shape[0]] = episode_measures(model, episode.to(device), labels or classes)
     if world > 1:
         dist.all_reduce(measured)  # each episode's row is filled by one process, zeros by the others
     hits, total, loss, retrieval = measured.split(list(MEASURED.values()), dim=1)
@@ -189,6 +193,7 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     parser.add_argument("--json", default=None, help="also write the result to this JSON file")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: PyTorch's)")
+    parser.add_argument("--device", default="auto", help=f"where the model runs: {DEVICES}")
     args = parser.parse_args(argv)
     if args.json:
         check_writable(args.json, parser)
@@ -222,7 +227,11 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     omniglot = args.dataset == "omniglot"
     try:
-        model = load_model(args.checkpoint)
+        device = pick_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        model = load_model(args.checkpoint, device=device)
         if args.memory_rows:
             model = with_memory_rows(model, args.memory_rows)
         scheme = args.split_scheme or trained_split_scheme(args.checkpoint)
@@ -263,7 +272,7 @@ def with_memory_rows(model, rows):
     config = dataclasses.replace(model.config, memory_rows=rows)
     resized = type(model)(config)
     resized.load_state_dict(model.state_dict())
-    return resized.eval()
+    return resized.to(model_device(model)).eval()
 
 
 def trained_split_scheme(path):

@@ -17,8 +17,8 @@ def instance_hits(logits, labels, instances, max_instance=INSTANCES):
     correct = (logits.argmax(-1) == labels).float()
     index = (instances.clamp(max=max_instance + 1) - 1)  # instances past max_instance go to a spare column
     shape = (labels.shape[0], max_instance + 1)
-    hits = torch.zeros(shape).scatter_add_(1, index, correct)[:, :max_instance]
-    total = torch.zeros(shape).scatter_add_(1, index, torch.ones_like(correct))[:, :max_instance]
+    hits = correct.new_zeros(shape).scatter_add_(1, index, correct)[:, :max_instance]
+    total = correct.new_zeros(shape).scatter_add_(1, index, torch.ones_like(correct))[:, :max_instance]
     return hits, total
 
 

@@ -8,6 +8,7 @@ import dataclasses
 from flmn_core.model.checkpoint import CheckpointError
 from flmn_core.model.networks import MODELS
 from flmn_core.training.config import RECIPES, TrainConfig, read_config_file
+from flmn_core.training.devices import DEVICES
 
 # Tiny settings of --dry-run: a few steps of a small model, enough to run every line of the loop.
 DRY_RUN = dict(episodes=16, batch_size=4, log_every=8, val_every=8, val_episodes=8)
@@ -60,6 +61,11 @@ def build_parser():
     process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often (0: after every batch)")
     process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
+    process.add_argument("--device", default="auto", help=f"where to train: {DEVICES}; under torchrun, cuda is the "
+                                                          "GPU of each process's LOCAL_RANK (default: auto)")
+    process.add_argument("--bf16", action="store_true",
+                         help="run the forward pass under bfloat16 autocast (for GPUs that have it); the weights "
+                              "and the memories stay float32")
     process.add_argument("--compile", action="store_true",
                          help="torch.compile the training step: about 2x faster after a few minutes of compiling")
     process.add_argument("--sample-ahead", action="store_true",

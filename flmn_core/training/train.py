@@ -7,6 +7,8 @@
     flmn train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
     flmn train --out runs/x --compile --sample-ahead     # episodes sampled on the second core
     torchrun --standalone --nproc_per_node 2 -m flmn_core train ...    # the batch split over two processes
+    flmn train --out runs/x --device cuda --compile --bf16   # on a GPU (--device auto, the default, finds it)
+    torchrun --nnodes 2 --node-rank 0 --rdzv-endpoint HOST:29500 -m flmn_core train ...  # and so on: docs/training.md
 
 The settings are `flmn_core.training.config.TrainConfig` and the model configs of `flmn_core.model.networks`; every field is
 an option here (`--help` lists them with the papers' defaults). A run folder holds: last.pt (everything
@@ -46,6 +48,7 @@ from flmn_core.training.config import (
     TrainConfig,
     learning_rate,
 )
+from flmn_core.training.devices import model_device
 from flmn_core.training.distributed import average_gradients, init_distributed, leave_process_group
 from flmn_core.training.evaluate import evaluate_model
 from flmn_core.training.metrics import INSTANCES, instance_hits
@@ -216,7 +219,10 @@ def main(argv=None):
     """`flmn train`: parse the command line, set the run up (fresh, resumed or warm-started), train -> the Run."""
     args, config = parse(argv)
     out = Path(args.out)
-    rank, world = init_distributed()
+    try:
+        rank, world, device = init_distributed(args.device)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     if not args.resume:
         check_run(args, config, world)  # before the folder is made: a refused run writes nothing
     try:  # the process that writes the folder holds it; a resume of a folder that is not there holds nothing
@@ -233,7 +239,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
-    model = build_model(config.model_name, **dataclasses.asdict(config.model)) if payload is None else model_from_checkpoint(payload)
+    with torch.device("cpu"):  # the same initial weights on every device
+        model = (build_model(config.model_name, **dataclasses.asdict(config.model)) if payload is None
+                 else model_from_checkpoint(payload))
+    model.to(device)
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     run = Run(config, out, model, make_optimizer(config, model), generator)
     if payload is not None:
@@ -257,7 +266,7 @@ def main(argv=None):
             runlog.rewind(out / "log.jsonl", run.episode)
         with written(out / "config.json"):
             atomic_text(out / "config.json", config.to_json())
-    step = training_step(model, config, args.compile)
+    step = training_step(model, config, args.compile, args.bf16)
     train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes, args.sample_ahead)
     if world > 1:
         leave_process_group()
@@ -266,12 +275,13 @@ def main(argv=None):
     return run
 
 
-def training_step(model, config, compile_):
-    """The function of one optimizer step's forward pass: episodes -> (logits, loss).
+def training_step(model, config, compile_, bf16=False):
+    """The function of one optimizer step's forward pass: episodes on the model's device -> (logits, loss).
 
     --compile compiles this forward and its backward once per process (the first step takes minutes). A run
     whose batches differ in class count, and so in length T, compiles one step of the recurrence instead:
-    the whole unrolled episode would compile again for every T.
+    the whole unrolled episode would compile again for every T. --bf16 runs the forward under bfloat16
+    autocast: the weights, their gradients and the recurrent state stay float32.
     """
     labels_ = config.model.classes
 
@@ -288,6 +298,8 @@ def training_step(model, config, compile_):
         extra = retrieval_loss(recording, labels, instances, labels_, new_reads_nothing=config.model.null_row)
         return logits, classification_loss(logits, labels) + config.retrieval_loss * extra
 
+    if bf16:
+        forward = under_autocast(forward, model_device(model).type)
     if not compile_:
         return forward
     if config.classes_range[0] != config.classes_range[1]:
@@ -297,6 +309,16 @@ def training_step(model, config, compile_):
         model.advance = lambda gates_in, state: compiled(gates_in.contiguous(), state)
         return forward
     return torch.compile(forward, dynamic=False)
+
+
+def under_autocast(function, device_type):
+    """`function` run under bfloat16 autocast on `device_type`."""
+
+    def autocast(*args):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return function(*args)
+
+    return autocast
 
 
 def episode_sampler(config, omniglot, raw, world=1):
@@ -311,7 +333,8 @@ def sample_training_batch(config, images, batch_size, generator, characters, raw
     """A batch of training episodes as the config says; its class count C drawn from the generator first when
     the config gives a range (`TrainConfig.classes_range`), so that every episode of a batch has one length."""
     fewest, most = config.classes_range
-    classes = most if fewest == most else int(torch.randint(fewest, most + 1, (), generator=generator))
+    classes = most if fewest == most else int(
+        torch.randint(fewest, most + 1, (), generator=generator, device=generator.device))
     return sample_episodes(images, batch_size, generator, classes=classes, samples=config.samples,
                            characters=characters, raw_images=raw_images, augment=config.experiment == "II",
                            rotate_classes=config.rotate_classes, widen_strokes=config.widen_strokes,
@@ -341,6 +364,7 @@ def train(run, step, omniglot, raw, stop, rank, world, save_minutes, sample_ahea
 def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
     """The loop of `train`, on the batches given."""
     config, model, optimizer = run.config, run.model, run.optimizer
+    device = model_device(model)
     per_step = config.batch_size
     window = Window()
     last_save, cpu_mark, wall_mark = time.monotonic(), batches.cpu_seconds(), time.monotonic()
@@ -350,7 +374,7 @@ def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
     while run.episode < config.episodes:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, run.episode)
-        batch = batches.next()
+        batch = batches.next().to(device)
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
@@ -402,14 +426,14 @@ class Window:
 
     def __init__(self):
         self.loss, self.batches = 0.0, 0
-        self.hits, self.total = torch.zeros(INSTANCES), torch.zeros(INSTANCES)
+        self.hits, self.total = torch.zeros(INSTANCES, device="cpu"), torch.zeros(INSTANCES, device="cpu")
 
     def add(self, loss, logits, batch):
         hits, total = instance_hits(logits.detach(), batch.labels, batch.instances)
         self.loss += loss.item()
         self.batches += 1
-        self.hits += hits.sum(0)
-        self.total += total.sum(0)
+        self.hits += hits.sum(0).cpu()
+        self.total += total.sum(0).cpu()
 
     def record(self, run, lr):
         return {"kind": "train", "episode": run.episode, "loss": self.loss / max(self.batches, 1),
