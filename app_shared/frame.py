@@ -18,15 +18,18 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app_shared import links
 from flmn_core import CheckpointError, load_model
-from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode, label_space
 from flmn_core.model import zoo
-from flmn_core.model.configs import FLMNConfig
 from flmn_core.model.networks import MODELS
+from flmn_core.plotting import colour_by_model
+from flmn_core.results import figures as result_figures
 from flmn_core.results import markdown
 from flmn_core.training.metrics import INSTANCES
 
-DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
+DEFAULT_CLASSES = 5  # labels a new episode uses, as the papers' episodes (fewer when a model tells fewer apart)
+MIN_CLASSES = 2
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
 LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
@@ -65,7 +68,8 @@ def cached_model(path, modified_ns):
 
 
 def choose_checkpoints_ui():
-    """Sidebar: one shipped checkpoint per model kind -> list of zoo.Shipped (may be empty)."""
+    """Sidebar: one shipped checkpoint per model kind -> list of zoo.Shipped (may be empty). A session
+    starts with the checkpoints its link names (`flmn=flmn-conv&mann=mann-exp1`), else each kind's first."""
     shipped = zoo.available()
     chosen = []
     for kind in MODEL_KINDS:
@@ -73,6 +77,9 @@ def choose_checkpoints_ui():
         if not options:
             st.sidebar.warning(f"No {kind.upper()} checkpoint in {zoo.checkpoint_dir()}.")
             continue
+        if f"checkpoint_{kind}" not in st.session_state:
+            named = [c for c in options if c.name == links.first_params().get(kind)]
+            st.session_state[f"checkpoint_{kind}"] = (named or options)[0]
         choice = st.sidebar.selectbox(f"{kind.upper()} checkpoint", options, key=f"checkpoint_{kind}",
                                       format_func=lambda c: f"{c.name} (Experiment {c.experiment})",
                                       help="  \n".join(f"**{c.name}**: {c.description}" for c in options))
@@ -107,20 +114,41 @@ def current_models():
 # The person's episode
 
 
+def most_classes():
+    """The most labels an episode may use with the checkpoints chosen: the fewest any of them tells apart."""
+    return label_space(current_models(), DEFAULT_CLASSES)
+
+
 def session_episode():
-    """This session's episode, created on first use with the models' number of classes; an empty
-    episode follows a change of checkpoint to one with another number of classes."""
-    models = current_models()
-    classes = next(iter(models.values())).config.classes if models else DEFAULT_CLASSES
+    """This session's episode, created on first use: the one its link's token names (a reload), else an
+    empty one of the link's `labels` (DEFAULT_CLASSES without), at most most_classes(). An empty episode
+    follows a change of checkpoints to fewer labels than it uses."""
     episode = st.session_state.get("episode")
-    if episode is None or (len(episode) == 0 and episode.classes != classes):
-        episode = InteractiveEpisode(classes)
+    if episode is None:
+        params = links.first_params()
+        restored = links.restore(params[links.TOKEN]) if params.get(links.TOKEN) else None
+        if restored is not None:
+            episode, kept = restored
+            st.session_state["teach_kept"] = kept  # the drawing not labelled yet, for the Teach page
+        else:
+            wanted = links.link_int(params, "labels", MIN_CLASSES, most_classes(), DEFAULT_CLASSES)
+            episode = InteractiveEpisode(min(wanted, most_classes()))
         st.session_state["episode"] = episode
+    elif not len(episode) and episode.classes > most_classes():
+        episode.set_classes(most_classes())
     return episode
 
 
+def runnable_models(episode):
+    """The models chosen, if every one of them can run the episode (tells at least its labels apart), else
+    none: sync_episode says why at the top of the page."""
+    models = current_models()
+    return models if most_classes() >= episode.classes else {}
+
+
 def sync_episode(episode, models):
-    """Bring the episode to the chosen models; show why when it cannot. -> the models it runs with.
+    """Bring the episode to the chosen models; show why when it cannot (the episode is kept, for models
+    that can run it). -> the models it runs with.
 
     For an episode loaded from a file, also say which models now predict differently than when it was
     saved (another checkpoint under the same name, e.g. retrained)."""
@@ -164,14 +192,17 @@ def load_episode_upload(key):
 def load_episode_file(source, name):
     """Replace the session's episode with an episode file's (a path or bytes, named `name` to the person),
     or keep the episode so far; either way the sidebar's episode file box says what happened -> whether
-    it loaded. The models replay the loaded episode on the next run (sync_episode)."""
+    it loaded. A file of more labels than the checkpoints chosen tell apart is refused here, at the door.
+    The models replay the loaded episode on the next run (sync_episode)."""
     try:
-        episode = InteractiveEpisode.load(source)
+        episode = InteractiveEpisode.load(source, labels=most_classes())
     except EpisodeError as error:
         st.session_state["episode_file_message"] = ("error", f"{name}: {error}. The episode so far is kept.")
         return False
     st.session_state["episode"] = episode
-    st.session_state["episode_file_message"] = ("success", f"Loaded {name}: {len(episode)} steps.")
+    st.session_state.pop("teach_kept", None)
+    st.session_state["episode_file_message"] = ("success", f"Loaded {name}: {len(episode)} steps, "
+                                                           f"{episode.classes} labels.")
     # A fresh canvas: a drawing on it was predicted from the old episode's memories.
     st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
     return True
@@ -193,18 +224,25 @@ def data_uri(image):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def pixels_html(image, side, caption=""):
-    """A [20, 20] ink image as HTML: its PNG inline, drawn side x side px with sharp pixels, over a caption.
-    Inline, not st.image: a fragment's rerun never frees the files st.image stores on the server (only a
-    full run does), so a Teach session that reruns only its fragments would hold every preview it drew."""
+def pixels_html(image, side, caption="", smooth=False):
+    """A [20, 20] ink image as HTML: its PNG inline, drawn side x side px with sharp pixels (smooth: blended,
+    as a character to copy), over a caption. Inline, not st.image: a fragment's rerun never frees the files
+    st.image stores on the server (only a full run does), so a Teach session that reruns only its
+    fragments would hold every preview it drew."""
     text = f'<figcaption>{html.escape(caption)}</figcaption>' if caption else ""
-    return (f'<figure class="flmn-pixels"><img src="{data_uri(image)}" width="{side}" height="{side}" '
+    kind = "flmn-pixels flmn-smooth" if smooth else "flmn-pixels"
+    return (f'<figure class="{kind}"><img src="{data_uri(image)}" width="{side}" height="{side}" '
             f'alt="{html.escape(caption or "drawing")}"/>{text}</figure>')
 
 
 def short_name(name):
     """A checkpoint name for tight places: 'flmn-exp1' -> 'FLMN', 'mann4-santoro' -> 'MANN4'."""
     return name.split("-")[0].upper()
+
+
+def label_names(episode):
+    """The names of the episode's labels as the pages show them: '1'.. or '1 (alpha)'.."""
+    return [episode.label_text(c) for c in range(episode.classes)]
 
 
 def stylesheet_ui():
@@ -233,11 +271,30 @@ def strip_html(episode, first=0, last=None, highlight=None):
     return f'<div class="flmn-strip">{"".join(cells)}</div>'
 
 
+def instances_seen(episode, instances=INSTANCES):
+    """The instances the episode has reached so far (at least 1, at most `instances`)."""
+    return max(1, min(instances, int(episode.instances().max()))) if len(episode) else 1
+
+
+def accuracy_figure(episode, instances=INSTANCES):
+    """Running per-instance accuracy of every model as a small line chart (instances seen so far), each
+    model in its colour; a point per instance, with the steps it counts in the hover."""
+    seen = instances_seen(episode, instances)
+    series = {}
+    for name in episode.runs:
+        correct, total = episode.instance_accuracy(name, seen)
+        series[name] = {"accuracy": [c / n if n else float("nan") for c, n in zip(correct, total)]}
+    figure = colour_by_model(result_figures.instance_accuracy_figure(series, title="Accuracy by instance"))
+    figure.update_layout(height=220, margin=dict(l=40, r=10, t=30, b=35), legend=dict(font=dict(size=10)),
+                         title_font_size=12)
+    return figure
+
+
 def accuracy_table_md(episode, instances=INSTANCES):
     """Running per-instance accuracy of every model as a Markdown table (instances seen so far)."""
     if not len(episode) or not episode.runs:
         return ""
-    seen = max(1, min(instances, int(episode.instances().max())))
+    seen = instances_seen(episode, instances)
     rows = []
     for name in episode.runs:
         correct, total = episode.instance_accuracy(name, instances)

@@ -2,6 +2,7 @@
 pages share.
 
     memory_panel_ui(episode, "flmn-exp1", model, t, key="teach-flmn-exp1")
+    memory_panels_ui(episode, models, t, "teach", parts)   # every model: reads side by side, figures after
 
 draws, for one model at step t of an episode (t = len(episode): the drawing predicted and not labelled
 yet), where its read went and how focused it is, its addressing weights and memories with every row
@@ -17,6 +18,7 @@ live in st.session_state under the panel's key.
 import streamlit as st
 
 from flmn_core.interactive import figures, memory_rows, read_view, surgery
+from flmn_core.interactive.episode import model_labels
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
@@ -168,7 +170,7 @@ def surgery_section_ui(episode, name, model, t, key, images, steps, rows):
         if edit is None:
             st.caption("Closing this section drops the surgery.")
             return steps, rows
-        inputs = [(images[s], episode.prev_label(s)) for s in range(t + 1)]
+        inputs = [(images[s], episode.prev_label(s, model_labels(model))) for s in range(t + 1)]
         shown = surgery.edited_run(model, inputs, steps, edit)
         st.markdown(prediction_change_md(name, steps[-1], shown[-1], label_text))
         st.caption(f"Shown below with the surgery: {describe_edit(edit)}. The episode and the model are "
@@ -176,17 +178,41 @@ def surgery_section_ui(episode, name, model, t, key, images, steps, rows):
         return shown, memory_rows.describe_steps(shown, episode.labels)
 
 
-def memory_panel_ui(episode, name, model, t, key, parts=None):
-    """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
-    memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
-    names of the figures to draw (views_ui; None: all)."""
+def read_ui(episode, name, model, t, key, parts=None):
+    """The first part of the memory view of model `name` at step t (0-based; t = len(episode) is the
+    pending step): the surgery section and the read -> what the figures draw: (the steps shown, their
+    RowView, the label names)."""
     images, steps = step_inputs(episode, name, t)
     shown, rows = surgery_section_ui(episode, name, model, t, key, images, steps,
                                      memory_rows.describe_steps(steps, episode.labels))
     names = [episode.label_text(c) for c in range(episode.classes)]
     if parts is None or "read" in parts:
         st.html(read_view.step_html(shown[-1], rows, images, names))
+    return shown, rows, names
+
+
+def figures_ui(model, shown, rows, names, key, parts=None):
+    """The rest of a memory view (read_ui's result): the Plotly figures among parts (None: all)."""
     charts = None if parts is None else tuple(part for part in parts if part != "read")
     logits = surgery.logits_of(model, shown[-1].state)[0]
     for figure_key, figure in figures.memory_view(shown[-1], rows, logits, names, charts).items():
         st.plotly_chart(figure, key=f"{key}-{figure_key}", config=CHART_CONFIG)
+
+
+def memory_panel_ui(episode, name, model, t, key, parts=None):
+    """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
+    memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
+    names of the figures to draw (views_ui; None: all)."""
+    figures_ui(model, *read_ui(episode, name, model, t, key, parts), key, parts)
+
+
+def memory_panels_ui(episode, models, t, prefix, parts):
+    """Every model's memory view at step t: the reads side by side, then each model's figures across the
+    whole width, one model after the other (beside each other in a narrow column, a heatmap's row names
+    and notes leave its plot a sliver). Keys: prefix-<model name>."""
+    shown = {}
+    for column, (name, model) in zip(st.columns(len(models), gap="small"), models.items()):
+        with column:
+            shown[name] = read_ui(episode, name, model, t, f"{prefix}-{name}", parts)
+    for name, model in models.items():
+        figures_ui(model, *shown[name], f"{prefix}-{name}", parts)
