@@ -43,7 +43,7 @@ LABEL_CARD_WIDTH = 170  # px: one label's card in the per-label view; the cards 
 FRAGMENTS = ["teach-drawing", "teach-episode"]  # what a change of the episode reruns
 TOOLBAR_ROOM = 30  # px above the canvas, where its toolbar floats
 WIDE_BUTTONS = 6  # up to this many labels, one column of named buttons beside the canvas; more: two columns
-BUTTONS_WIDTH = {1: 108, 2: 120}  # px of the label buttons' column(s) beside the canvas
+BUTTONS_WIDTH = 100  # px of the label buttons' column (or two of numbers) beside the canvas; fits at 1400 px
 PROBABILITIES_HEIGHT = 160
 # Keys of the label buttons: 1..9, 0 for the 10th, Shift+1..Shift+5 for the 11th to the 15th.
 SHORTCUTS = [str(k) for k in range(1, 10)] + ["0"] + [f"shift+{k}" for k in range(1, 6)]
@@ -302,14 +302,15 @@ def drawing_ui():
             st.markdown(f"**Step {len(episode) + 1}: draw one character**", width="content")
             st.toggle("Copy a character", key="teach_copy", help="Shows a character to draw, the way Omniglot's "
                       "drawers were shown one. Each character of this episode goes with one label.")
-        copy_ui(episode)
-        st.space(TOOLBAR_ROOM)
         # Nothing before the canvas in this column appears or goes from one run to the next: an element
-        # that did would move the canvas in the page, and the browser would make a new, empty one.
-        columns = 2 if episode.classes > WIDE_BUTTONS else 1
+        # that did would move the canvas in the page, and the browser would make a new, empty one. The
+        # character to copy comes and goes inside a container that is always there.
+        with st.container():
+            copy_ui(episode)
+        st.space(TOOLBAR_ROOM)
         with st.container(horizontal=True, gap="small"):  # on a phone the buttons wrap under the canvas
             canvas, strokes = canvas_ui(round_, kept)
-            buttons = st.container(width=BUTTONS_WIDTH[columns], gap="small", key="teach-labels")
+            buttons = st.container(width=BUTTONS_WIDTH, gap="small", key="teach-labels")
         predictions = st.container()  # above the options, filled once the upload is known
         upload = options_ui(round_, episode)
         has_kept = kept is not None and kept.pending is not None and canvas.image_data is None
