@@ -261,7 +261,7 @@ def step_view_ui(episode, models, view):
         t = step_chooser_ui(view, T, playing)
         step_header_ui(episode, t)
         figure = figures.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()},
-                                              frame.label_names(episode))
+                                              episode.label_texts())
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(frame.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))

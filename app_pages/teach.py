@@ -247,7 +247,7 @@ def predictions_ui(episode, image, note, steps):
     with st.container(horizontal=True, gap="small", key="teach-predictions"):  # side by side on a phone too
         st.html(frame.pixels_html(image, PREVIEW_SIDE, "what the models see"), width="content")
         figure = figures.probabilities_figure({name: s.probabilities for name, s in steps.items()},
-                                              frame.label_names(episode), height=PROBABILITIES_HEIGHT, legend=False)
+                                              episode.label_texts(), height=PROBABILITIES_HEIGHT, legend=False)
         st.plotly_chart(figure, key="teach-probabilities", config={"displayModeBar": False, "staticPlot": True})
     st.html(f'<p class="flmn-predictions">{"<br/>".join(prediction_html(episode, n, s) for n, s in steps.items())}</p>')
     st.caption(note)

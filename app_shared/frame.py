@@ -240,11 +240,6 @@ def short_name(name):
     return name.split("-")[0].upper()
 
 
-def label_names(episode):
-    """The names of the episode's labels as the pages show them: '1'.. or '1 (alpha)'.."""
-    return [episode.label_text(c) for c in range(episode.classes)]
-
-
 def stylesheet_ui():
     """Load the app's stylesheet (assets/style.css) into the page; it takes no room."""
     st.html(STYLESHEET)

@@ -185,7 +185,7 @@ def read_ui(episode, name, model, t, key, parts=None):
     images, steps = step_inputs(episode, name, t)
     shown, rows = surgery_section_ui(episode, name, model, t, key, images, steps,
                                      memory_rows.describe_steps(steps, episode.labels))
-    names = [episode.label_text(c) for c in range(episode.classes)]
+    names = episode.label_texts()
     if parts is None or "read" in parts:
         st.html(read_view.step_html(shown[-1], rows, images, names))
     return shown, rows, names

@@ -224,6 +224,10 @@ class InteractiveEpisode:
         """The probabilities [..., L] of the episode's C labels -> [..., C] (summing to 1 only when L = C)."""
         return probabilities[..., : self.classes]
 
+    def label_texts(self):
+        """The texts of the labels in use, 0..C-1 (label_text)."""
+        return [self.label_text(c) for c in range(self.classes)]
+
     def label_text(self, label):
         """A label as the person sees it: '3', '3 (Alpha)', or '12 (not in use)' for a label a model may
         predict but the episode does not use."""
