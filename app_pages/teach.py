@@ -359,7 +359,7 @@ def strip_ui(episode):
         st.markdown("**Running accuracy by instance** (the 1st showing of a label is a guess; the 2nd is one-shot):")
         st.markdown(frame.accuracy_table_md(episode))
     if episode.runs:
-        chart.plotly_chart(frame.accuracy_figure(episode), key="teach-accuracy", config={"displayModeBar": False})
+        chart.html(frame.accuracy_chart_html(episode))
 
 
 def labels_ui(episode):

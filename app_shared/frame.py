@@ -23,8 +23,7 @@ from flmn_core import CheckpointError, load_model
 from flmn_core.interactive.episode import EpisodeError, InteractiveEpisode, label_space
 from flmn_core.model import zoo
 from flmn_core.model.networks import MODELS
-from flmn_core.plotting import colour_by_model
-from flmn_core.results import figures as result_figures
+from flmn_core.plotting import model_colour
 from flmn_core.results import markdown
 from flmn_core.training.metrics import INSTANCES
 
@@ -34,6 +33,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
 LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
+ACCURACY_PX = 80  # px of 100% in the running accuracy's chart
 MODEL_KINDS = tuple(MODELS)  # the sidebar offers one checkpoint of each kind, compared side by side
 
 # One thread per process: the server may run beside training jobs, and a batch of one step gains
@@ -271,18 +271,28 @@ def instances_seen(episode, instances=INSTANCES):
     return max(1, min(instances, int(episode.instances().max()))) if len(episode) else 1
 
 
-def accuracy_figure(episode, instances=INSTANCES):
-    """Running per-instance accuracy of every model as a small line chart (instances seen so far), each
-    model in its colour; a point per instance, with the steps it counts in the hover."""
+def accuracy_chart_html(episode, instances=INSTANCES):
+    """Running per-instance accuracy of every model as a small bar chart in HTML (styled by the flmn-acc
+    classes of assets/style.css): a group of bars per instance seen so far, one per model in its colour,
+    each ACCURACY_PX * accuracy high, with the counts in its hover. HTML rather than a Plotly chart: it is
+    redrawn at every label click, and a chart costs the browser about 0.1 s each time."""
     seen = instances_seen(episode, instances)
-    series = {}
-    for name in episode.runs:
-        correct, total = episode.instance_accuracy(name, seen)
-        series[name] = {"accuracy": [c / n if n else float("nan") for c, n in zip(correct, total)]}
-    figure = colour_by_model(result_figures.instance_accuracy_figure(series, title="Accuracy by instance"))
-    figure.update_layout(height=220, margin=dict(l=40, r=10, t=30, b=35), legend=dict(font=dict(size=10)),
-                         title_font_size=12)
-    return figure
+    counts = {name: episode.instance_accuracy(name, seen) for name in episode.runs}
+    groups = []
+    for k in range(seen):
+        bars = []
+        for name, (correct, total) in counts.items():
+            if total[k]:
+                share = correct[k] / total[k]
+                hover = f"{name}, {markdown.ordinal(k + 1)} instance: {correct[k]}/{total[k]} ({100 * share:.0f}%)"
+                bars.append(f'<i class="flmn-acc-bar" title="{html.escape(hover)}" data-accuracy="{share:.6g}" '
+                            f'style="height:{ACCURACY_PX * share:.1f}px;background:{model_colour(name)}"></i>')
+        groups.append(f'<div class="flmn-acc-group"><div class="flmn-acc-bars">{"".join(bars)}</div>'
+                      f'<span>{markdown.ordinal(k + 1)}</span></div>')
+    legend = "".join(f'<span><i style="background:{model_colour(name)}"></i>{html.escape(name)}</span>' for name in counts)
+    return (f'<figure class="flmn-acc"><figcaption>Accuracy by instance (0 to 100%)</figcaption>'
+            f'<div class="flmn-acc-plot" style="height:{ACCURACY_PX}px">{"".join(groups)}</div>'
+            f'<div class="flmn-acc-legend">{legend}</div></figure>')
 
 
 def accuracy_table_md(episode, instances=INSTANCES):

@@ -10,14 +10,13 @@ import io
 import json
 import re
 import shutil
-from pathlib import Path
 
 import fake_canvas
+from app_steps import label, show, start, texts
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from flmn_core import build_model, load_model, save_checkpoint
 from flmn_core.data.episodes import offset_labels
@@ -28,8 +27,6 @@ from flmn_core.interactive.examples import EXAMPLE_PATH
 from flmn_core.interactive.uploads import MAX_UPLOAD_BYTES, image_from_canvas, prepare
 from flmn_core.model import zoo
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints
 PAGES = {"explorer": "app_pages/explorer.py", "results": "app_pages/results.py", "how": "app_pages/how_it_works.py",
          "teach": "app_pages/teach.py"}
 SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
@@ -47,35 +44,10 @@ def png_bytes(array):
     return buffer.getvalue()
 
 
-def start():
-    """The app after its first run, on the Teach page."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements):
-    return " ".join(str(e.value) for e in elements)
-
-
 @pytest.fixture(autouse=True)
 def canvas(monkeypatch):
     """The fake canvas the pages draw in these tests (AppTest cannot draw on the real one)."""
     return fake_canvas.install(monkeypatch)
-
-
-def show(at, canvas, picture, strokes=1):
-    """Draw a picture on the canvas shown, and rerun."""
-    canvas.draw(picture, strokes)
-    at.run()
-    assert not at.exception, at.exception
-
-
-def label(at, value):
-    """Click the button of label value (1..C)."""
-    at.button(key=f"label-{value - 1}").click().run()
-    assert not at.exception, at.exception
 
 
 def strip_html(at):

@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 
 import fake_canvas
+from app_steps import label, show, start, texts
 import pytest
 import streamlit as st
 import torch
 from page_address import address
-from streamlit.testing.v1 import AppTest
 
 from app_shared import frame
 from app_shared.sources import GLYPH_CHARACTERS, GLYPH_DRAWINGS
@@ -23,8 +23,6 @@ from flmn_core.interactive.episode import InteractiveEpisode
 from flmn_core.interactive.uploads import image_from_canvas, prepare
 from flmn_core.model import zoo
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 60
 SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
 
 
@@ -32,33 +30,9 @@ def drawing(character, drawer):
     return render(make_alphabet(15, seed=7)[character], drawer_seed=drawer)
 
 
-def texts(elements):
-    return " ".join(str(e.value) for e in elements)
-
-
-def start(**params):
-    """A new session on the Teach page, opened with these query parameters (a link, or a reload)."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.query_params.update({key: str(value) for key, value in params.items()})
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 @pytest.fixture(autouse=True)
 def canvas(monkeypatch):
     return fake_canvas.install(monkeypatch)
-
-
-def show(at, canvas, picture, strokes=1):
-    canvas.draw(picture, strokes)
-    at.run()
-    assert not at.exception, at.exception
-
-
-def label(at, value):
-    at.button(key=f"label-{value - 1}").click().run()
-    assert not at.exception, at.exception
 
 
 def label_buttons(at):
