@@ -7,9 +7,9 @@ addressing weights and its memories. Below, the label-shuffle replay: the same d
 permuted, to see whether the models bind labels in memory or remember characters.
 
 The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&labels=5&step=12&show=Read,Memories`,
-with the checkpoints: app_shared.links): a reload comes back to it and a link reproduces it. Playing advances one step per tick of a fragment, from a
-step kept in the session (never from the slider, whose value in the browser may lag behind under load), and
-every tick checks the Play switch first.
+with the checkpoints: app_shared.links): a reload comes back to it and a link reproduces it. Playing advances
+one step per tick of a fragment, from a step kept in the session (never from the slider, whose value in the
+browser may lag behind under load), and every tick checks the Play switch first.
 """
 
 import streamlit as st
@@ -131,7 +131,8 @@ def sampled_episode_ui(source, view):
     st.session_state["explorer_labels"] = min(st.session_state.get("explorer_labels", view["labels"]), most)
     view["labels"] = classes = labels.number_input(
         "Labels (classes)", frame.MIN_CLASSES, most, key="explorer_labels",
-        help=f"Characters in the episode, each with its label: 2 to {most}, the most the checkpoints chosen tell apart.")
+        help=f"Characters in the episode, each with its label: 2 to {most}, the most the checkpoints chosen "
+             "tell apart.")
     view["samples"] = left.slider("Drawings per class", 1, GLYPH_DRAWINGS, key="explorer_samples",
                                   help=f"{classes} classes, each shown this many times: "
                                        f"the episode has {classes} × this steps.")

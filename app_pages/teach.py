@@ -2,7 +2,8 @@
 
 Every stroke makes the models predict the drawing so far from their memories, without keeping anything;
 a label button commits the step, and the label reaches the models with the next drawing, as in training.
-The teacher chooses how many labels the episode uses (2 up to the fewest the checkpoints tell apart).
+The teacher chooses how many labels the episode uses (2 up to the fewest the checkpoints tell apart), in the
+sidebar.
 
 Layout: at 1440 x 900 a step needs no scrolling: canvas, label buttons and predictions on the left, the
 memories on the right. On a phone (390 x 844) the canvas, the label buttons in rows under it and both
@@ -209,16 +210,9 @@ def canvas_ui(round_, kept):
     return canvas, len((canvas.json_data or {}).get("objects", []))
 
 
-def options_ui(round_, episode):
-    """The ink and the labels the episode uses; folded away, the pen width and the upload -> the uploaded
-    file or None."""
-    ink, labels = st.columns([3, 2], vertical_alignment="center")
-    ink.radio("Ink", list(INKS), horizontal=True, key="ink", label_visibility="collapsed")
-    st.session_state["teach_classes"] = episode.classes
-    labels.number_input("Labels", frame.MIN_CLASSES, max(frame.MIN_CLASSES, frame.most_classes(), episode.classes),
-                        key="teach_classes",
-                        on_change=set_classes, help=f"How many labels this episode uses: 2 to {frame.most_classes()}, "
-                        "the most the checkpoints chosen tell apart. Labels already given stay in use.")
+def options_ui(round_):
+    """The ink; folded away, the pen width and the upload -> the uploaded file or None."""
+    st.radio("Ink", list(INKS), horizontal=True, key="ink", label_visibility="collapsed")
     with st.expander("Pen width, or upload a picture"):
         st.slider("Pen width (pixels)", 4, 30, DEFAULT_PEN, key="pen",
                   help="Any width works: the models see every drawing at Omniglot's stroke width.")
@@ -312,7 +306,7 @@ def drawing_ui():
             canvas, strokes = canvas_ui(round_, kept)
             buttons = st.container(width=BUTTONS_WIDTH, gap="small", key="teach-labels")
         predictions = st.container()  # above the options, filled once the upload is known
-        upload = options_ui(round_, episode)
+        upload = options_ui(round_)
         has_kept = kept is not None and kept.pending is not None and canvas.image_data is None
         source = chosen_input(st.session_state.get("teach_input"), canvas.image_data is not None and strokes > 0,
                               upload is not None, has_kept)
@@ -414,10 +408,22 @@ def actions_ui(episode):
                 st.button("Yes, load the example", on_click=load_example, key="example-confirm")
 
 
+def classes_ui(episode):
+    """Sidebar, under the checkpoints: how many labels the episode uses. In the page's full runs only (a
+    stroke or a label reruns the fragments alone), as the checkpoints that bound it."""
+    st.session_state["teach_classes"] = episode.classes
+    st.sidebar.number_input("Labels in this episode", frame.MIN_CLASSES,
+                            max(frame.MIN_CLASSES, frame.most_classes(), episode.classes), key="teach_classes",
+                            on_change=set_classes,
+                            help=f"2 to {frame.most_classes()}, the most the checkpoints chosen tell apart. Labels "
+                                 "already given stay in use.")
+
+
 def developer_ui():
     """For a developer, out of a student's way: how long the server took for the last update."""
     with st.expander("For developers"):
-        st.caption(f"Server time for the last update of the drawing: {st.session_state.get('last_update_ms', 0):.0f} ms "
+        milliseconds = st.session_state.get("last_update_ms", 0)
+        st.caption(f"Server time for the last update of the drawing: {milliseconds:.0f} ms "
                    "(bench/app_latency.py measures what a person waits for in a browser).")
 
 
@@ -441,6 +447,7 @@ st.caption("Draw a character, see what each model thinks it is, then give its tr
            "drawing of a label on, a model with a working memory should recognise it.")
 if not frame.sync_episode(frame.session_episode(), frame.current_models()):
     st.warning("No model is loaded, so nothing can predict: choose a checkpoint in the sidebar.")
+classes_ui(frame.session_episode())
 drawing_ui()
 episode_ui()
 links.address_ui({links.TOKEN: links.episode_token(), "labels": frame.session_episode().classes})

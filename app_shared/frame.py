@@ -289,7 +289,8 @@ def accuracy_chart_html(episode, instances=INSTANCES):
                             f'style="height:{ACCURACY_PX * share:.1f}px;background:{model_colour(name)}"></i>')
         groups.append(f'<div class="flmn-acc-group"><div class="flmn-acc-bars">{"".join(bars)}</div>'
                       f'<span>{markdown.ordinal(k + 1)}</span></div>')
-    legend = "".join(f'<span><i style="background:{model_colour(name)}"></i>{html.escape(name)}</span>' for name in counts)
+    legend = "".join(f'<span><i style="background:{model_colour(name)}"></i>{html.escape(name)}</span>'
+                     for name in counts)
     return (f'<figure class="flmn-acc"><figcaption>Accuracy by instance (0 to 100%)</figcaption>'
             f'<div class="flmn-acc-plot" style="height:{ACCURACY_PX}px">{"".join(groups)}</div>'
             f'<div class="flmn-acc-legend">{legend}</div></figure>')

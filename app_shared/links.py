@@ -97,17 +97,17 @@ def episode_token():
 
 def stash(episode, strokes=None):
     """Keep this session's episode (and its pending drawing, with its strokes) under its token, so that a
-    reload of any page finds it again. Only a change is written: a stroke's run need not pack the file."""
+    reload of any page finds it again. The episode file is packed again only when its steps, labels or
+    names changed: a stroke changes only the pending drawing."""
     # The images themselves, compared by identity (and kept alive by this, so that no id is reused).
-    images = (*episode.images, None if episode.pending is None else episode.pending[0])
+    facts = (episode.classes, tuple(episode.class_names), tuple(episode.labels), tuple(episode.runs), tuple(episode.images))
     last = st.session_state.get("episode_stashed")
-    facts = (episode.classes, tuple(episode.class_names), tuple(episode.labels))
-    if last is not None and last[0] == facts and len(last[1]) == len(images) and all(
-            a is b for a, b in zip(last[1], images)):
-        return
-    st.session_state["episode_stashed"] = (facts, images)
+    same = last is not None and last[0][:4] == facts[:4] and len(last[0][4]) == len(facts[4]) and all(
+        a is b for a, b in zip(last[0][4], facts[4]))
+    packed = last[1] if same else episode.to_bytes()
+    st.session_state["episode_stashed"] = (facts, packed)
     pending = None if episode.pending is None else episode.pending[0].numpy().copy()
-    kept = Kept(episode.to_bytes(), pending, strokes if pending is not None else None)
+    kept = Kept(packed, pending, strokes if pending is not None else None)
     store, lock = episode_stash()
     with lock:
         store[episode_token()] = kept

@@ -267,3 +267,15 @@ def test_the_label_shuffle_replay_shows_what_flmn_core_computes():
     assert address(at)["shuffle"] == "1" and f"1 → {derangement(5, 1)[0] + 1}" in texts(at.markdown)
     again = reload(at)
     assert f"1 → {derangement(5, 1)[0] + 1}" in texts(again.markdown)  # the link keeps the permutation too
+
+
+@pytest.mark.slow  # Omniglot's 32,460 drawings read and preprocessed from the downloaded zips: about a minute
+def test_the_download_button_fetches_omniglots_zips_from_their_server(file_server, data_dir, no_data, monkeypatch):
+    monkeypatch.setattr(data_sources, "OMNIGLOT_URL", file_server + "/omniglot/{name}.zip")
+    at = explorer()
+    at.radio(key="explorer_source").set_value("omniglot").run()
+    at.button(key="download-omniglot").click().run(timeout=900)  # a guard against a hang on a loaded machine
+    assert not at.exception and not at.error, (at.exception, texts(at.error))
+    for name in data_sources.OMNIGLOT_SETS:
+        assert (no_data / "omniglot" / f"{name}.zip").read_bytes() == (data_dir / "omniglot" / f"{name}.zip").read_bytes()
+    assert shown_step(at) == (1, 50) and not at.info

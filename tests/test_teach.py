@@ -112,6 +112,7 @@ def test_the_teacher_chooses_how_many_labels_and_the_page_follows(canvas):
     assert not at.exception and len(label_buttons(at)) == 3 and address(at)["labels"] == "3"
     show(at, canvas, drawing(0, 1))
     label(at, 3)
+    at.run()  # the whole page (a label reruns its fragments only), the sidebar's box with it
     at.number_input(key="teach_classes").set_value(2).run()  # label 3 is given: the episode keeps 3 labels
     assert "label 3 is given in this episode" in texts(at.error) and len(label_buttons(at)) == 3
     assert at.number_input(key="teach_classes").value == 3
