@@ -269,11 +269,7 @@ def step_view_ui(episode, models, view):
         parts = memory.views_ui("explorer-views", view["show"])
         view["show"] = memory.in_view_order(st.session_state["explorer-views"])
         view_address_ui(view)
-        columns = st.columns(len(models))
-        for column, (name, model) in zip(columns, models.items()):
-            with column:
-                st.markdown(f"#### {name}")
-                memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}", parts=parts)
+        memory.memory_panels_ui(episode, models, t, "explorer", parts, side_by_side=True)
 
     view_step()
 

@@ -206,13 +206,18 @@ def memory_panel_ui(episode, name, model, t, key, parts=None):
     figures_ui(model, *read_ui(episode, name, model, t, key, parts), key, parts)
 
 
-def memory_panels_ui(episode, models, t, prefix, parts):
-    """Every model's memory view at step t: the reads side by side, then each model's figures across the
-    whole width, one model after the other (beside each other in a narrow column, a heatmap's row names
-    and notes leave its plot a sliver). Keys: prefix-<model name>."""
+def memory_panels_ui(episode, models, t, prefix, parts, side_by_side=False):
+    """Every model's memory view at step t, each under its name: the reads side by side, then the figures,
+    side by side too (a whole page's width), else across the width one model after the other (in a narrow
+    column, beside each other, a heatmap's row names leave its plot a sliver). The figures start in a row
+    of their own, so that two models' figures start level whatever their reads' notes. Keys:
+    prefix-<model name>."""
     shown = {}
     for column, (name, model) in zip(st.columns(len(models), gap="small"), models.items()):
         with column:
+            st.markdown(f"**{name}**")
             shown[name] = read_ui(episode, name, model, t, f"{prefix}-{name}", parts)
-    for name, model in models.items():
-        figures_ui(model, *shown[name], f"{prefix}-{name}", parts)
+    places = st.columns(len(models), gap="small") if side_by_side else [st.container() for _ in models]
+    for place, (name, model) in zip(places, models.items()):
+        with place:
+            figures_ui(model, *shown[name], f"{prefix}-{name}", parts)

@@ -145,9 +145,9 @@ def test_stepping_and_play_pause_side_by_side():
     step_slider(at).set_value(5).run()
     markdown = texts(at.markdown)
     assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
-    assert f"#### {FLMN}" in markdown and f"#### {MANN}" in markdown
-    assert chart_names(at) == ["probabilities", "FLMN read", f"{FLMN}-feature_memory", f"{FLMN}-label_memory",
-                               "MANN read", f"{MANN}-memory"]  # the default views: the read and the memories
+    assert f"**{FLMN}**" in markdown and f"**{MANN}**" in markdown
+    assert chart_names(at) == ["probabilities", "FLMN read", "MANN read", f"{FLMN}-feature_memory",
+                               f"{FLMN}-label_memory", f"{MANN}-memory"]  # the default views: the reads, the memories
     at.button_group(key="explorer-views").set_value(["Addressing", "Controller"]).run()
     assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
                                f"{MANN}-controller"]
