@@ -6,28 +6,20 @@ loaded from a file). At each step: the input, the label fed with it, each model'
 addressing weights and its memories. Below, the label-shuffle replay: the same drawings with the labels
 permuted, to see whether the models bind labels in memory or remember characters.
 
-The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&step=12&show=Read,Memories`): a
-reload comes back to it and a link reproduces it. Playing advances one step per tick of a fragment, from a
-step kept in the session (never from the slider, whose value in the browser may lag behind under load), and
-every tick checks the Play switch first.
+The view lives in the URL (`/explorer?source=glyphs&seed=3&samples=10&labels=5&step=12&show=Read,Memories`,
+with the checkpoints: app_shared.links): a reload comes back to it and a link reproduces it. Playing advances
+one step per tick of a fragment, from a step kept in the session (never from the slider, whose value in the
+browser may lag behind under load), and every tick checks the Play switch first.
 """
-
-import secrets
-import threading
-from collections import OrderedDict
 
 import streamlit as st
 
-from app_shared import frame, memory, sources
+from app_shared import frame, links, memory, sources
+from app_shared.links import link_int
 from app_shared.markup import label_md, plain
-from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES, link_int
+from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, SOURCES
 from flmn_core.interactive import figures
-from flmn_core.interactive.episode import (
-    MAX_STEPS,
-    EpisodeError,
-    InteractiveEpisode,
-    episode_from_pool,
-)
+from flmn_core.interactive.episode import MAX_STEPS, EpisodeError, episode_from_pool
 from flmn_core.interactive.shuffle import derangement, label_shuffle_replay
 from flmn_core.results import markdown
 
@@ -37,7 +29,6 @@ PLAYING = "explorer_playing"  # the key of the Play switch: whether the explorer
 PLAY_SECONDS = 1.0  # one step per second while playing (slower when a step takes longer to draw)
 PREVIEW_SIDE = 120  # px: the 20 x 20 input, each pixel a sharp 6 x 6 block
 EXPLORER_VIEWS = ("Read", "Memories")  # of memory.VIEWS: what the panels show until the person chooses
-STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-step episode's file is ~20 KB
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -46,13 +37,16 @@ STASH_SIZE = 200  # session episodes kept for reloads, the most recent; a 50-ste
 
 def first_view(params, session_has_episode):
     """The view a visit starts from, read from the link's query parameters: source, seed, drawings per
-    class (samples), step (1-based), shuffle (the label-shuffle seed), show (the memory views). Without a
-    source: this session's episode when it has one, else generated characters, which work offline."""
+    class (samples), labels (the classes of a sampled episode), step (1-based), shuffle (the label-shuffle
+    seed), show (the memory views). Without a source: this session's episode when it has one, else
+    generated characters, which work offline."""
     source = params.get("source")
     if source not in SOURCE_LABELS:
         source = SESSION if session_has_episode else GLYPHS
+    most = max(frame.MIN_CLASSES, frame.most_classes())
     return {"source": source, "seed": link_int(params, "seed", 0, MAX_SEED, 0),
             "samples": link_int(params, "samples", 1, GLYPH_DRAWINGS, GLYPH_DRAWINGS),
+            "labels": link_int(params, "labels", frame.MIN_CLASSES, most, min(frame.DEFAULT_CLASSES, most)),
             "step": link_int(params, "step", 1, MAX_STEPS, 1), "shuffle": link_int(params, "shuffle", 0, MAX_SEED, 0),
             "show": link_views(params)}
 
@@ -63,15 +57,13 @@ def link_views(params):
     return memory.in_view_order(params["show"].split(",")) if "show" in params else EXPLORER_VIEWS
 
 
-def write_view_link(view):
-    """Put the view in the URL: what a reload or a copied link needs to show the same episode and step."""
+def view_address_ui(view):
+    """Put the view in the address: what a reload or a copied link needs to show the same episode and step."""
     if view["source"] == SESSION:
-        link = {"source": SESSION, "step": view["step"]}
-        if "episode_token" in st.session_state:
-            link["episode"] = st.session_state["episode_token"]
+        link = {"source": SESSION, "step": view["step"], links.TOKEN: links.episode_token()}
     else:
-        link = {key: view[key] for key in ("source", "seed", "samples", "step")}
-    sources.write_link(link | {"shuffle": view["shuffle"], "show": ",".join(view["show"])})
+        link = {key: view[key] for key in ("source", "seed", "samples", "labels", "step")}
+    links.address_ui(link | {"shuffle": view["shuffle"], "show": ",".join(view["show"])})
 
 
 def restore_widget(key, value):
@@ -115,44 +107,6 @@ def new_episode():
     from_the_start()
 
 
-# ----------------------------------------------------------------------------------------------------
-# This session's episode across reloads
-
-
-@st.cache_resource
-def episode_stash():
-    """Session episodes by link token, for reloads: (OrderedDict {token: episode file bytes}, lock).
-    Shared by all sessions of this process; a token is unguessable, so only its link reaches an episode."""
-    return OrderedDict(), threading.Lock()
-
-
-def stash_episode(episode):
-    """Keep this session's episode under its link token, so that a reload of the page finds it again."""
-    token = st.session_state.setdefault("episode_token", secrets.token_urlsafe(12))
-    stash, lock = episode_stash()
-    data = episode.to_bytes()
-    with lock:
-        stash[token] = data
-        stash.move_to_end(token)
-        while len(stash) > STASH_SIZE:
-            stash.popitem(last=False)
-
-
-def restore_episode(token):
-    """After a reload: make the stashed episode of this link this session's again. -> True if restored."""
-    stash, lock = episode_stash()
-    with lock:
-        data = stash.get(token)
-    if data is None:
-        return False
-    try:
-        st.session_state["episode"] = InteractiveEpisode.load(data)
-    except EpisodeError:
-        return False
-    st.session_state["episode_token"] = token
-    return True
-
-
 def session_episode_ui():
     """This session's episode, or None after saying why there is none."""
     episode = frame.session_episode()
@@ -160,7 +114,7 @@ def session_episode_ui():
         st.info("This session's episode is empty: draw and label a few characters on the Teach page, load an "
                 "episode file in the sidebar, or pick another source.")
         return None
-    stash_episode(episode)
+    links.stash(episode)
     return episode
 
 
@@ -168,11 +122,18 @@ def session_episode_ui():
 # Sampled episodes
 
 
-def sampled_episode_ui(source, classes, view):
+def sampled_episode_ui(source, view):
     """Sampling options and the sampled episode (kept in the session until they change), or None."""
-    left, middle, right = st.columns([2, 1, 1])
+    left, labels, middle, right = st.columns([3, 2, 1, 1])
+    most = max(frame.MIN_CLASSES, frame.most_classes())
+    view["labels"] = min(view["labels"], most)  # checkpoints of fewer labels than a link's were chosen
     restore_widget("explorer_samples", view["samples"])
     restore_widget("explorer_seed", view["seed"])
+    st.session_state["explorer_labels"] = min(st.session_state.get("explorer_labels", view["labels"]), most)
+    view["labels"] = classes = labels.number_input(
+        "Labels (classes)", frame.MIN_CLASSES, most, key="explorer_labels",
+        help=f"Characters in the episode, each with its label: 2 to {most}, the most the checkpoints chosen "
+             "tell apart.")
     view["samples"] = left.slider("Drawings per class", 1, GLYPH_DRAWINGS, key="explorer_samples",
                                   help=f"{classes} classes, each shown this many times: "
                                        f"the episode has {classes} × this steps.")
@@ -299,23 +260,18 @@ def step_view_ui(episode, models, view):
             if view["step"] == T:  # the end: stop the timer and turn the switch off
                 st.session_state[PLAYING] = False
                 go_to(T)
-                write_view_link(view)
                 st.rerun()
         t = step_chooser_ui(view, T, playing)
         step_header_ui(episode, t)
-        names = [episode.label_text(c) for c in range(episode.classes)]
-        figure = figures.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()}, names)
+        figure = figures.probabilities_figure({n: r[t].probabilities for n, r in episode.runs.items()},
+                                              episode.label_texts())
         figure.update_layout(height=240)
         st.plotly_chart(figure, key="explorer-probabilities", config={"displayModeBar": False})
         st.html(frame.strip_html(episode, max(0, t - 11), min(T, t + 12), highlight=t))
         parts = memory.views_ui("explorer-views", view["show"])
         view["show"] = memory.in_view_order(st.session_state["explorer-views"])
-        write_view_link(view)
-        columns = st.columns(len(models))
-        for column, (name, model) in zip(columns, models.items()):
-            with column:
-                st.markdown(f"#### {name}")
-                memory.memory_panel_ui(episode, name, model, t, key=f"explorer-{name}", parts=parts)
+        view_address_ui(view)
+        memory.memory_panels_ui(episode, models, t, "explorer", parts, side_by_side=True)
 
     view_step()
 
@@ -385,28 +341,21 @@ st.markdown("Replay an episode one step at a time and watch what each model read
             "reproduces what it shows: copy it to share the episode and step.")
 
 if "explorer_view" not in st.session_state:  # a new session: a first visit, a reload or a shared link
-    params = st.query_params.to_dict()
-    if params.get("source") == SESSION and params.get("episode") and not len(frame.session_episode()):
-        if restore_episode(params["episode"]):
-            st.session_state["explorer_view"] = first_view(params, True)
-            st.rerun()  # so that the sidebar and every page see the restored episode from the start
-    st.session_state["explorer_view"] = first_view(params, bool(len(frame.session_episode())))
+    st.session_state["explorer_view"] = first_view(links.first_params(), bool(len(frame.session_episode())))
 view = st.session_state["explorer_view"]
 
 models = frame.current_models()
 source = choose_source_ui(view)
+episode = None
 if not models:
     st.warning("No model is loaded: choose a checkpoint in the sidebar.")
-    write_view_link(view)
+else:
+    episode = session_episode_ui() if source == SESSION else sampled_episode_ui(source, view)
+    models = frame.sync_episode(episode, models) if episode is not None else {}
+if episode is None or not models:
+    view_address_ui(view)  # otherwise the step view writes it, at every step
     st.stop()
-classes = next(iter(models.values())).config.classes
-episode = session_episode_ui() if source == SESSION else sampled_episode_ui(source, classes, view)
-if episode is None:
-    write_view_link(view)
-    st.stop()
-models = frame.sync_episode(episode, models)
-if models:
-    step_view_ui(episode, models, view)
-    with st.expander("Accuracy by instance in this episode"):
-        st.markdown(frame.accuracy_table_md(episode))
-    shuffle_ui(episode, models, view)
+step_view_ui(episode, models, view)
+with st.expander("Accuracy by instance in this episode"):
+    st.markdown(frame.accuracy_table_md(episode))
+shuffle_ui(episode, models, view)

@@ -11,7 +11,8 @@ from flmn_core.model import addressing, retrieval
 from flmn_core.model import networks as models
 from flmn_core.model.networks import FLMN, MANN, MemoryNetwork
 
-# (title, LaTeX as the FLMN paper numbers it, the function that computes it). The symbols: k_t key,
+# (title, LaTeX as the FLMN paper numbers it, the function that computes it). A formula of two parts is set
+# on two lines: side by side they are wider than the formula's column at 1440 px. The symbols: k_t key,
 # M_t memory (M^f feature, M^l label), w^r read, w^u usage, w^lu least used, w^w write weights, a_t add
 # vectors, alpha the write gate, gamma the usage decay.
 EQUATIONS = (
@@ -43,7 +44,8 @@ EQUATIONS = (
 # The retrieving FLMN (flmn-retrieve): what it changes, each beside the code. r counts rows that hold something.
 VARIANTS = (
     ("Key strength: a learned beta_t >= 1 sharpens the softmax of Eq. (2)",
-     r"w^r_t(i) = \frac{\exp \beta_t K(i)}{\sum_j \exp \beta_t K(j)}, \quad \beta_t = 1 + \log(1 + e^{\hat\beta_t})",
+     r"\begin{gathered} w^r_t(i) = \frac{\exp \beta_t K(i)}{\sum_j \exp \beta_t K(j)} \\ "
+     r"\beta_t = 1 + \log(1 + e^{\hat\beta_t}) \end{gathered}",
      MemoryNetwork.read_weights),
     ("Empty rows take no read, and a read may land on nothing (the null row, similarity a learned threshold theta)",
      r"w^r_t(i) = \frac{[M^f(i) \neq 0] \exp \beta_t K(i)}{e^{\beta_t \theta} + \sum_j [M^f(j) \neq 0] \exp \beta_t K(j)}",
@@ -58,8 +60,8 @@ VARIANTS = (
 
 # flmn-conv: the retrieving FLMN with a small convolutional network between the image and the controller.
 ENCODER = ("A convolutional encoder: the controller sees features that change little when a drawing moves",
-           r"\text{input}_t = \big(\mathrm{LN}(\mathrm{flatten}(B_3 B_2 B_1 x_t)),\ y_{t-1}\big), \quad "
-           r"B = \mathrm{maxpool}\,\mathrm{ReLU}\,\mathrm{GN}\,\mathrm{conv}_{3 \times 3}",
+           r"\begin{gathered} \text{input}_t = \big(\mathrm{LN}(\mathrm{flatten}(B_3 B_2 B_1 x_t)),\ y_{t-1}\big) \\ "
+           r"B = \mathrm{maxpool}\,\mathrm{ReLU}\,\mathrm{GN}\,\mathrm{conv}_{3 \times 3} \end{gathered}",
            models.conv_encoder)
 
 PROTOCOL = (

@@ -11,9 +11,10 @@ from itertools import takewhile
 
 import streamlit as st
 
-from app_shared import frame, sources
+from app_shared import frame, links, sources
+from app_shared.links import link_int
 from app_shared.markup import plain
-from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES, link_int
+from app_shared.sources import GLYPH_DRAWINGS, GLYPHS, MAX_SEED, OMNIGLOT, SOURCES
 from flmn_core import DataError
 from flmn_core.interactive.episode import (
     EpisodeError,
@@ -21,6 +22,7 @@ from flmn_core.interactive.episode import (
     episode_from_pool,
 )
 from flmn_core.interactive.human import HumanPlay
+from flmn_core.plotting import colour_by_model
 from flmn_core.results import figures as result_figures
 from flmn_core.results import markdown, paper
 
@@ -49,10 +51,10 @@ def first_game(params):
             "answers": [int(a) - 1 for a in answers if "1" <= a <= "9"]}
 
 
-def write_game_link(game, play):
-    """Put the game in the URL (answers as 1-based digits), so that a reload or a link resumes it."""
-    sources.write_link({"source": game["source"], "seed": game["seed"], "samples": game["samples"],
-                            "answers": "".join(str(a + 1) for a in play.answers) if play else ""})
+def game_address_ui(game, play):
+    """Put the game in the address (answers as 1-based digits), so that a reload or a link resumes it."""
+    links.address_ui({"source": game["source"], "seed": game["seed"], "samples": game["samples"],
+                      "answers": "".join(str(a + 1) for a in play.answers) if play else ""})
 
 
 def new_game():
@@ -168,8 +170,8 @@ def scores_ui(play, models):
     series = {name: {"accuracy": [c / n if n else float("nan") for c, n in zip(*counted)]}
               for name, counted in counts.items()}
     series["Human players (Santoro et al. 2016, Table 1)"] = paper.HUMAN.series()
-    st.plotly_chart(result_figures.instance_accuracy_figure(series, title="Accuracy by instance on this episode"),
-                    key="play-scores")
+    figure = result_figures.instance_accuracy_figure(series, title="Accuracy by instance on this episode")
+    st.plotly_chart(colour_by_model(figure), key="play-scores")
     with st.expander("The episode, with both models' predictions"):
         st.html(frame.strip_html(episode))
 
@@ -182,15 +184,15 @@ st.markdown("Take the test the models take. You will see drawings of five charac
             "this game: your score appears beside theirs and the models' at the end.")
 
 if "play_game" not in st.session_state:  # a new session: a first visit, a reload or a shared link
-    st.session_state["play_game"] = first_game(st.query_params.to_dict())
+    st.session_state["play_game"] = first_game(links.first_params())
 game = st.session_state["play_game"]
 models = frame.current_models()
-classes = next(iter(models.values())).config.classes if models else frame.DEFAULT_CLASSES
+classes = min(frame.DEFAULT_CLASSES, frame.most_classes())  # Santoro et al.'s game: five characters
 settings_ui(game)
 play = current_game_ui(game, classes)
+game_address_ui(game, play)
 if play is not None:
     game["answers"] = play.answers
-    write_game_link(game, play)
     if not play.done:
         turn_ui(play)
     elif not models:

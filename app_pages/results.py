@@ -5,6 +5,7 @@ logs) or from flmn_core.results.paper, through flmn_core.results.report: none is
 import streamlit as st
 
 from flmn_core.model import zoo
+from flmn_core.plotting import colour_by_model
 from flmn_core.results import figures as result_figures
 from flmn_core.results import paper, report
 
@@ -48,7 +49,7 @@ def accuracy_figure(dataset, title, experiments, published):
     series = {name: {"accuracy": r["accuracy"], "ci95": r["ci95"]} for name, r in results.items()}
     series |= {f"{row.model}{f', Exp. {row.experiment}' if row.experiment else ''} ({row.source})": row.series()
                for row in published}
-    return result_figures.instance_accuracy_figure(series, title=f"Accuracy by instance: {title}")
+    return colour_by_model(result_figures.instance_accuracy_figure(series, title=f"Accuracy by instance: {title}"))
 
 
 def accuracy_figures_ui(dataset):
@@ -109,7 +110,7 @@ if not has_logs:
             "have written them.")
 for name, figure in curves.items():
     if figure.data:  # an experiment without logs has nothing to draw
-        st.plotly_chart(figure, key=f"results-{name}")
+        st.plotly_chart(colour_by_model(figure), key=f"results-{name}")
 
 st.header("The checkpoints")
 st.markdown(report.checkpoint_legend())

@@ -18,20 +18,23 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app_shared import links
 from app_shared.markup import plain
 from flmn_core import CheckpointError, load_model
-from flmn_core.interactive.episode import MAX_STEPS, EpisodeError, InteractiveEpisode
+from flmn_core.interactive.episode import MAX_STEPS, EpisodeError, InteractiveEpisode, label_space
 from flmn_core.model import zoo
-from flmn_core.model.configs import FLMNConfig
 from flmn_core.model.networks import MODELS
+from flmn_core.plotting import model_colour
 from flmn_core.results import markdown
 from flmn_core.training.metrics import INSTANCES
 
-DEFAULT_CLASSES = FLMNConfig().classes  # an episode takes the models' C; this when no model is loaded
+DEFAULT_CLASSES = 5  # labels a new episode uses, as the papers' episodes (fewer when a model tells fewer apart)
+MIN_CLASSES = 2
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 STYLESHEET = ASSETS / "style.css"  # the app's CSS (the strip's too)
 LOGO = str(ASSETS / "logo.svg")  # a str: st.logo takes an SVG by its file name, not by a Path
 STRIP_STEPS = 60  # the Teach page's strip shows the latest steps; the explorer shows any step
+ACCURACY_PX = 80  # px of 100% in the running accuracy's chart
 MODEL_KINDS = tuple(MODELS)  # the sidebar offers one checkpoint of each kind, compared side by side
 
 # One thread per process: the server may run beside training jobs, and a batch of one step gains
@@ -67,7 +70,8 @@ def cached_model(path, modified_ns, sha256):
 
 
 def choose_checkpoints_ui():
-    """Sidebar: one shipped checkpoint per model kind -> list of zoo.Shipped (may be empty)."""
+    """Sidebar: one shipped checkpoint per model kind -> list of zoo.Shipped (may be empty). A session
+    starts with the checkpoints its link names (`flmn=flmn-conv&mann=mann-exp1`), else each kind's first."""
     shipped = zoo.available()
     chosen = []
     for kind in MODEL_KINDS:
@@ -75,6 +79,9 @@ def choose_checkpoints_ui():
         if not options:
             st.sidebar.warning(f"No {kind.upper()} checkpoint in {zoo.checkpoint_dir()}.")
             continue
+        if f"checkpoint_{kind}" not in st.session_state:
+            named = [c for c in options if c.name == links.first_params().get(kind)]
+            st.session_state[f"checkpoint_{kind}"] = (named or options)[0]
         choice = st.sidebar.selectbox(f"{kind.upper()} checkpoint", options, key=f"checkpoint_{kind}",
                                       format_func=lambda c: f"{c.name} (Experiment {c.experiment})",
                                       help="  \n".join(f"**{c.name}**: {c.description}" for c in options))
@@ -109,20 +116,41 @@ def current_models():
 # The person's episode
 
 
+def most_classes():
+    """The most labels an episode may use with the checkpoints chosen: the fewest any of them tells apart."""
+    return label_space(current_models(), DEFAULT_CLASSES)
+
+
 def session_episode():
-    """This session's episode, created on first use with the models' number of classes; an empty
-    episode follows a change of checkpoint to one with another number of classes."""
-    models = current_models()
-    classes = next(iter(models.values())).config.classes if models else DEFAULT_CLASSES
+    """This session's episode, created on first use: the one its link's token names (a reload), else an
+    empty one of the link's `labels` (DEFAULT_CLASSES without), at most most_classes(). An empty episode
+    follows a change of checkpoints to fewer labels than it uses."""
     episode = st.session_state.get("episode")
-    if episode is None or (len(episode) == 0 and episode.classes != classes):
-        episode = InteractiveEpisode(classes)
+    if episode is None:
+        params = links.first_params()
+        restored = links.restore(params[links.TOKEN]) if params.get(links.TOKEN) else None
+        if restored is not None:
+            episode, kept = restored
+            st.session_state["teach_kept"] = kept  # the drawing not labelled yet, for the Teach page
+        else:
+            wanted = links.link_int(params, "labels", MIN_CLASSES, most_classes(), DEFAULT_CLASSES)
+            episode = InteractiveEpisode(min(wanted, most_classes()))
         st.session_state["episode"] = episode
+    elif not len(episode) and episode.classes > most_classes():
+        episode.set_classes(most_classes())
     return episode
 
 
+def runnable_models(episode):
+    """The models chosen, if every one of them can run the episode (tells at least its labels apart), else
+    none: sync_episode says why at the top of the page."""
+    models = current_models()
+    return models if most_classes() >= episode.classes else {}
+
+
 def sync_episode(episode, models):
-    """Bring the episode to the chosen models; show why when it cannot. -> the models it runs with.
+    """Bring the episode to the chosen models; show why when it cannot (the episode is kept, for models
+    that can run it). -> the models it runs with.
 
     For an episode loaded from a file, also say which models now predict differently than when it was
     saved (another checkpoint under the same name, e.g. retrained)."""
@@ -167,14 +195,17 @@ def load_episode_upload(key):
 def load_episode_file(source, name):
     """Replace the session's episode with an episode file's (a path or bytes, named `name` to the person),
     or keep the episode so far; either way the sidebar's episode file box says what happened -> whether
-    it loaded. The models replay the loaded episode on the next run (sync_episode)."""
+    it loaded. A file of more labels than the checkpoints chosen tell apart is refused here, at the door.
+    The models replay the loaded episode on the next run (sync_episode)."""
     try:
-        episode = InteractiveEpisode.load(source)
+        episode = InteractiveEpisode.load(source, labels=most_classes())
     except EpisodeError as error:
         st.session_state["episode_file_message"] = ("error", f"{name}: {error}. The episode so far is kept.")
         return False
     st.session_state["episode"] = episode
-    st.session_state["episode_file_message"] = ("success", f"Loaded {name}: {len(episode)} steps.")
+    st.session_state.pop("teach_kept", None)
+    st.session_state["episode_file_message"] = ("success", f"Loaded {name}: {len(episode)} steps, "
+                                                           f"{episode.classes} labels.")
     # A fresh canvas: a drawing on it was predicted from the old episode's memories.
     st.session_state["canvas_round"] = st.session_state.get("canvas_round", 0) + 1
     return True
@@ -196,12 +227,14 @@ def data_uri(image):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def pixels_html(image, side, caption=""):
-    """A [20, 20] ink image as HTML: its PNG inline, drawn side x side px with sharp pixels, over a caption.
-    Inline, not st.image: a fragment's rerun never frees the files st.image stores on the server (only a
-    full run does), so a Teach session that reruns only its fragments would hold every preview it drew."""
+def pixels_html(image, side, caption="", smooth=False):
+    """A [20, 20] ink image as HTML: its PNG inline, drawn side x side px with sharp pixels (smooth: blended,
+    as a character to copy), over a caption. Inline, not st.image: a fragment's rerun never frees the files
+    st.image stores on the server (only a full run does), so a Teach session that reruns only its
+    fragments would hold every preview it drew."""
     text = f'<figcaption>{html.escape(caption)}</figcaption>' if caption else ""
-    return (f'<figure class="flmn-pixels"><img src="{data_uri(image)}" width="{side}" height="{side}" '
+    kind = "flmn-pixels flmn-smooth" if smooth else "flmn-pixels"
+    return (f'<figure class="{kind}"><img src="{data_uri(image)}" width="{side}" height="{side}" '
             f'alt="{html.escape(caption or "drawing")}"/>{text}</figure>')
 
 
@@ -236,11 +269,41 @@ def strip_html(episode, first=0, last=None, highlight=None):
     return f'<div class="flmn-strip">{"".join(cells)}</div>'
 
 
+def instances_seen(episode, instances=INSTANCES):
+    """The instances the episode has reached so far (at least 1, at most `instances`)."""
+    return max(1, min(instances, int(episode.instances().max()))) if len(episode) else 1
+
+
+def accuracy_chart_html(episode, instances=INSTANCES):
+    """Running per-instance accuracy of every model as a small bar chart in HTML (styled by the flmn-acc
+    classes of assets/style.css): a group of bars per instance seen so far, one per model in its colour,
+    each ACCURACY_PX * accuracy high, with the counts in its hover. HTML rather than a Plotly chart: it is
+    redrawn at every label click, and a chart costs the browser about 0.1 s each time."""
+    seen = instances_seen(episode, instances)
+    counts = {name: episode.instance_accuracy(name, seen) for name in episode.runs}
+    groups = []
+    for k in range(seen):
+        bars = []
+        for name, (correct, total) in counts.items():
+            if total[k]:
+                share = correct[k] / total[k]
+                hover = f"{name}, {markdown.ordinal(k + 1)} instance: {correct[k]}/{total[k]} ({100 * share:.0f}%)"
+                bars.append(f'<i class="flmn-acc-bar" title="{html.escape(hover)}" data-accuracy="{share:.6g}" '
+                            f'style="height:{ACCURACY_PX * share:.1f}px;background:{model_colour(name)}"></i>')
+        groups.append(f'<div class="flmn-acc-group"><div class="flmn-acc-bars">{"".join(bars)}</div>'
+                      f'<span>{markdown.ordinal(k + 1)}</span></div>')
+    legend = "".join(f'<span><i style="background:{model_colour(name)}"></i>{html.escape(name)}</span>'
+                     for name in counts)
+    return (f'<figure class="flmn-acc"><figcaption>Accuracy by instance (0 to 100%)</figcaption>'
+            f'<div class="flmn-acc-plot" style="height:{ACCURACY_PX}px">{"".join(groups)}</div>'
+            f'<div class="flmn-acc-legend">{legend}</div></figure>')
+
+
 def accuracy_table_md(episode, instances=INSTANCES):
     """Running per-instance accuracy of every model as a Markdown table (instances seen so far)."""
     if not len(episode) or not episode.runs:
         return ""
-    seen = max(1, min(instances, int(episode.instances().max())))
+    seen = instances_seen(episode, instances)
     rows = []
     for name in episode.runs:
         correct, total = episode.instance_accuracy(name, instances)

@@ -2,6 +2,7 @@
 pages share.
 
     memory_panel_ui(episode, "flmn-exp1", model, t, key="teach-flmn-exp1")
+    memory_panels_ui(episode, models, t, "teach", parts)   # every model: reads side by side, figures after
 
 draws, for one model at step t of an episode (t = len(episode): the drawing predicted and not labelled
 yet), where its read went and how focused it is, its addressing weights and memories with every row
@@ -18,6 +19,7 @@ import streamlit as st
 
 from app_shared.markup import plain
 from flmn_core.interactive import figures, memory_rows, read_view, surgery
+from flmn_core.interactive.episode import model_labels
 
 WIPE, FREEZE = "Wipe", "Freeze"
 CHART_CONFIG = {"displayModeBar": False}
@@ -169,7 +171,7 @@ def surgery_section_ui(episode, name, model, t, key, images, steps, rows):
         if edit is None:
             st.caption("Closing this section drops the surgery.")
             return steps, rows
-        inputs = [(images[s], episode.prev_label(s)) for s in range(t + 1)]
+        inputs = [(images[s], episode.prev_label(s, model_labels(model))) for s in range(t + 1)]
         shown = surgery.edited_run(model, inputs, steps, edit)
         st.markdown(prediction_change_md(name, steps[-1], shown[-1], label_text))
         st.caption(f"Shown below with the surgery: {describe_edit(edit)}. The episode and the model are "
@@ -177,17 +179,46 @@ def surgery_section_ui(episode, name, model, t, key, images, steps, rows):
         return shown, memory_rows.describe_steps(shown, episode.labels)
 
 
-def memory_panel_ui(episode, name, model, t, key, parts=None):
-    """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
-    memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
-    names of the figures to draw (views_ui; None: all)."""
+def read_ui(episode, name, model, t, key, parts=None):
+    """The first part of the memory view of model `name` at step t (0-based; t = len(episode) is the
+    pending step): the surgery section and the read -> what the figures draw: (the steps shown, their
+    RowView, the label names)."""
     images, steps = step_inputs(episode, name, t)
     shown, rows = surgery_section_ui(episode, name, model, t, key, images, steps,
                                      memory_rows.describe_steps(steps, episode.labels))
-    names = [episode.label_text(c) for c in range(episode.classes)]
+    names = episode.label_texts()
     if parts is None or "read" in parts:
         st.html(read_view.step_html(shown[-1], rows, images, names))
+    return shown, rows, names
+
+
+def figures_ui(model, shown, rows, names, key, parts=None):
+    """The rest of a memory view (read_ui's result): the Plotly figures among parts (None: all)."""
     charts = None if parts is None else tuple(part for part in parts if part != "read")
     logits = surgery.logits_of(model, shown[-1].state)[0]
     for figure_key, figure in figures.memory_view(shown[-1], rows, logits, names, charts).items():
         st.plotly_chart(figure, key=f"{key}-{figure_key}", config=CHART_CONFIG)
+
+
+def memory_panel_ui(episode, name, model, t, key, parts=None):
+    """The memory view of model `name` at step t (0-based; t = len(episode) is the pending step) with
+    memory surgery. key: a prefix unique on the page for this panel's widgets and charts; parts: the
+    names of the figures to draw (views_ui; None: all)."""
+    figures_ui(model, *read_ui(episode, name, model, t, key, parts), key, parts)
+
+
+def memory_panels_ui(episode, models, t, prefix, parts, side_by_side=False):
+    """Every model's memory view at step t, each under its name: the reads side by side, then the figures,
+    side by side too (a whole page's width), else across the width one model after the other (in a narrow
+    column, beside each other, a heatmap's row names leave its plot a sliver). The figures start in a row
+    of their own, so that two models' figures start level whatever their reads' notes. Keys:
+    prefix-<model name>."""
+    shown = {}
+    for column, (name, model) in zip(st.columns(len(models), gap="small"), models.items()):
+        with column:
+            st.markdown(f"**{name}**")
+            shown[name] = read_ui(episode, name, model, t, f"{prefix}-{name}", parts)
+    places = st.columns(len(models), gap="small") if side_by_side else [st.container() for _ in models]
+    for place, (name, model) in zip(places, models.items()):
+        with place:
+            figures_ui(model, *shown[name], f"{prefix}-{name}", parts)

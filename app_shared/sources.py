@@ -7,6 +7,7 @@ and shared by every session (st.cache_resource), never changed.
 """
 
 import streamlit as st
+import torch
 
 from flmn_core import DataError, load_mini_mnist, load_omniglot, split_indices
 from flmn_core.data.glyphs import sample_glyph_pool
@@ -51,41 +52,61 @@ def load_pool(source, seed):
 
 
 def missing_data_md(source, why):
-    """What to do when a data set's files are missing, in Markdown: which files, where from, and the two
-    ways to give them to the app."""
+    """What to do when a data set's files are missing, in Markdown: which files, where from, and the ways to
+    give them to the app."""
     files = "\n".join(f"  - `{path}` ([official file]({url}))" for path, url in DATA_FILES[source])
     return (f"**{SOURCES[source]} need data that is not on this machine.** The app reads the data folder named by "
             f"`FLMN_DATA_DIR` (now `{data_dir()}`), which must hold:\n{files}\n\n"
-            f"Either restart the app pointing at a folder that has them, for example the one beside the project:\n\n"
+            f"Press *Download* to fetch the official files into that folder (online only), or restart the app "
+            f"pointing at a folder that has them, for example the one beside the project:\n\n"
             f"```bash\n{RUN_WITH_DATA}\n```\n\n"
             f"or copy the files into `{data_dir()}` and press *Try again*. The generated characters need no data.\n\n"
             f"_Details: {why}_")
 
 
+def download_data(source):
+    """Callback of *Download*: fetch the official files of a source into the data folder with the project's
+    own downloader (flmn_core.data.sources), then read them; say why when that fails (offline, say)."""
+    loader = {OMNIGLOT: load_omniglot, MNIST: load_mini_mnist}[source]
+    try:
+        with st.spinner(f"Downloading the {SOURCES[source]} files into {data_dir()}…"):
+            loader(download=True)
+    except DataError as error:
+        st.session_state[f"download-{source}-error"] = str(error)
+    else:
+        st.session_state.pop(f"download-{source}-error", None)
+
+
 def pool_ui(source, seed):
-    """The pool of a source, or None after saying how to give the app the missing data (and offering to
-    look again once the files are in place)."""
+    """The pool of a source, or None after saying how to give the app the missing data: download the
+    official files (online), or look again once they are in place."""
     try:
         return load_pool(source, seed)
     except DataError as missing:
         st.info(missing_data_md(source, missing), icon=":material/folder_open:")
-        st.button("Try again", key=f"retry-{source}", icon=":material/refresh:",
-                  help="Look for the files again (after copying them into the data folder).")
+        if st.session_state.get(f"download-{source}-error"):
+            st.error(f"The download failed: {st.session_state[f'download-{source}-error']}")
+        with st.container(horizontal=True, gap="small"):
+            st.button("Download", key=f"download-{source}", icon=":material/download:", on_click=download_data,
+                      args=(source,), help=f"Fetch the official files into {data_dir()} (needs the internet).")
+            st.button("Try again", key=f"retry-{source}", icon=":material/refresh:",
+                      help="Look for the files again (after copying them into the data folder).")
         return None
 
 
-def link_int(params, key, low, high, default):
-    """An integer of a link's query parameters, clamped to low..high; the default when absent or not a
-    whole number (a hand-edited link must never break the page)."""
+def character_to_copy(classes, seed, turn):
+    """A character for the Teach page to copy at a turn: one drawing of one of `classes` characters, each
+    going with one label (character c with label c), in an order that shows each once, then any again ->
+    (image [20, 20], label, where it comes from). Omniglot's held-out test characters when their files are
+    here, else generated ones (never downloaded from here: a first visit must not wait for it)."""
     try:
-        return min(max(int(params.get(key, default)), low), high)
-    except (TypeError, ValueError):
-        return default
-
-
-def write_link(values):
-    """Make the page's URL hold these query parameters ({name: value}), so that a reload or a copied link
-    comes back to the same view. Only a change is sent to the browser."""
-    wanted = {key: str(value) for key, value in values.items()}
-    if st.query_params.to_dict() != wanted:
-        st.query_params.from_dict(wanted)
+        pool, origin = load_pool(OMNIGLOT, 0), "A held-out Omniglot character (the drawers' task was the same)."
+    except DataError:
+        pool, origin = glyph_pool(seed), "A generated character (Omniglot's are shown when its files are here)."
+    generator = torch.Generator().manual_seed(int(seed))
+    characters = torch.randperm(len(pool), generator=generator)[:classes]
+    first = torch.randperm(classes, generator=generator)
+    later = torch.randint(0, classes, (max(0, turn - classes + 1),), generator=generator)
+    label = int(first[turn]) if turn < classes else int(later[turn - classes])
+    drawing = int(torch.randint(0, pool.shape[1], (turn + 1,), generator=generator)[turn])
+    return pool[characters[label], drawing], label, origin

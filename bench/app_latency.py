@@ -27,23 +27,19 @@ import argparse
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 from bench.arguments import existing_folder, whole_number
-from bench.serving import wait_for_health
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from flmn_core.data import strokes
 from flmn_core.training.evaluate import positive_int, seed_int
 
-CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[1]
+
 TIMEOUT_MS = 120_000  # a loaded machine can take many seconds for a first render
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
@@ -99,35 +95,6 @@ def episode(data_dir, drawings, classes, seed):
         steps.append((by_character[characters[label]][drawer], label))
     rng.shuffle(steps)
     return steps
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(folder, log_path):
-    """`streamlit run app.py` in folder on a free port -> its address; stopped (this process only) at the end."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
-               "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_for_health(url, process, 120):
-            raise SystemExit(f"streamlit did not start in {folder}:\n{Path(log_path).read_text()[-2000:]}")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def export(ref, folder):
@@ -234,7 +201,8 @@ def main(argv=None):
             (work / "baseline").mkdir()
             export(args.baseline, work / "baseline")
             versions.append((args.baseline, work / "baseline"))
-        urls = [stack.enter_context(server(folder, work / f"server-{i}.log")) for i, (_, folder) in enumerate(versions)]
+        urls = [stack.enter_context(streamlit_server(folder, work / f"server-{i}.log"))[0]
+                for i, (_, folder) in enumerate(versions)]
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         stack.callback(browser.close)

@@ -187,7 +187,8 @@ def options(rng):
     """Every numeric option of `flmn train` and `flmn evaluate` given each of FUZZ_VALUES, parsed as the
     commands parse them: a usage message (exit 2) or a config is handled, anything else is not."""
     from flmn_core.model import zoo
-    from flmn_core.training import evaluate, options as train_options
+    from flmn_core.training import evaluate
+    from flmn_core.training import options as train_options
 
     counts = {"tried": 0, "unhandled": 0, "refused": 0, "accepted": 0}
     checkpoint = str(zoo.weights_path(zoo.default("flmn").name))

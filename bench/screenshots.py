@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from PIL import Image
 
-from bench.app_latency import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, TIMEOUT_MS, server
+from bench.app_latency import IDLE, ROOT, TIMEOUT_MS
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from flmn_core.data.normalise import OMNIGLOT_SIZE
 from flmn_core.data.strokes import CANVAS_SIDE, PEN_READY_MS
 from flmn_core.files import atomic_open
@@ -89,7 +90,7 @@ def main(argv=None):
         raise SystemExit(f"needs chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as work, server(ROOT, Path(work) / "server.log") as url, \
+    with tempfile.TemporaryDirectory() as work, streamlit_server(ROOT, Path(work) / "server.log") as (url, _), \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:

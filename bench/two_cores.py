@@ -40,8 +40,8 @@ from pathlib import Path
 
 import torch
 
-from bench.arguments import training_config_file
 from bench.app_latency import export
+from bench.arguments import training_config_file
 from bench.sample_ahead import CONFIGS, rate, stepper
 from bench.train_speed import cpu_model
 from flmn_core.data.sources import augmentation_images, load_omniglot

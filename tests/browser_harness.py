@@ -12,9 +12,6 @@ machine and fails it under CI, which must run the browser tests.
 
 import base64
 import os
-import socket
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import numpy as np
 import pytest
 
 from bench import serving
+from bench.serving import CHROMIUM, CHROMIUM_ARGS
 
 try:
     from playwright.sync_api import sync_playwright
@@ -30,9 +28,6 @@ except ImportError:  # the tests then skip, or fail under CI
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("FLMN_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 # How long to wait for a server to start or a page to render before calling it hung. A guard, not a speed
 # limit: alone on the machine a render takes 1-6 s, but the tests share 2 cores with training runs, and on
 # such a loaded machine 60 s ran out for 8 sessions at once. Speed is measured by bench/app_latency.py.
@@ -49,41 +44,16 @@ def need(condition, why):
         pytest.skip(why)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def streamlit_server(log_path, env=None, script=ROOT / "app.py"):
-    """A real `streamlit run app.py` (or another script) on a free port, its output in log_path -> (url,
-    process). Stops only this process at the end. env: extra environment variables for the server (e.g.
-    FLMN_CHECKPOINT_DIR). It runs from the project's folder, so .streamlit/config.toml applies; the address
-    it listens on comes from there, as for a person running the app (tests/test_server.py checks it)."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-               "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})
+    """A real `streamlit run app.py` (or another script) on a free port, from the project's folder
+    (bench.serving, which the benches use too) -> (url, process); fails the test with the server's log when
+    it does not start. env: extra environment variables for the server (e.g. FLMN_CHECKPOINT_DIR)."""
     try:
-        wait_for_health(url, process, log_path)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for_health(url, process, log_path, seconds=HANG_SECONDS):
-    """Wait until the server answers ok (bench.serving); fail with its log if it exits or hangs."""
-    if not serving.wait_for_health(url, process, seconds):
-        pytest.fail(f"streamlit did not start:\n{Path(log_path).read_text(errors='replace')[-2000:]}")
+        with serving.streamlit_server(ROOT, log_path, env=env, script=script, seconds=HANG_SECONDS) as started:
+            yield started
+    except serving.ServerError as error:
+        pytest.fail(str(error))
 
 
 @contextmanager

@@ -41,13 +41,16 @@ class FakeCanvas:
         self.drawings.pop(self.key, None)
         self.unsent.add(self.key)
 
-    def __call__(self, key=None, on_change=None, **kwargs):
+    def __call__(self, key=None, on_change=None, initial_drawing=None, **kwargs):
         self.key = key
-        self.calls.append(dict(kwargs, key=key))
+        self.calls.append(dict(kwargs, key=key, initial_drawing=initial_drawing))
         if key in self.unsent:
             self.unsent.discard(key)
             if on_change is not None:
                 on_change()
+        if key not in self.drawings and initial_drawing is not None:
+            # As the real one: until the browser sends a drawing, the initial drawing's strokes and no image.
+            return SimpleNamespace(image_data=None, json_data=dict(initial_drawing))
         rgba, strokes = self.drawings.get(key, (None, 0))
         return SimpleNamespace(image_data=None if rgba is None else rgba.copy(),
                                json_data={"objects": [{"type": "path"}] * strokes})

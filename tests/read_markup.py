@@ -19,6 +19,7 @@ class DrawnRead(NamedTuple):
     caption: str  # the caption's text, lines joined by " / "
     bars: dict  # {"row": [DrawnBar], "label": [DrawnBar]}
     unit_px: dict  # {"row": pixels from the grid line at 0 to the one at 1, "label": ...}
+    notes: list  # the lines under the panels (rows overwritten, a read on empty rows)
 
 
 def _classes(element):
@@ -51,4 +52,5 @@ def parse(markup):
                                   _style_px(fill, "height"), "flmn-read-same" in _classes(fill),
                                   None if image is None else image.get("src"), bar.get("title")))
         bars[panel.get("data-panel")] = drawn
-    return DrawnRead(root.get("data-title"), caption, bars, unit_px)
+    notes = ["".join(note.itertext()) for note in _find(root, "flmn-read-note")]
+    return DrawnRead(root.get("data-title"), caption, bars, unit_px, notes)

@@ -4,19 +4,19 @@ runs its real canvas code) is predicted, labelled, undone, deleted and reset, th
 are saved and loaded, and bad input (blank drawings, non-images, bad episode files, a broken checkpoint,
 missing data) gets a message while the episode so far is kept."""
 
+import base64
 import gc
 import io
 import json
 import re
 import shutil
-from pathlib import Path
 
 import fake_canvas
 import numpy as np
 import pytest
 import torch
+from app_steps import label, markdown_sources, show, start, texts
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from flmn_core import build_model, load_model, save_checkpoint
 from flmn_core.data.episodes import offset_labels
@@ -27,8 +27,6 @@ from flmn_core.interactive.examples import EXAMPLE_PATH
 from flmn_core.interactive.uploads import MAX_UPLOAD_BYTES, image_from_canvas, prepare
 from flmn_core.model import zoo
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 60  # seconds per run; the first run imports torch and loads the checkpoints
 PAGES = {"explorer": "app_pages/explorer.py", "results": "app_pages/results.py", "how": "app_pages/how_it_works.py",
          "teach": "app_pages/teach.py"}
 SHIPPED = FLMN, MANN = zoo.default("flmn").name, zoo.default("mann").name
@@ -46,45 +44,26 @@ def png_bytes(array):
     return buffer.getvalue()
 
 
-def start():
-    """The app after its first run, on the Teach page."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def markdown_sources(elements):
-    return " ".join(str(e.value) for e in elements)
-
-
-def texts(elements):
-    """What the elements read on the page: their Markdown's escapes resolved, word joiners dropped."""
-    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", markdown_sources(elements)).replace("\u2060", "")
-
-
 @pytest.fixture(autouse=True)
 def canvas(monkeypatch):
     """The fake canvas the pages draw in these tests (AppTest cannot draw on the real one)."""
     return fake_canvas.install(monkeypatch)
 
 
-def show(at, canvas, picture, strokes=1):
-    """Draw a picture on the canvas shown, and rerun."""
-    canvas.draw(picture, strokes)
-    at.run()
-    assert not at.exception, at.exception
-
-
-def label(at, value):
-    """Click the button of label value (1..C)."""
-    at.button(key=f"label-{value - 1}").click().run()
-    assert not at.exception, at.exception
-
-
 def strip_html(at):
     """The HTML of the Teach page's episode strip ('' when the episode is empty)."""
     return " ".join(str(h.proto.body) for h in at.get("html") if str(h.proto.body).startswith('<div class="flmn-strip"'))
+
+
+def predictions(at):
+    """The Teach page's lines of predictions, as text: '■ flmn-conv predicts 2 (87%)', one per model."""
+    return [re.sub(r"<[^>]+>", "", line) for h in at.get("html") if 'class="flmn-predictions"' in str(h.proto.body)
+            for line in str(h.proto.body).split("<br/>")]
+
+
+def predicts(at, name):
+    """Whether the Teach page shows model `name`'s prediction."""
+    return any(line.startswith(f"■ {name} predicts ") for line in predictions(at))
 
 
 def strip_steps(at):
@@ -140,9 +119,8 @@ def test_teaching_through_the_page_matches_the_models_on_the_whole_sequence(canv
     for step, (picture, value) in enumerate(zip(pictures, given), start=1):
         shown_on = canvas.key
         show(at, canvas, picture, strokes=2)
-        markdown = texts(at.markdown)
-        assert f"{FLMN}** predicts" in markdown and f"{MANN}** predicts" in markdown
-        assert f"Step {step}: draw one character" in markdown and "From 2 strokes on the canvas" in texts(at.caption)
+        assert predicts(at, FLMN) and predicts(at, MANN)
+        assert f"Step {step}: draw one character" in texts(at.markdown) and "From 2 strokes on the canvas" in texts(at.caption)
         assert not at.button(key=f"label-{value - 1}").disabled
         label(at, value)
         assert canvas.key != shown_on and "From 2 strokes" not in texts(at.caption)  # a fresh, empty canvas
@@ -242,7 +220,7 @@ def test_uploads_of_16_bit_and_transparent_pngs_are_predicted():
         at = start()
         upload_on_teach_page(at, name, data)
         assert not at.error and "From the uploaded picture" in texts(at.caption)
-        assert f"{FLMN}** predicts" in texts(at.markdown)
+        assert predicts(at, FLMN)
         label(at, 2)
         assert at.session_state["episode"].labels == [1]
 
@@ -295,18 +273,27 @@ def test_label_names_are_shown_as_typed_never_as_markdown(canvas):
     assert "label 2 (&lt;a href=&#x27;http://127.0.0.1:1/&#x27;&gt;x&lt;/a&gt;)" in strip_html(at)  # the strip
 
 
-def test_save_gives_the_episode_file_made_before_any_click(canvas):
+def save_data(at):
+    """The data the Teach page's save button (app_shared.download) was last drawn with."""
+    button, = [c for c in at.get("bidi_component") if c.proto.id.endswith("teach-save")]
+    return json.loads(button.proto.json)
+
+
+def test_save_sends_the_episode_as_it_is_when_asked_and_only_then(canvas):
     at = start()
-    assert at.get("download_button")[0].proto.disabled  # nothing to save yet
+    assert save_data(at)["disabled"] and save_data(at)["file"] is None  # nothing to save yet
     for step, value in enumerate([1, 2, 1]):
         show(at, canvas, drawing(value, step))
         label(at, value)
-    button = at.get("download_button")[0].proto
-    assert not button.disabled and not button.HasField("deferred_file_id")  # the bytes are there, not a callable
-    saved = InteractiveEpisode.load(at.session_state["episode"].to_bytes())
+    assert not save_data(at)["disabled"] and save_data(at)["file"] is None  # no file before a click
+    at.session_state["teach-save-asked"] = "click-1"  # what the click's callback leaves for the run it starts
+    at.run()
+    data = save_data(at)
+    assert data["request"] == "click-1" and data["name"] == "flmn-episode.npz"
+    saved = InteractiveEpisode.load(base64.b64decode(data["file"]))
     assert saved.labels == [0, 1, 0] and set(saved.recorded) == set(SHIPPED)
-    show(at, canvas, drawing(2, 9))  # a rerun (a stroke) keeps the same file: its address stays valid
-    assert at.get("download_button")[0].proto.url == button.url
+    show(at, canvas, drawing(2, 9))  # the next run sends no file again: the browser saves each click once
+    assert save_data(at)["file"] is None and save_data(at)["request"] is None
 
 
 def test_episode_files_load_on_any_page_and_bad_ones_keep_the_episode(canvas):
@@ -369,8 +356,7 @@ def test_a_checkpoint_that_fails_to_load_leaves_the_rest_working(checkpoint_copy
     at = start()
     assert f"{FLMN} could not be loaded" in texts(at.error) and "truncated or corrupt" in texts(at.error)
     show(at, canvas, drawing(0, 1))
-    markdown = texts(at.markdown)
-    assert f"{MANN}** predicts" in markdown and f"{FLMN}** predicts" not in markdown
+    assert predicts(at, MANN) and not predicts(at, FLMN)
     label(at, 1)
     assert len(at.session_state["episode"]) == 1
     for page in ("explorer", "results", "how"):

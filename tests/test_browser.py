@@ -7,7 +7,6 @@ FLMN_DATA_DIR; without them the test is skipped on a developer's machine and fai
 """
 
 import os
-import re
 import zipfile
 from pathlib import Path
 
@@ -127,12 +126,8 @@ def drawn_reads(page):
     return page.evaluate("() => [...document.querySelectorAll('figure.flmn-read')].map(f => f.dataset.title)")
 
 
-def server_ms(page):
-    return float(re.search(r"Server time for this update: (\d+) ms", page.inner_text("body")).group(1))
-
-
 def test_draw_label_and_explore_in_a_real_browser(page, drawings):
-    times, memories = [], []
+    memories = []
     for step, (strokes, label) in enumerate(drawings, start=1):
         wait_until(page, f"Step {step}: draw one character")
         if step == len(drawings):  # the last one white on black: the models must see the same kind of input
@@ -151,7 +146,6 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
         shown = figures(page)
         assert set(MEMORY_TITLES) <= set(shown)
         memories.append(shown["FLMN feature memory"] + shown["MANN memory"])
-        times.append(server_ms(page))
         snapshot(page, f"teach-{step}-drawn")
         if step == 2:
             page.keyboard.press(str(label))  # the label buttons' shortcut keys
@@ -169,7 +163,6 @@ def test_draw_label_and_explore_in_a_real_browser(page, drawings):
     assert len(set(memories)) == len(memories), "the memories did not change from one drawing to the next"
     strip = page.locator(".flmn-strip").inner_text()
     assert strip.count("label 1") == 2 and strip.count("label 2") == 2
-    print(f"\nserver time per drawn stroke (ms): {times}")  # figures only: bench/app_latency.py times the app
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Save episode").click()

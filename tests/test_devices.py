@@ -7,7 +7,6 @@ without naming its device lands on 'meta', where it holds no values, and the ste
 something else.
 """
 
-import dataclasses
 import json
 import os
 import re

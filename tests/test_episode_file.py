@@ -130,15 +130,20 @@ def test_a_file_saved_with_plain_numpy_reads_too(valid_arrays):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Another number of classes than the models
+# More labels than the models tell apart
 
 
-@pytest.mark.parametrize("classes", [3, 100])
-def test_an_episode_of_another_number_of_classes_is_refused(classes):
+@pytest.mark.parametrize("classes", [6, 100])
+def test_an_episode_of_more_labels_than_the_models_is_refused(classes):
     data = taught_episode(classes=classes).to_bytes()
-    message = refusal(data, classes=5)
-    assert f"has {classes} classes" in message and "tell 5 apart" in message
-    assert InteractiveEpisode.load(data, classes=classes).classes == classes  # with such models it loads
+    message = refusal(data, labels=5)
+    assert f"uses {classes} labels" in message and "tell at most 5 apart" in message
+    assert InteractiveEpisode.load(data, labels=classes).classes == classes  # with such models it loads
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_an_episode_of_as_many_labels_or_fewer_loads(classes):
+    assert InteractiveEpisode.load(taught_episode(classes=classes).to_bytes(), labels=5).classes == classes
 
 
 # ---------------------------------------------------------------------------------------------------------

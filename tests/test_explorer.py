@@ -2,16 +2,21 @@
 the URL (a reload, or a link, reproduces the episode at its step), the data sources' instructions when the
 data is missing, and the label-shuffle replay as the page shows it."""
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import fake_canvas
 import pytest
 import streamlit as st
 import torch
+from page_address import address
 from read_markup import parse as parse_read
 from streamlit.testing.v1 import AppTest
 
 from flmn_core import load_model
+from flmn_core.data import sources as data_sources
 from flmn_core.data.glyphs import make_alphabet, render, sample_glyph_pool
 from flmn_core.interactive.episode import episode_from_pool
 from flmn_core.interactive.shuffle import derangement, label_shuffle_replay
@@ -54,7 +59,7 @@ def shown_episode(at):
 
 def reload(at):
     """The same URL in a new session, as a browser reload makes it."""
-    return explorer(**at.query_params)
+    return explorer(**address(at))
 
 
 @pytest.fixture
@@ -69,21 +74,52 @@ def test_offline_the_explorer_opens_on_generated_characters(no_data):
     at = explorer()
     assert at.radio(key="explorer_source").value == "glyphs" and not at.error and not at.info
     assert shown_step(at) == (1, 50) and set(shown_episode(at).runs) == set(SHIPPED)
-    assert at.query_params == {"source": "glyphs", "seed": "0", "samples": "10", "step": "1", "shuffle": "0",
-                               "show": "Read,Memories"}
+    assert address(at) == {"source": "glyphs", "seed": "0", "samples": "10", "labels": "5", "step": "1", "shuffle": "0",
+                           "show": "Read,Memories", "flmn": FLMN, "mann": MANN}
 
 
 @pytest.mark.parametrize("source, files", [("omniglot", ("images_background.zip", "images_evaluation.zip")),
                                            ("mnist", ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))])
-def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, source, files):
+def test_without_the_data_a_source_says_how_to_point_the_app_at_it(no_data, source, files, monkeypatch):
+    monkeypatch.setattr(data_sources, "OMNIGLOT_URL", "http://127.0.0.1:9/{name}.zip")  # offline: nothing listens
+    monkeypatch.setattr(data_sources, "MNIST_URL", "http://127.0.0.1:9/{name}")
     at = explorer()
     at.radio(key="explorer_source").set_value(source).run()
     assert not at.exception, at.exception
     message = texts(at.info)
     assert "FLMN_DATA_DIR=../shared/data .venv/bin/streamlit run app.py" in message
     assert all(name in message for name in files) and str(no_data) in message
-    assert not any("Download" in b.label for b in at.button)  # offline a download only fails
     assert at.button(key=f"retry-{source}").label == "Try again"
+    at.button(key=f"download-{source}").click().run()  # offline, the download fails and says so
+    assert not at.exception, at.exception
+    assert "The download failed: could not download http://127.0.0.1:9/" in texts(at.error)
+    assert files[0] in texts(at.info) and not list(no_data.rglob("*.*"))  # nothing half-written is left
+
+
+@pytest.fixture
+def file_server(data_dir):
+    """A local HTTP server serving the real data folder (the official files), as their hosts would ->
+    its address."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data_dir))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+def test_the_download_button_fetches_the_official_files_and_the_episode_follows(file_server, data_dir, no_data,
+                                                                               monkeypatch):
+    """miniMNIST through the project's own downloader from a local server: the files land in the data
+    folder, byte for byte the served ones, and the page shows an episode of them at once."""
+    monkeypatch.setattr(data_sources, "MNIST_URL", file_server + "/mnist/{name}")
+    at = explorer()
+    at.radio(key="explorer_source").set_value("mnist").run()
+    at.button(key="download-mnist").click().run()
+    assert not at.exception and not at.error, (at.exception, texts(at.error))
+    for name in data_sources.MNIST_FILES:
+        assert (no_data / "mnist" / name).read_bytes() == (data_dir / "mnist" / name).read_bytes()
+    assert shown_step(at) == (1, 50) and not at.info
 
 
 def chart_names(at):
@@ -109,9 +145,9 @@ def test_stepping_and_play_pause_side_by_side():
     step_slider(at).set_value(5).run()
     markdown = texts(at.markdown)
     assert shown_step(at) == (5, 50) and f"{episode.labels[3] + 1}**, the label of step 4" in markdown
-    assert f"#### {FLMN}" in markdown and f"#### {MANN}" in markdown
-    assert chart_names(at) == ["probabilities", "FLMN read", f"{FLMN}-feature_memory", f"{FLMN}-label_memory",
-                               "MANN read", f"{MANN}-memory"]  # the default views: the read and the memories
+    assert f"**{FLMN}**" in markdown and f"**{MANN}**" in markdown
+    assert chart_names(at) == ["probabilities", "FLMN read", "MANN read", f"{FLMN}-feature_memory",
+                               f"{FLMN}-label_memory", f"{MANN}-memory"]  # the default views: the reads, the memories
     at.button_group(key="explorer-views").set_value(["Addressing", "Controller"]).run()
     assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
                                f"{MANN}-controller"]
@@ -119,7 +155,7 @@ def test_stepping_and_play_pause_side_by_side():
     assert chart_names(at) == ["probabilities"] and "Choose above what to show" in texts(at.caption)
     at.button_group(key="explorer-views").set_value(["Read", "Memories"]).run()
     at.button(key="explorer_forward").click().run()
-    assert shown_step(at) == (6, 50) and at.query_params["step"] == "6"
+    assert shown_step(at) == (6, 50) and address(at)["step"] == "6"
     at.button(key="explorer_back").click().run()
     assert shown_step(at) == (5, 50)
 
@@ -139,7 +175,7 @@ def test_stepping_and_play_pause_side_by_side():
     seed = at.number_input(key="explorer_seed").value
     at.button(key="explorer_new").click().run()
     assert at.number_input(key="explorer_seed").value == seed + 1 and shown_step(at) == (1, 50)
-    assert shown_episode(at).labels != episode.labels and at.query_params["seed"] == str(seed + 1)
+    assert shown_episode(at).labels != episode.labels and address(at)["seed"] == str(seed + 1)
 
 
 def test_a_link_reproduces_a_generated_episode_at_its_step():
@@ -149,8 +185,8 @@ def test_a_link_reproduces_a_generated_episode_at_its_step():
     episode = shown_episode(at)
     assert episode.labels == expected.labels and all(torch.equal(a, b) for a, b in zip(episode.images, expected.images))
     assert at.number_input(key="explorer_seed").value == 3 and at.slider(key="explorer_samples").value == 4
-    assert at.query_params == {"source": "glyphs", "seed": "3", "samples": "4", "step": "12", "shuffle": "0",
-                               "show": "Read,Memories"}
+    assert address(at) == {"source": "glyphs", "seed": "3", "samples": "4", "labels": "5", "step": "12", "shuffle": "0",
+                           "show": "Read,Memories", "flmn": FLMN, "mann": MANN}
 
 
 def test_a_reload_keeps_the_episode_and_the_step():
@@ -167,12 +203,12 @@ def test_the_link_keeps_the_memory_views():
     assert chart_names(at) == ["probabilities", f"{FLMN}-addressing", f"{FLMN}-controller", f"{MANN}-addressing",
                                f"{MANN}-controller"]
     at.button_group(key="explorer-views").set_value(["Memories"]).run()
-    assert at.query_params["show"] == "Memories"
+    assert address(at)["show"] == "Memories"
     again = reload(at)
     assert shown_step(again) == (4, 50) and chart_names(again) == [
         "probabilities", f"{FLMN}-feature_memory", f"{FLMN}-label_memory", f"{MANN}-memory"]
     at.button_group(key="explorer-views").set_value([]).run()
-    assert at.query_params["show"] == "" and chart_names(reload(at)) == ["probabilities"]
+    assert address(at)["show"] == "" and chart_names(reload(at)) == ["probabilities"]
 
 
 @pytest.mark.parametrize("params, step", [({"source": "nonsense", "step": "x"}, (1, 50)),
@@ -199,7 +235,7 @@ def test_this_sessions_episode_survives_a_reload(monkeypatch):
     at.switch_page(EXPLORER).run()
     assert at.radio(key="explorer_source").value == "session" and shown_step(at) == (1, 3)
     step_slider(at).set_value(3).run()
-    assert at.query_params["source"] == "session" and at.query_params["episode"]
+    assert address(at)["source"] == "session" and address(at)["episode"]
 
     again = reload(at)
     assert not again.exception and shown_step(again) == (3, 3)
@@ -228,6 +264,18 @@ def test_the_label_shuffle_replay_shows_what_flmn_core_computes():
             assert row.split(" | ")[2:12] == [f"{c}/{n}" for c, n in zip(correct, total)]
         assert f"{100 * replay.agreement():.0f}% of steps" in table
     at.button(key="explorer_shuffle_again").click().run()
-    assert at.query_params["shuffle"] == "1" and f"1 → {derangement(5, 1)[0] + 1}" in texts(at.markdown)
+    assert address(at)["shuffle"] == "1" and f"1 → {derangement(5, 1)[0] + 1}" in texts(at.markdown)
     again = reload(at)
     assert f"1 → {derangement(5, 1)[0] + 1}" in texts(again.markdown)  # the link keeps the permutation too
+
+
+@pytest.mark.slow  # Omniglot's 32,460 drawings read and preprocessed from the downloaded zips: about a minute
+def test_the_download_button_fetches_omniglots_zips_from_their_server(file_server, data_dir, no_data, monkeypatch):
+    monkeypatch.setattr(data_sources, "OMNIGLOT_URL", file_server + "/omniglot/{name}.zip")
+    at = explorer()
+    at.radio(key="explorer_source").set_value("omniglot").run()
+    at.button(key="download-omniglot").click().run(timeout=900)  # a guard against a hang on a loaded machine
+    assert not at.exception and not at.error, (at.exception, texts(at.error))
+    for name in data_sources.OMNIGLOT_SETS:
+        assert (no_data / "omniglot" / f"{name}.zip").read_bytes() == (data_dir / "omniglot" / f"{name}.zip").read_bytes()
+    assert shown_step(at) == (1, 50) and not at.info

@@ -158,8 +158,45 @@ def test_sync_replays_new_models_and_drops_a_stale_prediction():
     assert set(episode.runs) == {"flmn"} and episode.pending is None
     torch.testing.assert_close(episode.probabilities("flmn"),
                                forward_probabilities(replaced["flmn"], images[:3], labels[:3], C))
-    with pytest.raises(EpisodeError, match="classes"):
-        episode.sync(tiny_models(classes=4))
+    with pytest.raises(EpisodeError, match="tells 2 labels apart and this episode uses 3"):
+        episode.sync(tiny_models(classes=2))
+
+
+def test_an_episode_of_fewer_labels_runs_on_models_of_more_as_in_training():
+    """An episode of C = 3 labels on models of L = 5: each model gets its own one-hot of 5, exactly as the
+    training forward pass does with those labels; its probabilities cover all 5 labels, and the file keeps
+    those of the 3 in use."""
+    models = tiny_models(classes=5)
+    images, labels = random_sequence(6, C, seed=3)
+    episode = InteractiveEpisode(C)
+    teach(episode, models, images, labels)
+    for name, model in models.items():
+        expected = forward_probabilities(model, images, labels, 5)
+        torch.testing.assert_close(episode.probabilities(name), expected)
+        correct, total = episode.instance_accuracy(name, 6)
+        assert sum(correct) == int((expected.argmax(1) == labels).sum()) and sum(total) == 6
+    loaded = InteractiveEpisode.load(episode.to_bytes())
+    np.testing.assert_allclose(loaded.recorded["flmn"], episode.probabilities("flmn")[:, :C].numpy(), rtol=1e-6)
+    loaded.sync(models)
+    assert loaded.changed_predictions() == {"flmn": 0, "mann": 0}
+
+
+def test_the_labels_in_use_change_while_every_label_given_stays_in_use():
+    models = tiny_models(classes=5)
+    images, labels = random_sequence(4, 2, seed=4)
+    episode = InteractiveEpisode(2, ["a", "b"])
+    teach(episode, models, images, labels)
+    episode.set_classes(4)
+    assert episode.classes == 4 and episode.class_names == ["a", "b", "", ""]
+    episode.predict(models, images[0])
+    episode.commit(3)  # a label the episode did not use before
+    with pytest.raises(EpisodeError, match="label 4 is given in this episode"):
+        episode.set_classes(3)
+    episode.undo()
+    episode.set_classes(2)
+    assert episode.class_names == ["a", "b"] and episode.labels == labels.tolist()
+    with pytest.raises(EpisodeError, match="2 to 100 labels"):
+        episode.set_classes(1)
 
 
 def test_save_and_load_round_trip(tmp_path):

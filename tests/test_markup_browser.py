@@ -7,8 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
-from browser_harness import chromium, free_port, snapshot, streamlit_server, wait_until
+from browser_harness import chromium, snapshot, streamlit_server, wait_until
 
+from bench.serving import free_port
 from flmn_core.data.glyphs import make_alphabet, render
 from flmn_core.interactive.episode import InteractiveEpisode
 from flmn_core.interactive.uploads import prepare

@@ -111,3 +111,15 @@ def test_each_row_is_named_by_its_largest_source_and_given_its_label():
     assert torch.equal(rows.writer[holds], sources.argmax(0)[holds]) and (rows.writer[~holds] == NO_ROW).all()
     labelled = rows.writer >= 0
     assert torch.equal(rows.label[labelled], labels[rows.writer[labelled]])
+
+
+def test_a_row_overwritten_at_the_last_step_names_the_drawing_it_lost():
+    """Row 0 holds x0 (label 2) until step 3 clears it and writes x3 there; row 1 keeps x1 (label 1); step 2
+    writes the film only. After step 3: row 0 replaced x0 (label 2); after step 2: nothing replaced."""
+    write = torch.tensor([[1.0, 0.0, 0.05], [0.0, 0.9, 0.05], [0.02, 0.02, 0.05], [0.8, 0.0, 0.05]])
+    cleared = torch.tensor([[0.0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 0, 0]])
+    rows = memory_rows.describe_rows(write, cleared, labels=[2, 1, 0])  # step 3's label not given yet
+    assert rows.writer.tolist() == [3, 1, NO_ROW] and not rows.label_known
+    assert rows.replaced.tolist() == [0, NO_ROW, NO_ROW] and rows.replaced_label.tolist() == [2, NO_ROW, NO_ROW]
+    earlier = memory_rows.describe_rows(write[:3], cleared[:3], labels=[2, 1, 0])
+    assert earlier.label_known and (earlier.replaced == NO_ROW).all()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 import torch
+from page_address import address
 from streamlit.testing.v1 import AppTest
 
 from flmn_core import load_model, split_indices
@@ -86,7 +87,7 @@ def test_playing_a_whole_short_episode_on_the_page(tmp_path, monkeypatch):
         answer = label if instance > 1 else (label + 1) % 5  # first drawings guessed wrong, later ones right
         at.button(key=f"play-answer-{answer}").click().run()
         assert not at.exception, at.exception
-    assert at.query_params["answers"] == "".join(str((l if i > 1 else (l + 1) % 5) + 1)
+    assert address(at)["answers"] == "".join(str((l if i > 1 else (l + 1) % 5) + 1)
                                                  for l, i in zip(expected.labels, instances))
 
     table = next(m.value for m in at.markdown if m.value.startswith("| who |"))
@@ -102,11 +103,11 @@ def test_playing_a_whole_short_episode_on_the_page(tmp_path, monkeypatch):
     assert len(at.get("plotly_chart")) == 1
 
     again = AppTest.from_file(str(APP), default_timeout=TIMEOUT)  # a reload: the finished game comes back
-    again.query_params.update(at.query_params)
+    again.query_params.update(address(at))
     again.switch_page(PLAY).run()
     assert next(m.value for m in again.markdown if m.value.startswith("| who |")) == table
     again.button(key="play-restart").click().run()
-    assert again.get("progress")[0].proto.text == "Drawing 1 of 10" and again.query_params["answers"] == ""
+    assert again.get("progress")[0].proto.text == "Drawing 1 of 10" and address(again)["answers"] == ""
 
 
 def test_with_omniglot_here_the_game_is_on_its_held_out_test_characters(omniglot):

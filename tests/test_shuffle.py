@@ -5,7 +5,8 @@ that remembered characters instead fails the same check, and so would a replay t
 import pytest
 import torch
 
-from flmn_core import load_model, sample_episodes, split_indices
+from flmn_core import build_model, load_model, sample_episodes, split_indices
+from flmn_core.data.episodes import offset_labels
 from flmn_core.data.glyphs import sample_glyph_pool
 from flmn_core.interactive.shuffle import (
     derangement,
@@ -102,3 +103,18 @@ def test_one_episode_without_a_batch_dimension_and_bad_permutations():
     for bad in ((0, 1, 2, 3), (0, 0, 1, 2, 3)):
         with pytest.raises(ValueError, match="permutation"):
             label_shuffle_replay(model, episode.images[0], episode.labels[0], bad)
+
+
+def test_a_model_of_more_labels_replays_an_episode_of_fewer():
+    """C = 3 labels on a model of L = 5: the replay feeds one-hots of 5, exactly as the forward pass on the
+    permuted labels does, and a prediction of a label not in use is left as it is when comparing."""
+    torch.manual_seed(0)
+    model = build_model("flmn", classes=5, controller_size=12, memory_rows=8, word_size=6).eval()
+    images, labels = torch.rand(9, 20, 20), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    replay = label_shuffle_replay(model, images, labels, (1, 2, 0))
+    with torch.no_grad():
+        shuffled = torch.softmax(model(images[None], offset_labels(torch.tensor([[1, 2, 0] * 3]), 5)), -1)
+    torch.testing.assert_close(replay.shuffled_probabilities, shuffled)
+    assert 0.0 <= replay.agreement() <= 1.0
+    with pytest.raises(ValueError, match="C <= 5"):
+        label_shuffle_replay(model, images, labels, tuple(range(6)))

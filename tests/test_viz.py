@@ -284,7 +284,18 @@ def test_bad_inputs_get_clear_messages():
     with pytest.raises(TypeError, match="FLMN or MANN step, not dict"):
         step_figures.trace_figures(stepped_trace("flmn")[0][0], {})
     with pytest.raises(ValueError, match="3 classes"):
-        step_figures.probabilities_figure({"FLMN": torch.ones(4) / 4}, ["a", "b", "c"])
+        step_figures.probabilities_figure({"FLMN": torch.ones(2) / 2}, ["a", "b", "c"])
+
+
+def test_a_model_with_more_labels_than_the_episode_uses_gets_a_bar_for_the_rest():
+    """A model of L = 5 labels on an episode of 3: its three labels' bars, then "not in use" for the two others;
+    a model of 3 labels beside it has nothing there."""
+    fig = step_figures.probabilities_figure({"FLMN": torch.tensor([0.5, 0.2, 0.1, 0.15, 0.05]),
+                                             "MANN": torch.tensor([0.2, 0.3, 0.5])}, ["1", "2", "3"])
+    wide, narrow = fig.data
+    assert list(wide.x) == ["1", "2", "3", step_figures.NOT_IN_USE] and list(narrow.x) == ["1", "2", "3", "not in use"]
+    np.testing.assert_allclose(wide.y, [0.5, 0.2, 0.1, 0.2], rtol=1e-6)
+    np.testing.assert_allclose(narrow.y, [0.2, 0.3, 0.5, 0.0], atol=1e-7)
 
 
 def test_probabilities_figure_groups_bars_per_model():
@@ -373,3 +384,69 @@ def test_the_memory_view_builds_only_the_parts_asked_for_and_the_same_figures(ki
         some.pop("read")
         assert list(some) == [name for name in every if name in parts]
         assert all(some[name].to_json() == every[name].to_json() for name in some)
+
+
+def test_before_its_label_a_read_claims_nothing_about_its_class_and_names_what_it_overwrote():
+    """The read view of a step whose label is not given: no ◆ weight (it would read 0.00 while the read may
+    sit on an earlier drawing of the class), a line saying when it is known; and a row this step
+    overwrote, named with the drawing it held and whether its label has any row left."""
+    weights = torch.tensor([[0.7, 0.2, 0.1]])
+    write = torch.tensor([[1.0, 0.0, 0.05], [0.0, 0.9, 0.05], [0.8, 0.0, 0.05]])
+    cleared = torch.tensor([[0.0, 0, 0], [0, 0, 0], [1, 0, 0]])
+    images = [torch.zeros(20, 20)] * 3
+    pending = memory_rows.describe_rows(write, cleared, labels=[0, 1])
+    read = read_markup.parse(read_view.read_html(weights, pending, images, "FLMN read", ["a", "b"]))
+    assert "on ◆ rows: known once the label is given" in read.caption and "on ◆ rows 0" not in read.caption
+    assert read.notes == ["Overwritten now: row 0, which held x1, label a; no row holds label a any more"]
+    labelled = memory_rows.describe_rows(write, cleared, labels=[0, 1, 1])
+    read = read_markup.parse(read_view.read_html(weights, labelled, images, "FLMN read", ["a", "b"]))
+    assert "on ◆ rows 0.20" in read.caption and "known once" not in read.caption  # row 1 holds x2 of label b
+
+
+def test_a_read_mostly_on_empty_rows_says_why_it_can_still_be_right():
+    empty = memory_rows.NO_ROW
+    rows = memory_rows.RowView(writer=torch.tensor([0, empty, empty, empty]), kept=torch.ones(4),
+                               label=torch.tensor([0, empty, empty, empty]), same_label=torch.tensor([True, False, False, False]))
+    mostly_empty = read_markup.parse(read_view.read_html(torch.tensor([0.1, 0.3, 0.3, 0.3]), rows, [torch.zeros(20, 20)],
+                                                         "MANN read", ["a"]))
+    assert any("Most of this read lands on rows holding no drawing" in note for note in mostly_empty.notes)
+    focused = read_markup.parse(read_view.read_html(torch.tensor([0.9, 0.0, 0.1, 0.0]), rows, [torch.zeros(20, 20)],
+                                                    "MANN read", ["a"]))
+    assert focused.notes == []
+
+
+def test_fifteen_labels_get_fifteen_colours_and_numbered_bars():
+    assert len(set(step_figures.code_colours(15)[2:])) == 15
+    rows = memory_rows.RowView(writer=torch.tensor([0, 1]), kept=torch.ones(2), label=torch.tensor([0, 14]),
+                               same_label=torch.tensor([False, False]))
+    names = [f"{c + 1} (name {c + 1})" for c in range(15)]
+    read = read_markup.parse(read_view.read_html(torch.tensor([0.5, 0.5]), rows, [torch.zeros(20, 20)] * 2, "FLMN read",
+                                                 names))
+    assert [bar.name for bar in read.bars["label"][:15]] == [str(c + 1) for c in range(15)]
+    assert read.bars["label"][14].hover.startswith("the rows holding drawings of label 15 (name 15)")
+
+
+def test_each_model_has_one_colour_on_every_figure():
+    """The Teach and explorer bars, and figures built with colours in series order (the results' curves,
+    the Play page's scores) once coloured by model: flmn-conv and mann-exp1 alike everywhere."""
+    from flmn_core.plotting import colour_by_model, model_colour
+    from flmn_core.results import figures as result_figures
+
+    bars = step_figures.probabilities_figure({"mann-exp1": torch.ones(2) / 2, "flmn-conv": torch.ones(2) / 2}, ["1", "2"])
+    assert [bar.marker.color for bar in bars.data] == [model_colour("mann-exp1"), model_colour("flmn-conv")]
+    series = {"You": {"accuracy": [0.5]}, "Human players (Santoro et al. 2016, Table 1)": {"accuracy": [0.3]},
+              "flmn-conv": {"accuracy": [0.4]}, "mann-exp1": {"accuracy": [0.2]}}
+    scores = colour_by_model(result_figures.instance_accuracy_figure(series))
+    colours = {trace.name: trace.line.color for trace in scores.data}
+    assert colours["flmn-conv"] == model_colour("flmn-conv") != colours["mann-exp1"] == model_colour("mann-exp1")
+    assert len(set(colours.values())) == 4
+    assert model_colour("flmn-15").startswith("#") and model_colour("FLMN") != model_colour("MANN")
+
+
+def test_the_controller_keeps_its_colour_bar_off_the_logits_and_its_notes_on_short_lines():
+    model = build_model("flmn", classes=5, controller_size=10, memory_rows=8, word_size=5, key_strength=True)
+    _, state, trace = model.step(torch.rand(1, 20, 20), torch.zeros(1, 5), None)
+    figure = step_figures.controller_figure(state, trace, torch.zeros(5), "FLMN controller")
+    colorbar = figure.data[0]["colorbar"]
+    assert colorbar["orientation"] == "h" and colorbar["y"] < 0  # under the vectors, not between them and the logits
+    assert figure.layout.title.text.count("<br>") == 2  # the write gate and the key strength, a line each

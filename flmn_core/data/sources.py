@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from flmn_core.data.normalise import OMNIGLOT_SIZE, downscale, normalise_drawing, preprocess
 from flmn_core.files import atomic_open
 
-from flmn_core.data.normalise import OMNIGLOT_SIZE, downscale, normalise_drawing, preprocess
 AUGMENT_SIZE = 42  # Experiment II rotates and shifts images at this size: 1/6 of the pixels of 105
 OMNIGLOT_SETS = ("images_background", "images_evaluation")
 OMNIGLOT_CHARACTERS = (964, 659)  # characters in each set of the official release

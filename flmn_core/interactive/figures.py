@@ -19,7 +19,7 @@ from plotly.colors import get_colorscale, qualitative
 
 from flmn_core.interactive import memory_rows
 from flmn_core.model.networks import FLMNTrace, MANNTrace
-from flmn_core.plotting import INK_COLOURS, MARGIN, SERIES_COLOURS, as_array, series_colours
+from flmn_core.plotting import INK_COLOURS, MARGIN, as_array, model_colour
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
@@ -28,7 +28,9 @@ USAGE_COLOUR = "#3b6fb6"  # usage of Eq. (4): blue
 # Memory values are signed sums of tanh vectors: a diverging scale around 0. Given as colours, not by name:
 # the unvalidated figures (see _figure) would get Plotly.js's own "RdBu", grey in the middle.
 MEMORY_COLOURS = get_colorscale("RdBu")
-LABEL_COLOURS = qualitative.Set2  # one colour per label that a memory row holds, cycling
+# One colour per label that a memory row holds: Set2's eight, then Dark2's eight for labels 9-16 (an episode
+# uses at most 15 with the shipped checkpoints), so that no two labels of an episode share a colour.
+LABEL_COLOURS = qualitative.Set2 + qualitative.Dark2
 NO_DRAWING_COLOUR = "#ffffff"  # a row that holds no drawing is drawn empty
 PENDING_COLOUR = "#9e9e9e"  # a row holding this step's drawing, whose label is not given yet
 SAME_LABEL_COLOUR = "#111111"  # the mark (◆) of the rows holding earlier drawings of this step's label
@@ -37,6 +39,7 @@ SAME_LABEL_COLOUR = "#111111"  # the mark (◆) of the rows holding earlier draw
 # written in full at one step); the hover gives the exact value.
 VECTOR_RANGE = 1.0
 USAGE_RANGE = 2.0
+NOT_IN_USE = "not in use"  # the bar of a model's labels beyond the episode's (probabilities_figure)
 OUTLINE_WEIGHT = 0.25  # rows read or written with at least this weight are outlined on the memory
 MEMORY_PLOT_PX = 320  # plot height of a memory heatmap whatever N: 5 px a row for 64 rows, 2.5 for 128
 ROW_LABEL_PX = 11  # the least spacing between two row names on a memory heatmap
@@ -98,14 +101,20 @@ def _code_colourscale(classes):
 
 
 def row_texts(rows, names):
-    """What each row holds, in words: "x3, label 2", "x7, no label yet" or "no drawing"."""
+    """What each row holds, in words: "x3, label 2", "x7, no label yet" or "no drawing", and the drawing
+    this step's write overwrote there, if any ("x7, label 1, overwrote x3, label 2")."""
+    replaced = rows.replaced.tolist() if rows.replaced is not None else [-1] * len(rows.writer)
+    replaced_label = rows.replaced_label.tolist() if rows.replaced_label is not None else replaced
     texts = []
-    for writer, label, same in zip(rows.writer.tolist(), rows.label.tolist(), rows.same_label.tolist()):
-        if writer < 0:
-            texts.append("no drawing")
-            continue
-        text = f"x{writer + 1}, " + (f"label {names[label]}" if label >= 0 else "no label yet")
-        texts.append(text + (" ◆ an earlier drawing of this step's label" if same else ""))
+    for writer, label, same, old, old_label in zip(rows.writer.tolist(), rows.label.tolist(),
+                                                   rows.same_label.tolist(), replaced, replaced_label):
+        text = "no drawing" if writer < 0 else f"x{writer + 1}, " + (f"label {names[label]}" if label >= 0
+                                                                     else "no label yet")
+        if same:
+            text += " ◆ an earlier drawing of this step's label"
+        if old >= 0:
+            text += f", overwrote x{old + 1}" + (f", label {names[old_label]}" if old_label >= 0 else "")
+        texts.append(text)
     return texts
 
 
@@ -233,7 +242,8 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
         scale, low, high = _code_colourscale(len(names))
         lines.append(_line("label held", row_codes(rows), scale, low, high, "row %{x}: %{text}<extra></extra>",
                            plotly_texts(row_texts(rows, names))))
-        lines += _weight_lines("◆ same label", rows.same_label, [[0, "white"], [1, SAME_LABEL_COLOUR]], 0, 1)
+        same = "◆ same label" if rows.label_known else "◆ not known yet"
+        lines += _weight_lines(same, rows.same_label, [[0, "white"], [1, SAME_LABEL_COLOUR]], 0, 1)
     if not lines:
         raise ValueError("addressing_figure needs at least one weighting")
     lengths = sorted({line["z"].shape[1] for line in lines})
@@ -241,38 +251,46 @@ def addressing_figure(weights, title, similarity=None, usage=None, readable=None
         raise ValueError(f"the weightings cover different numbers of rows: {lengths}")
     for position, line in enumerate(lines):
         line["y"] = [position]
+    # The scales on short lines: one long line is cut at the width of a panel beside another.
     note = "weights: white 0 to full colour 1"
-    note += "; similarity: red -1 to blue 1" if similarity is not None else ""
-    note += f"; usage: 0 to {USAGE_RANGE:g}" if usage is not None else ""
+    note += "<br>similarity: red -1 to blue 1" if similarity is not None else ""
+    note += f"<br>usage: 0 to {USAGE_RANGE:g}" if usage is not None else ""
     return _figure(lines, layout=dict(
-        title=dict(text=title, font=dict(size=14)), height=135 + 22 * len(lines), margin=dict(MARGIN, b=70),
+        title=dict(text=title, font=dict(size=14)), height=150 + 22 * len(lines), margin=dict(MARGIN, b=95),
         yaxis=dict(autorange="reversed", tickvals=list(range(len(lines))), ticktext=[line["name"] for line in lines],
                    automargin=True),
         xaxis=dict(title=dict(text="memory row", standoff=4)),
-        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-62, xanchor="left",
-                          showarrow=False, font=dict(size=10, color="#666666"))]))
+        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-45, xanchor="left", yanchor="top",
+                          align="left", showarrow=False, font=dict(size=10, color="#666666"))]))
 
 
-def probabilities_figure(probabilities, class_names, height=300):
+def probabilities_figure(probabilities, class_names, height=300, legend=True):
     """Each model's predicted probabilities as grouped bars, each labelled with its percentage.
 
-    probabilities: {model: [C]}, class_names: C names (shown as plain text: Plotly would otherwise render
-    HTML in them, a link included). The labels may rise above the plot (cliponaxis off) so that one at 100%
-    is never cut, and are short and small so that two bars' labels do not run into each other on a phone.
+    probabilities: {model: [L]} over a model's L labels, class_names: the C <= L names of the labels in use
+    (shown as plain text: Plotly would otherwise render HTML in them, a link included). A model with more
+    labels than the names gets one more bar, NOT_IN_USE: the probability of all its other labels together.
+    The percentages may rise above the plot (cliponaxis off) so that one at 100% is never cut, and are
+    short and small so that two bars' percentages do not run into each other on a phone. legend=False
+    leaves the models' names to the page (the Teach page's lines in the models' colours, model_colour).
     """
     names = plotly_texts(class_names)
+    C = len(names)
+    wider = any(as_array(values).shape[-1] > C for values in probabilities.values())
     bars = []
-    for colour, (name, values) in zip(series_colours(), probabilities.items()):
-        values = as_array(values)
-        if values.shape != (len(class_names),):
-            raise ValueError(f"{name}: {list(values.shape)} probabilities for {len(class_names)} classes")
-        bars.append(go.Bar(x=names, y=values, name=plotly_texts([name])[0], marker_color=colour,
-                           text=[f"{100 * p:.0f}%" for p in values], textposition="outside", cliponaxis=False,
+    for name, values in probabilities.items():
+        values, colour = as_array(values), model_colour(name)
+        if values.ndim != 1 or len(values) < C:
+            raise ValueError(f"{name}: {list(values.shape)} probabilities for {C} classes")
+        shown = np.append(values[:C], values[C:].sum()) if wider else values
+        bars.append(go.Bar(x=names + [NOT_IN_USE] * wider, y=shown, name=plotly_texts([name])[0], marker_color=colour,
+                           text=[f"{100 * p:.0f}%" for p in shown], textposition="outside", cliponaxis=False,
                            textfont=dict(size=10), hovertemplate="%{fullData.name}, %{x}: %{y:.3f}<extra></extra>"))
     return go.Figure(bars, layout=dict(
-        barmode="group", bargap=0.25, bargroupgap=0.05, height=height, margin=dict(l=44, r=8, t=40, b=30),
+        barmode="group", bargap=0.25, bargroupgap=0.05, height=height, margin=dict(l=44, r=8, t=40 if legend else 18, b=30),
+        showlegend=legend,
         yaxis=dict(range=[0, 1], tickformat=".0%", nticks=3, title=None, fixedrange=True),
-        xaxis=dict(type="category", title=None, tickfont=dict(size=11), fixedrange=True),
+        xaxis=dict(type="category", title=None, tickfont=dict(size=11 if C <= 8 else 9), fixedrange=True),
         legend=dict(orientation="h", x=0, y=1, yanchor="top", yref="container"),
         font=dict(size=11)))
 
@@ -359,26 +377,33 @@ def controller_figure(state, trace, logits, title, label_names=None, batch_index
     for i, values in enumerate(vectors.values()):  # NaN pads the shorter vectors: drawn blank
         z[i, : len(values)] = as_array(values)
     logits = as_array(logits).reshape(-1)
-    names = plotly_texts(label_names) if label_names is not None else [str(c + 1) for c in range(len(logits))]
+    given = plotly_texts(label_names) if label_names is not None else []
+    names = given[: len(logits)] + [str(c + 1) for c in range(len(given), len(logits))]
+    # The notes one to a line: a panel beside another is too narrow for them side by side.
     notes = ["write gate σ(α) " + "/".join(f"{g:.2f}" for g in as_array(trace.write_gate).tolist())
-             + " (0: to the least-used row, 1: where the last read went)"]
+             + " (0: least-used row, 1: last read)"]
     if trace.strength is not None:
         strength = as_array(trace.strength[batch_index]).reshape(-1)
         notes.append("key strength β " + "/".join(f"{s:.1f}" for s in strength.tolist()))
+    subtitle = "".join(f"<br><sup>{note}</sup>" for note in notes)
+    # The colour bar lies under the vectors: beside them it would cover the logits' axis.
     vector_map = dict(type="heatmap", z=z, y=list(vectors), colorscale=MEMORY_COLOURS, zmid=0, zmin=-VECTOR_RANGE,
                       zmax=VECTOR_RANGE, hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
-                      colorbar=dict(thickness=8, len=0.9, x=0.62, tickvals=[-VECTOR_RANGE, 0, VECTOR_RANGE]))
+                      colorbar=dict(orientation="h", thickness=8, len=0.55, lenmode="fraction", x=0, xanchor="left",
+                                    y=-0.12, yanchor="top", tickvals=[-VECTOR_RANGE, 0, VECTOR_RANGE],
+                                    tickfont=dict(size=9)))
     logit_bars = dict(type="bar", x=names, y=logits, xaxis="x2", yaxis="y2", text=[f"{v:.1f}" for v in logits],
-                      textposition="outside", cliponaxis=False,
+                      textposition="outside", cliponaxis=False, textfont=dict(size=9 if len(logits) > 8 else 11),
                       hovertemplate="label %{x}: logit %{y:.3f}<extra></extra>",
-                      marker=dict(color=[SERIES_COLOURS[0] if c == logits.argmax() else "#b0c4de"
+                      marker=dict(color=[model_colour(model_kind(trace)) if c == logits.argmax() else "#b0c4de"
                                          for c in range(len(logits))]))
     return _figure([vector_map, logit_bars], layout=dict(
-        title=dict(text=f"{title}<br><sup>{' · '.join(notes)}</sup>", font=dict(size=14)),
-        height=max(230, 130 + 24 * len(vectors)), margin=dict(l=45, r=10, t=60, b=40), showlegend=False,
-        xaxis=dict(domain=[0, 0.6], title=dict(text="unit", standoff=2)),
+        title=dict(text=f"{title}{subtitle}", font=dict(size=14)),
+        height=max(250, 160 + 24 * len(vectors)), margin=dict(l=45, r=10, t=40 + 18 * len(notes), b=60),
+        showlegend=False, xaxis=dict(domain=[0, 0.6], showticklabels=False),
         yaxis=dict(autorange="reversed", type="category", automargin=True),
-        xaxis2=dict(domain=[0.72, 1], anchor="y2", type="category", title=dict(text="logit of label", standoff=2)),
+        xaxis2=dict(domain=[0.72, 1], anchor="y2", type="category", title=dict(text="logits", standoff=2),
+                    tickfont=dict(size=9 if len(logits) > 8 else 11)),
         yaxis2=dict(anchor="x2", zeroline=True)))
 
 

@@ -41,12 +41,20 @@ class RowView(NamedTuple):
     same_label: [N] bool, the row holds an earlier drawing (s < t) of step t's label: more than MAJORITY
         of its content from steps before t is of that label (as `retrieval.class_share` counts it), and
         one of those steps left at least HOLDS. All False when step t's label is not known.
+    label_known: whether step t's label is given, i.e. whether same_label says anything: before the
+        label, which rows hold the class is not known (nothing is marked, and nothing may be claimed).
+    replaced, replaced_label: [N] long, for each row that held a drawing after step t - 1 and holds
+        another (or none) after step t, the step whose drawing step t overwrote and its label; NO_ROW for
+        every other row.
     """
 
     writer: torch.Tensor
     kept: torch.Tensor
     label: torch.Tensor
     same_label: torch.Tensor
+    label_known: bool = True
+    replaced: torch.Tensor | None = None
+    replaced_label: torch.Tensor | None = None
 
 
 class ReadFocus(NamedTuple):
@@ -127,17 +135,25 @@ def describe_rows(write, cleared, labels):
     step_label = torch.full((T,), NO_ROW, dtype=torch.long)
     step_label[: len(labels)] = labels
     sources = row_sources(write, cleared)  # [T, N]
-    kept, writer = sources.max(0)
-    holds = kept >= HOLDS
-    writer = torch.where(holds, writer, NO_ROW)
-    label = torch.where(holds, step_label[writer.clamp(min=0)], NO_ROW)
+    writer, kept = holders(sources)
+    label = torch.where(writer >= 0, step_label[writer.clamp(min=0)], NO_ROW)
     same_label = torch.zeros(N, dtype=torch.bool)
     current = step_label[T - 1]
     if current != NO_ROW and T > 1:
         earlier = sources[: T - 1]  # the content step t's read finds from before it, as retrieval counts it
         share = earlier[step_label[: T - 1] == current].sum(0) / earlier.sum(0).clamp(min=1e-12)
         same_label = (share > MAJORITY) & (earlier.max(0).values >= HOLDS)
-    return RowView(writer, kept, label, same_label)
+    before = holders(row_sources(write[: T - 1], cleared[: T - 1]))[0] if T > 1 else torch.full((N,), NO_ROW)
+    replaced = torch.where((before >= 0) & (before != writer), before, NO_ROW)
+    replaced_label = torch.where(replaced >= 0, step_label[replaced.clamp(min=0)], NO_ROW)
+    return RowView(writer, kept, label, same_label, bool(current != NO_ROW), replaced, replaced_label)
+
+
+def holders(sources):
+    """sources [T, N] (row_sources) -> (writer [N] long, kept [N]): the step whose write is the largest
+    still in each row and that weight; writer NO_ROW where no step left at least HOLDS."""
+    kept, writer = sources.max(0)
+    return torch.where(kept >= HOLDS, writer, NO_ROW), kept
 
 
 def read_focus(read_weights, rows):

@@ -26,7 +26,9 @@ PANEL_PX = {"row": 100, "label": 50}  # pixels of weight 1 in the by-row and by-
 HEADROOM_PX = {"row": 44, "label": 16}  # above weight 1: the value (and the row's drawing)
 THUMB_PX = 22  # the drawing a row holds, above its bar
 NAME_CHARACTERS = 9  # a longer label name is cut (with "…") under its bar; its hover text has all of it
+CROWDED = 8  # more labels than this: the by-label bars are named by number only
 GRID = (0.0, 0.5, 1.0)
+EMPTY_MOST = 0.5  # a read with at least this share on rows holding no drawing gets a line saying what that means
 NOTHING_COLOUR = "#f0f0f0"
 OTHER_ROWS_COLOUR = "#d9d9d9"
 
@@ -61,11 +63,15 @@ def read_html(read_weights, rows, images, title, label_names=None):
         for bars in (by_row, by_label):
             bars.append(Bar(("nothing",), nothing, NOTHING_COLOUR, "read from nothing (no row)"))
     heads = "" if len(weights) == 1 else f" (mean of {len(weights)} heads)"
-    focus = focus_lines(memory_rows.read_focus(weights, rows))
+    focus = memory_rows.read_focus(weights, rows)
     caption = (f"<b>{html.escape(title)}: where the read went</b>{heads}<br/>"
-               f"<small>{'<br/>'.join(html.escape(line) for line in focus)}</small>")
+               f"<small>{'<br/>'.join(html.escape(line) for line in focus_lines(focus, rows.label_known))}</small>")
+    # Notes that one model's view has and the other's may not go under the panels, so that the panels of
+    # two models side by side start at the same height.
+    notes = "".join(f'<p class="flmn-read-note">{html.escape(line)}</p>'
+                    for line in overwrite_lines(rows, names) + empty_rows_lines(focus))
     return (f'<figure class="flmn-read" data-title="{html.escape(title)}"><figcaption>{caption}</figcaption>'
-            f'{_panel("row", "by row", by_row)}{_panel("label", "by label", by_label)}</figure>')
+            f'{_panel("row", "by row", by_row)}{_panel("label", "by label", by_label)}{notes}</figure>')
 
 
 class Bar(NamedTuple):
@@ -99,17 +105,20 @@ def top_row_bars(mean, rows, names, images):
 
 
 def label_bars(by_label, names):
-    """The by-label bars: by_label [C + 2] from memory_rows.weight_by_label -> [Bar]."""
+    """The by-label bars: by_label [C + 2] from memory_rows.weight_by_label -> [Bar]. Past CROWDED labels
+    a bar is too narrow for a name: it shows the label's number, the hover its name."""
     colour_of = figures.code_colours(len(names))
-    bars = [Bar((_short(name),), by_label[c], colour_of[2 + c], f"the rows holding drawings of label {name}")
-            for c, name in enumerate(names)]
+    shown = [_short(name) if len(names) <= CROWDED else str(c + 1) for c, name in enumerate(names)]
+    bars = [Bar((text,), by_label[c], colour_of[2 + c], f"the rows holding drawings of label {name}")
+            for c, (name, text) in enumerate(zip(names, shown))]
     return bars + [Bar(("no", "label"), by_label[-2], figures.PENDING_COLOUR, "the row of this step's drawing"),
                    Bar(("no", "drawing"), by_label[-1], figures.NO_DRAWING_COLOUR, "the rows holding no drawing")]
 
 
-def focus_lines(focus):
+def focus_lines(focus, label_known=True):
     """ReadFocus -> two lines: top weight and entropy; weight on the ◆ rows, on empty rows and on nothing
-    (per head, a/b/c, for several heads)."""
+    (per head, a/b/c, for several heads). Before the step's label is given (label_known False), which rows
+    hold its class is not known, and the line says so instead of a weight."""
     def each(values, digits=2):
         # abs() of what rounds to 0: a rounding error below zero must not print as "-0.00"
         return "/".join("–" if math.isnan(v) else f"{abs(v) if round(v, digits) == 0 else v:.{digits}f}"
@@ -117,10 +126,35 @@ def focus_lines(focus):
 
     heads = len(focus.top_weight)
     focused = [f"top weight {each(focus.top_weight)}", f"entropy {each(focus.entropy)} of max"]
-    where = [f"on ◆ rows {each(focus.same_label)}", f"on empty rows {each(focus.no_drawing)}"]
+    same = f"on ◆ rows {each(focus.same_label)}" if label_known else "on ◆ rows: known once the label is given"
+    where = [same, f"on empty rows {each(focus.no_drawing)}"]
     if float(focus.nothing.max()) >= 0.0005:
         where.append(f"nothing {each(focus.nothing)}")
     return [(f"{heads} heads: " if heads > 1 else "") + " · ".join(focused), " · ".join(where)]
+
+
+def empty_rows_lines(focus):
+    """Why a read mostly on empty rows can still be right (one line, or none): those rows hold no drawing,
+    so they add little to what is read, and the read vector comes from the rows that do."""
+    if float(focus.no_drawing.mean()) < EMPTY_MOST:
+        return []
+    return ["Most of this read lands on rows holding no drawing: they add little to what is read, so the "
+            "rows that hold drawings decide the read vector even with a small share."]
+
+
+def overwrite_lines(rows, names):
+    """One line per row whose drawing this step's write replaced: which drawing it held, and whether it
+    was the last row in memory holding its label -> [str]."""
+    if rows.replaced is None:
+        return []
+    lines = []
+    for row in (rows.replaced >= 0).nonzero().flatten().tolist():
+        old, label = int(rows.replaced[row]), int(rows.replaced_label[row])
+        held = f"x{old + 1}" + (f", label {names[label]}" if label >= 0 else "")
+        last = label >= 0 and not bool((rows.label == label).any())
+        lines.append(f"Overwritten now: row {row}, which held {held}"
+                     + (f"; no row holds label {names[label]} any more" if last else ""))
+    return lines
 
 
 def _row_name(row, rows, names):

@@ -39,7 +39,7 @@ class ShuffleReplay:
     """A model on an episode and on its label-shuffled replay.
 
     permutation: C ints, label c -> permutation[c].  labels, shuffled_labels: [B, T].
-    probabilities, shuffled_probabilities: [B, T, C], the model's outputs on each.
+    probabilities, shuffled_probabilities: [B, T, L], the model's outputs on each (L >= C, its labels).
     """
 
     permutation: tuple
@@ -53,7 +53,9 @@ class ShuffleReplay:
         is the permuted prediction of the original: near 1 when the model binds labels, near 0 when it
         ignores the permutation (which moves every label). From the 2nd instance by default: the 1st is a
         guess about a class not labelled yet, free to change with the labels fed before it."""
-        permuted = torch.tensor(self.permutation)[self.probabilities.argmax(-1)]
+        predicted, C = self.probabilities.argmax(-1), len(self.permutation)
+        # A label the episode does not use (a model of more labels than C) is not permuted.
+        permuted = torch.where(predicted < C, torch.tensor(self.permutation)[predicted.clamp(max=C - 1)], predicted)
         counted = instance_numbers(self.labels, len(self.permutation)) >= from_instance
         same = self.shuffled_probabilities.argmax(-1) == permuted
         return float(same[counted].float().mean())
@@ -81,7 +83,8 @@ def label_shuffle_replay(model, images, labels, permutation):
     """Run a model on episodes and on the same episodes with permuted labels, from empty memories.
 
     images: [B, T, 20, 20], or one episode [T, 20, 20] (or a list of T [20, 20] tensors, as
-    InteractiveEpisode.images); labels: [B, T] or [T]; permutation: C ints (`derangement`)
+    InteractiveEpisode.images); labels: [B, T] or [T] in 0..C-1; permutation: C ints (`derangement`), C at
+    most the model's labels
     -> ShuffleReplay (with a batch dimension of 1 for one episode).
     """
     if isinstance(images, (list, tuple)):
@@ -89,12 +92,15 @@ def label_shuffle_replay(model, images, labels, permutation):
     images, labels = torch.as_tensor(images, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.long)
     if labels.ndim == 1:
         images, labels = images[None], labels[None]
-    classes = model.config.classes
-    if sorted(permutation) != list(range(classes)):
-        raise ValueError(f"expected a permutation of 0..{classes - 1}, got {permutation!r}")
+    classes, labels_ = len(permutation), model.config.classes
+    if sorted(permutation) != list(range(classes)) or classes > labels_:
+        raise ValueError(f"expected a permutation of 0..C-1 for C <= {labels_}, the model's labels; got {permutation!r}")
+    if int(labels.max()) >= classes:
+        raise ValueError(f"the episode uses label {int(labels.max())}, outside the permutation of 0..{classes - 1}")
     shuffled = permute_labels(labels, permutation)
     B = labels.shape[0]
-    # Both in one batch: the original and the replay are independent episodes for the model.
-    logits = model(torch.cat([images, images]), offset_labels(torch.cat([labels, shuffled]), classes))
+    # Both in one batch: the original and the replay are independent episodes for the model, which reads
+    # its own L labels (the episode uses C of them).
+    logits = model(torch.cat([images, images]), offset_labels(torch.cat([labels, shuffled]), labels_))
     probabilities = torch.softmax(logits, dim=-1)
     return ShuffleReplay(tuple(int(c) for c in permutation), labels, shuffled, probabilities[:B], probabilities[B:])
