@@ -12,7 +12,6 @@ import numpy as np
 from plotly.colors import qualitative
 
 SERIES_COLOURS = qualitative.Plotly  # series that are not models (e.g. classes in a picture), in order
-INK_COLOURS = [[0.0, "white"], [1.0, "black"]]  # images: ink 1 drawn black on white
 MARGIN = dict(l=50, r=20, t=40, b=40)
 
 # One colour per checkpoint; the app's default pair (flmn-conv, mann-exp1) the strongest blue and red.

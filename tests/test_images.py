@@ -27,7 +27,6 @@ from flmn_core.interactive.uploads import (
     WORK_SIDE,
     ImageInputError,
     image_from_canvas,
-    is_blank,
     prepare,
     read_upload,
 )
@@ -246,13 +245,6 @@ def canvas(ink, paper, points=((60, 60), (140, 220), (220, 80)), width=18):
 def test_an_empty_canvas_is_refused_as_empty(rgba):
     with pytest.raises(ImageInputError, match="empty"):
         prepare(image_from_canvas(rgba))
-
-
-def test_is_blank():
-    assert is_blank(np.full((50, 50), 200, dtype=np.uint8))
-    assert is_blank(canvas((0, 0, 0, 255), (255, 255, 255, 255), points=((140, 140), (141, 140)), width=1))
-    assert not is_blank(bar_array(0, 255).astype(np.uint8))
-    assert not is_blank(canvas((0, 0, 0, 255), (255, 255, 255, 255)))
 
 
 def test_a_blank_upload_is_refused_as_empty():

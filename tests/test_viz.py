@@ -307,14 +307,6 @@ def test_probabilities_figure_groups_bars_per_model():
     assert list(fig.data[0].x) == ["1", "2", "3"]
 
 
-def test_image_figure_shows_the_image():
-    image = torch.rand(20, 20)
-    fig = step_figures.image_figure(image)
-    assert isinstance(fig.data[0], go.Heatmap)
-    np.testing.assert_allclose(fig.data[0].z, image.numpy())
-    assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, as the image
-
-
 def test_instance_accuracy_figure_in_percent_with_error_bars():
     ours = {"accuracy": [0.3, 0.8, 0.9], "ci95": [0.01, 0.02, 0.03]}
     fig = result_figures.instance_accuracy_figure({"ours": ours, "FLMN paper": paper.TABLE1[0].series()})

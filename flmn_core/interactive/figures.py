@@ -19,7 +19,7 @@ from plotly.colors import get_colorscale, qualitative
 
 from flmn_core.interactive import memory_rows
 from flmn_core.model.networks import FLMNTrace, MANNTrace
-from flmn_core.plotting import INK_COLOURS, MARGIN, as_array, model_colour
+from flmn_core.plotting import MARGIN, as_array, model_colour
 
 READ_COLOUR = "#1b9e3e"  # rows just read: green outlines and strip
 WRITE_COLOUR = "#e6740b"  # rows just written: orange
@@ -293,20 +293,6 @@ def probabilities_figure(probabilities, class_names, height=300, legend=True):
         xaxis=dict(type="category", title=None, tickfont=dict(size=11 if C <= 8 else 9), fixedrange=True),
         legend=dict(orientation="h", x=0, y=1, yanchor="top", yref="container"),
         font=dict(size=11)))
-
-
-def image_figure(image, title=None):
-    """What the model sees: image [20, 20] (ink 1) drawn black on white, square, without axes."""
-    image = as_array(image)
-    if image.ndim != 2:
-        raise ValueError(f"image: expected shape [H, W], got {list(image.shape)}")
-    heatmap = go.Heatmap(z=image, colorscale=INK_COLOURS, zmin=0, zmax=1, showscale=False,
-                         hovertemplate="(%{x}, %{y}): %{z:.2f}<extra></extra>")
-    return go.Figure(heatmap, layout=dict(
-        width=200, height=200 + (20 if title else 0), margin=dict(l=5, r=5, t=30 if title else 5, b=5),
-        title=dict(text=title or "", font=dict(size=13)), plot_bgcolor="white",
-        xaxis=dict(visible=False, constrain="domain"),
-        yaxis=dict(autorange="reversed", scaleanchor="x", visible=False)))
 
 
 def trace_figures(state, trace, batch_index=0, rows=None, label_names=None):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from flmn_core.data.normalise import downscale, normalise, preprocess, to_ink
+from flmn_core.data.normalise import downscale, normalise, to_ink
 
 # The upload limit in Streamlit's megabytes (1024 * 1024 bytes). .streamlit/config.toml sets the same number
 # as server.maxUploadSize, because the server enforces only that one; tests/test_images.py checks they agree.
@@ -84,12 +84,6 @@ def image_from_canvas(rgba):
                               "Reload the page and draw again.")
     _check_size(rgba.shape[1], rgba.shape[0], "The drawing")
     return rgba.copy()
-
-
-def is_blank(image, threshold=MIN_INK):
-    """Whether a picture (PIL image or array) has less than `threshold` pixels of ink once preprocessed:
-    an untouched canvas, a uniform image, or a speck too small to be a character."""
-    return float(preprocess(_checked(image)).sum()) < threshold
 
 
 def prepare(image):

@@ -30,18 +30,17 @@ def init_distributed(device_name="cpu"):
 
 
 def leave_process_group():
-    """Leave the process group of a data-parallel run once every process is done with it. Destroyed while the
-    other process was still finishing its last all-reduce, a process aborted now and then ("terminate called
-    without an active exception": one test run in five or so, tests/test_distributed.py)."""
+    """Leave the process group of a data-parallel run once every process is done with it: a group destroyed
+    while another process still finishes its last all-reduce can abort that process ("terminate called
+    without an active exception")."""
     dist.barrier()
     dist.destroy_process_group()
 
 
 def pin_to_cores(local_rank, local_world):
     """Run this process on the local_rank-th of `local_world` equal shares of the cores it may use. Every step
-    of a data-parallel run waits for its slowest process: with the two processes of a run on two cores left
-    to the scheduler, the faster waited a median 12-23 ms a step for the slower; pinned, 4-7 ms, in steps of
-    about 85 ms."""
+    of a data-parallel run waits for its slowest process, and processes that the scheduler moves between
+    cores fall behind one another more often than pinned ones (docs/speed.md)."""
     cores = sorted(os.sched_getaffinity(0))
     share = max(len(cores) // local_world, 1)
     first = local_rank * share % len(cores)
