@@ -395,6 +395,14 @@ def test_command_line_options_that_do_not_go_together_are_refused():
         assert stopped.value.code == 2
 
 
+@pytest.mark.parametrize("option, value", [("--threads", "0"), ("--episodes", "0"), ("--seed", "-1"),
+                                           ("--seed", str(2**70)), ("--threads", "two")])
+def test_a_bad_value_is_refused_naming_its_option(option, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        publish.parse_args(["--cards-only", option, value])
+    assert stopped.value.code == 2 and option in capsys.readouterr().err
+
+
 # ---- helpers on hand-built input ----------------------------------------------------------------------
 
 def record(kind, episode, value=0.123456789):

@@ -10,7 +10,7 @@ import torch
 from flmn_core import load_model, split_indices
 from flmn_core.model import zoo
 from flmn_core.model.networks import MODELS
-from flmn_core.results import markdown, paper, report
+from flmn_core.results import markdown, paper, report, targets
 from flmn_core.results.cards import card_markdown
 from flmn_core.training import runlog
 from flmn_core.training.config import read_config_file
@@ -34,8 +34,11 @@ def test_zoo_lists_each_checkpoint_once_with_a_known_model_and_experiment():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_checkpoint_is_shipped_with_card_results_and_log(name):
-    for path in (zoo.weights_path(name), zoo.card_path(name), zoo.log_path(name),
-                 *(zoo.result_path(name, dataset) for dataset in zoo.DATASETS)):
+    entry = zoo.entry(name)
+    results = [zoo.result_path(name, dataset, classes=classes) for dataset, classes in zoo.evaluations(entry)]
+    probes = [zoo.result_path(name, "omniglot", classes=classes, memory_rows=rows)
+              for classes, rows in zoo.memory_probes(entry)]
+    for path in (zoo.weights_path(name), zoo.card_path(name), zoo.log_path(name), *results, *probes):
         assert path.is_file(), f"{path} is missing: publish the run with flmn publish"
     assert zoo.weights_path(name).stat().st_size < zoo.MAX_WEIGHTS_BYTES, "a shipped checkpoint must stay small"
     lines = zoo.log_path(name).read_text().splitlines()
@@ -85,6 +88,26 @@ def test_the_cards_numbers_are_those_of_the_result_files(name):
         assert card_row(card, dataset) == [
             f"`{name}`", f"this checkpoint, {result['episodes']:,} episodes, seed {result['seed']}"] + [
             markdown.percent(result["accuracy"][k - 1], result["ci95"][k - 1]) for k in paper.TABLE_INSTANCES]
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in zoo.CHECKPOINTS if entry.memory_probe])
+def test_the_cards_memory_table_holds_each_memory_size_measured(name):
+    entry = zoo.entry(name)
+    section = zoo.card_path(name).read_text().split("## The memory's size")[1].split("\n## ")[0]
+    trained = read_config_file(zoo.weights_path(name)).model.memory_rows
+    for rows in (trained, *entry.memory_probe):
+        result = report.load_result(name, "omniglot", classes=max(entry.classes),
+                                    memory_rows=None if rows == trained else rows)
+        size = report.memory_rows_text(entry.model, rows)
+        line = next(line for line in section.splitlines() if line.startswith(f"| {size}"))
+        assert markdown.percent(result["accuracy"][1], result["ci95"][1]) in line
+        assert result["memory_rows"] == rows
+
+
+def test_the_15_label_flmn_at_5_classes_is_held_to_flmn_conv_less_2_points():
+    conv = report.load_result("flmn-conv", "omniglot")
+    target = next(t for t in targets.TARGETS if "flmn-15" in t.checkpoints and t.classes == zoo.PAPERS_CLASSES)
+    assert target.accuracy[2] == pytest.approx(round(100 * conv["accuracy"][1], 1) - 2)
 
 
 @pytest.mark.parametrize("path, generate", [(README, report.summary_markdown), (RESULTS, report.results_markdown)],

@@ -3,7 +3,8 @@
     checkpoints/<name>.pt                      the weights (flmn_core.load_model), with their TrainConfig
     checkpoints/<name>.md                      the model card (flmn_core.results.cards)
     checkpoints/results/<name>-<dataset>.json  flmn_core.training.evaluate's output (dataset: one of DATASETS), at 5
-                                               classes; <name>-<dataset>-<C>way.json at C classes
+                                               classes; <name>-<dataset>-<C>way.json at C classes;
+                                               <name>-omniglot-<C>way-<R>rows.json with a memory of R rows
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
 
@@ -29,14 +30,17 @@ CARD_SHA256 = re.compile(r"sha256 `([0-9a-f]{64})`")
 @dataclass(frozen=True)
 class Shipped:
     """One shipped checkpoint: its file stem, model ("flmn" or "mann"), experiment ("I" or "II", as its
-    TrainConfig; publish checks that they agree), a one-line description, and the class counts C of the episodes
-    its results are measured at (a model of L labels serves any C <= L)."""
+    TrainConfig; publish checks that they agree), a one-line description, the class counts C of the episodes
+    its results are measured at (a model of L labels serves any C <= L), and the memory sizes (the config's
+    memory_rows; no weight depends on it) its Omniglot result at the largest C is also measured with, for its
+    card's table of what the memory's size does."""
 
     name: str
     model: str
     experiment: str
     description: str
     classes: tuple = (PAPERS_CLASSES,)
+    memory_probe: tuple = ()
 
 
 # In the order the app's sidebar and the results tables list them: the sidebar offers the first of each
@@ -54,6 +58,11 @@ CHECKPOINTS = (
     Shipped("mann-exp2", "mann", "II", "MANN with one read head, Experiment II"),
     Shipped("mann4-santoro", "mann", "II", "MANN with four read heads, trained as Santoro et al.: random rotations "
                                            "and shifts, and characters turned by 90/180/270 degrees as new classes"),
+    Shipped("flmn-15", "flmn", "II", "`flmn-conv` with 15 labels and memories of 128 rows, trained on episodes of 2 "
+                                     "to 15 classes: one checkpoint for any class count up to 15",
+            classes=(5, 10, 15), memory_probe=(128, 512)),
+    Shipped("mann-15", "mann", "II", "`mann4-santoro` with 15 labels (Santoro et al.'s 128 x 40 memory, 4 read "
+                                     "heads), trained on episodes of 2 to 15 classes", classes=(5, 10, 15)),
 )
 
 
@@ -108,9 +117,10 @@ def card_path(name, root=None):
     return checkpoint_dir(root) / f"{name}.md"
 
 
-def result_path(name, dataset, root=None, classes=PAPERS_CLASSES):
+def result_path(name, dataset, root=None, classes=PAPERS_CLASSES, memory_rows=None):
     way = "" if classes == PAPERS_CLASSES else f"-{classes}way"
-    return checkpoint_dir(root) / "results" / f"{name}-{dataset}{way}.json"
+    rows = "" if memory_rows is None else f"-{memory_rows}rows"
+    return checkpoint_dir(root) / "results" / f"{name}-{dataset}{way}{rows}.json"
 
 
 def evaluations(shipped):
@@ -118,6 +128,12 @@ def evaluations(shipped):
     counts (miniMNIST's at most ten)."""
     return [(dataset, classes) for classes in shipped.classes for dataset in DATASETS
             if dataset == "omniglot" or classes <= MNIST_CLASSES]
+
+
+def memory_probes(shipped):
+    """The extra evaluations of a shipped checkpoint's memory_probe -> [(classes, memory_rows)]: Omniglot at
+    its largest class count, once per memory size."""
+    return [(max(shipped.classes), rows) for rows in shipped.memory_probe]
 
 
 def log_path(name, root=None):

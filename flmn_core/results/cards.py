@@ -60,6 +60,8 @@ def card_markdown(name, root=None):
                                     classes)]
     sections += ["## Retrieval", f"{report.RETRIEVAL_MEANING}; ± 95% confidence interval.",
                  retrieval_table(entry, results, (validation, validation_source), validated)]
+    if entry.memory_probe:
+        sections += ["## The memory's size", memory_section(entry, config, results, root)]
     if name in zoo.DESIGN_BASELINE:
         sections += ["## How the design was chosen", design_section(entry, config, log, root)]
     missed = missed_section(entry, results, config, log)
@@ -69,7 +71,8 @@ def card_markdown(name, root=None):
         sections += ["## Tried since, toward the missed targets", follow_up_section(entry, config, log, root)]
     sections += [
                  "## How it was trained", training_section(name, payload, config, log),
-                 "## How it was evaluated", evaluation_section(name, results, config.model.memory_rows)]
+                 "## How it was evaluated",
+                 evaluation_section(name, results, config.model.memory_rows, memory_probe_results(entry, root))]
     return "\n\n".join(sections) + "\n"
 
 
@@ -275,7 +278,7 @@ def schedule_note(config, trained, until):
             f"step{'s' if len(rates) != 1 else ''} up to this checkpoint.")
 
 
-def evaluation_section(name, results, memory_rows):
+def evaluation_section(name, results, memory_rows, probes):
     """The flmn_core.training.evaluate commands that give this card's results."""
     commands = [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --dataset {dataset}"
                 + (f" --classes {classes}" if classes != zoo.PAPERS_CLASSES else "")
@@ -283,9 +286,43 @@ def evaluation_section(name, results, memory_rows):
                 + (f" --memory-rows {result['memory_rows']}" if result.get("memory_rows") not in (None, memory_rows)
                    else "")
                 for (dataset, classes), result in results.items() if result is not None]
+    commands += [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --classes {classes} --memory-rows {rows}"
+                 f" --episodes {result['episodes']} --seed {result['seed']}"
+                 for (classes, rows), result in probes.items() if result is not None]
     if not commands:
         return f"Not evaluated yet: `flmn publish --run RUN --name {name}` evaluates it."
     return "The numbers above come from:\n\n```sh\n" + "\n".join(commands) + "\n```"
+
+
+# ---- memory size --------------------------------------------------------------------------------------
+
+def memory_probe_results(entry, root=None):
+    """The results of a checkpoint's memory probes -> {(classes, memory_rows): result or None}."""
+    try:
+        return {(classes, rows): report.load_result(entry.name, "omniglot", root, classes, rows)
+                for classes, rows in zoo.memory_probes(entry)}
+    except report.ReportError as error:
+        raise CardError(str(error)) from None
+
+
+def memory_section(entry, config, results, root=None):
+    """The same weights at the largest class count with memories of other sizes (zoo memory_probe; no weight
+    depends on the size) beside the memory it was trained with -> Markdown (a sentence and a table)."""
+    classes = max(entry.classes)
+    trained = config.model.memory_rows
+    measured = {trained: results.get(("omniglot", classes))}
+    measured |= {rows: result for (_, rows), result in memory_probe_results(entry, root).items()}
+    table = []
+    for rows in sorted(measured):
+        size = report.memory_rows_text(entry.model, rows) + (" (trained with)" if rows == trained else "")
+        result = measured[rows]
+        cells = (report.pressure_cells(result) if result is not None
+                 else ["not evaluated"] + [markdown.MISSING] * (1 + len(report.PRESSURE_COLUMNS)))
+        table.append([size, *cells])
+    header = ["memory rows", "2nd", "10th"] + [title for title, _, _ in report.PRESSURE_COLUMNS.values()]
+    return (f"Omniglot's held-out characters, {classes} classes x 10 drawings ({10 * classes} writes) per episode, "
+            f"the same weights run with memories of other sizes. {report.PRESSURE_MEASURES}\n\n"
+            + markdown.table(header, table))
 
 
 # ---- design -------------------------------------------------------------------------------------------

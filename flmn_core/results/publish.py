@@ -170,15 +170,19 @@ def shown_path(path):
 def evaluate_shipped(name, root, episodes, seed, threads, data_dir=None):
     """Evaluate NAME.pt on every dataset and class count zoo gives it (zoo.evaluations) with
     flmn_core.training.evaluate's own command line, which writes its results file in its --json format."""
-    for dataset, classes in zoo.evaluations(zoo.entry(name)):
-        result = zoo.result_path(name, dataset, root, classes)
+    shipped = zoo.entry(name)
+    runs = ([(dataset, classes, None) for dataset, classes in zoo.evaluations(shipped)]
+            + [("omniglot", classes, rows) for classes, rows in zoo.memory_probes(shipped)])
+    for dataset, classes, rows in runs:
+        result = zoo.result_path(name, dataset, root, classes, rows)
         result.parent.mkdir(parents=True, exist_ok=True)
         argv = ["--checkpoint", shown_path(zoo.weights_path(name, root)), "--dataset", dataset, "--classes",
                 str(classes), "--episodes", str(episodes), "--seed", str(seed), "--json", str(result),
                 "--threads", str(threads)]
-        if data_dir:
-            argv += ["--data-dir", str(data_dir)]
-        say(f"evaluating {name} on {dataset}, {classes} classes: {episodes:,} episodes, seed {seed}")
+        argv += ["--memory-rows", str(rows)] if rows else []
+        argv += ["--data-dir", str(data_dir)] if data_dir else []
+        with_rows = f", a memory of {rows} rows" if rows else ""
+        say(f"evaluating {name} on {dataset}, {classes} classes{with_rows}: {episodes:,} episodes, seed {seed}")
         evaluate.main(argv)
         say(f"wrote {result}")
 
@@ -213,13 +217,13 @@ def parse_args(argv=None):
                         help="regenerate every card from the files already shipped (no evaluation)")
     parser.add_argument("--readme", default=None, help="then rewrite this README's results in short (flmn_core.results.report)")
     parser.add_argument("--results", default=None, help="then rewrite the full results of this file (docs/results.md)")
-    parser.add_argument("--episodes", type=int, default=10000, help="evaluation episodes per dataset")
-    parser.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    parser.add_argument("--episodes", type=evaluate.positive_int, default=10000, help="evaluation episodes per dataset")
+    parser.add_argument("--seed", type=evaluate.seed_int, default=0, help="evaluation seed")
     parser.add_argument("--skip-eval", action="store_true",
                         help="reuse the existing result files (not checked to be of these weights)")
     parser.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: zoo's, checkpoints/)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=evaluate.positive_int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     if args.cards_only and (args.run or args.name or args.skip_eval):
         parser.error("--cards-only takes no --run, --name or --skip-eval")
@@ -227,8 +231,6 @@ def parse_args(argv=None):
         parser.error("--probe takes --run RUN_FOLDER only")
     if not args.cards_only and not args.probe and not (args.run and args.name):
         parser.error("give --run RUN_FOLDER and --name NAME (or --probe NAME, or --cards-only)")
-    if args.episodes < 1:
-        parser.error("--episodes must be at least 1")
     return args
 
 

@@ -59,14 +59,14 @@ class ReportError(Exception):
 
 # ---- reading the shipped files ------------------------------------------------------------------------
 
-def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES):
-    """flmn_core.training.evaluate's result for a shipped checkpoint at a class count -> dict, or None when it
-    was not evaluated.
+def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_rows=None):
+    """flmn_core.training.evaluate's result for a shipped checkpoint at a class count (and with a memory of
+    memory_rows rows, for a zoo memory probe) -> dict, or None when it was not evaluated.
 
     Raises ReportError for a file that is not a usable result of that dataset's held-out split at that class
     count. Results written before retrieval was measured have no "retrieval"; their retrieval cells read "not
     measured"."""
-    path = zoo.result_path(name, dataset, root, classes)
+    path = zoo.result_path(name, dataset, root, classes, memory_rows)
     if not path.is_file():
         return None
     try:
@@ -87,13 +87,15 @@ def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES):
         raise ReportError(f"{path}: {len(accuracy)} accuracies but {len(ci95)} intervals")
     if result.get("classes", zoo.PAPERS_CLASSES) != classes:
         raise ReportError(f"{path}: holds episodes of {result.get('classes')} classes, expected {classes}")
+    if memory_rows is not None and result.get("memory_rows") != memory_rows:
+        raise ReportError(f"{path}: holds a memory of {result.get('memory_rows')} rows, expected {memory_rows}")
     return {**result, "episodes": episodes}
 
 
-def result_or_why(name, dataset, root=None, classes=zoo.PAPERS_CLASSES):
+def result_or_why(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_rows=None):
     """(result, None), or (None, why there is none: "not evaluated" or "unreadable result: ...")."""
     try:
-        result = load_result(name, dataset, root, classes)
+        result = load_result(name, dataset, root, classes, memory_rows)
     except ReportError as error:
         return None, f"unreadable result: {error}"
     return (result, None) if result is not None else (None, "not evaluated")
@@ -232,12 +234,12 @@ def retrieval_markdown(root=None):
     return markdown.table(header, rows)
 
 
+PRESSURE_MEASURES = ("Over the steps whose class was shown before: how often the most-read row holds the class, the "
+                     "read weight on the class's rows, and how often no row holds the class any more (every row "
+                     "written with it was overwritten or cleared); ± 95% confidence interval.")
 PRESSURE_MEANING = ("Omniglot's held-out characters with more classes per episode, for the checkpoints measured "
                     "at several class counts: 10 drawings of each class, so an episode of C classes has 10C steps "
-                    "for a memory of N rows. Over the steps whose class was shown before: how often the "
-                    "most-read row holds the class, the read weight on the class's rows, and how often no row "
-                    "holds the class any more (every row written with it was overwritten or cleared); "
-                    "± 95% confidence interval.")
+                    f"for a memory of N rows. {PRESSURE_MEASURES}")
 PRESSURE_COLUMNS = {"top_hit": ("most-read row holds the class (%)", 100, 1), "mass": ("read mass", 1, 3),
                     "lost": ("class no longer in memory (%)", 100, 1)}
 
@@ -254,12 +256,25 @@ def pressure_markdown(root=None):
                 rows.append([our_label(shipped), markdown.MISSING, str(classes), str(10 * classes), why]
                             + [markdown.MISSING] * (len(header) - 5))
                 continue
-            retrieval = result.get("retrieval") or {}
-            rows.append([our_label(shipped), str(result.get("memory_rows", markdown.MISSING)), str(classes),
-                         str(10 * classes)] + accuracy_cells(result["accuracy"], result["ci95"], (2, 10))
-                        + [markdown.number(retrieval[m], retrieval.get(f"{m}_ci95"), scale, digits) if m in retrieval
-                           else "not measured" for m, (_, scale, digits) in PRESSURE_COLUMNS.items()])
+            rows.append([our_label(shipped), memory_rows_text(shipped.model, result.get("memory_rows")), str(classes),
+                         str(10 * classes)] + pressure_cells(result))
     return markdown.table(header, rows)
+
+
+def pressure_cells(result):
+    """A result's 2nd and 10th instance and its PRESSURE_COLUMNS, as table cells."""
+    retrieval = result.get("retrieval") or {}
+    return (accuracy_cells(result["accuracy"], result["ci95"], (2, 10))
+            + [markdown.number(retrieval[m], retrieval.get(f"{m}_ci95"), scale, digits) if m in retrieval
+               else "not measured" for m, (_, scale, digits) in PRESSURE_COLUMNS.items()])
+
+
+def memory_rows_text(model, memory_rows):
+    """A memory's size as a table reads it: an FLMN's rows are shared out between its feature and label
+    memories ("64 + 64"), a MANN's are one memory ("128")."""
+    if memory_rows is None:
+        return markdown.MISSING
+    return f"{memory_rows // 2} + {memory_rows // 2}" if model == "flmn" else str(memory_rows)
 
 
 def targets_markdown(root=None):
