@@ -104,6 +104,17 @@ def test_the_cards_memory_table_holds_each_memory_size_measured(name):
         assert result["memory_rows"] == rows
 
 
+@pytest.mark.parametrize("run", [run for run in zoo.FOLLOW_UPS if run.tested], ids=lambda run: run.name)
+def test_the_cards_test_table_holds_each_tested_follow_up(run):
+    card = zoo.card_path(run.variant).read_text()
+    lines = [line for line in card.splitlines() if line.startswith(f"| `{run.name}` |")]
+    for rotate in run.tested:
+        result = report.read_result(zoo.probe_result_path(run.name, rotate=rotate), "omniglot")
+        assert result["rotate"] == rotate
+        shown = markdown.percent(result["accuracy"][1], result["ci95"][1])
+        assert any(shown in line and ("as drawn" if not rotate else f"±{rotate:g}°") in line for line in lines)
+
+
 def test_the_15_label_flmn_at_5_classes_is_held_to_flmn_conv_less_2_points():
     conv = report.load_result("flmn-conv", "omniglot")
     target = next(t for t in targets.TARGETS if "flmn-15" in t.checkpoints and t.classes == zoo.PAPERS_CLASSES)

@@ -7,6 +7,8 @@
                                                <name>-omniglot-<C>way-<R>rows.json with a memory of R rows
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
+    checkpoints/results/probes/<probe>-omniglot[-rot<D>].json  a follow-up's held-out test (test images turned
+                                               by up to D degrees), for the variant's card
 
 Every path function takes an optional root: another folder laid out the same way (a test's, or
 `--checkpoint-dir`); without it, $FLMN_CHECKPOINT_DIR, else checkpoints/ beside flmn_core/.
@@ -74,6 +76,9 @@ class Probe:
     name: str
     variant: str  # the shipped checkpoint it led to, or that it tried to improve on
     change: str  # what it tried: relative to the probe before it (PROBES), to the variant's run (FOLLOW_UPS)
+    # Test rotations (degrees; 0: as they are) its best.pt is also evaluated at on its held-out test characters
+    # by `flmn publish --probe` (results/probes/), where its validation alone cannot answer what it asks.
+    tested: tuple = ()
 
 
 # The shipped checkpoint each variant's design started from (its card's first row).
@@ -90,6 +95,14 @@ FOLLOW_UPS = (
     Probe("flmn-h300", "flmn-retrieve", "a controller of 300 LSTM units instead of 200"),
     Probe("flmn-retrieve-upright", "flmn-retrieve", "continued from the checkpoint without the rotated classes, "
                                                     "at a constant learning rate of 1e-4"),
+    # Toward the paper's 85.6% at the 2nd instance of Experiment I: the FLMN authors' released code, and a split
+    # whose test characters share alphabets with the training ones (docs/training.md).
+    Probe("authors-2017", "flmn-exp1", "the FLMN authors' 2017 code (`--recipe authors-2017`): batches of 5, the "
+                                       "softmax applied twice, rotations of at most 0.2 degrees and no shift, the "
+                                       "label memory never cleared", tested=(0, 10)),
+    Probe("exp1-random", "flmn-exp1", "validation and test characters drawn from all 50 alphabets (`--split "
+                                      "random`): its validation is of characters whose alphabets it trains on",
+          tested=(0, 10)),
 )
 
 
@@ -142,6 +155,19 @@ def log_path(name, root=None):
 
 def probe_log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
+
+
+def probe_result_path(name, root=None, rotate=0):
+    rotated = f"-rot{rotate:g}" if rotate else ""
+    return checkpoint_dir(root) / "results" / "probes" / f"{name}-omniglot{rotated}.json"
+
+
+def probe(name):
+    """The Probe entry of a probe's name (PROBES, FOLLOW_UPS); ValueError naming the known ones."""
+    for run in PROBES + FOLLOW_UPS:
+        if run.name == name:
+            return run
+    raise ValueError(f"unknown probe {name!r}; expected one of {', '.join(p.name for p in PROBES + FOLLOW_UPS)}")
 
 
 def card_sha256(name, root=None):

@@ -228,7 +228,7 @@ def parse_args(argv=None):
     if args.cards_only and (args.run or args.name or args.skip_eval):
         parser.error("--cards-only takes no --run, --name or --skip-eval")
     if args.probe and (args.name or args.cards_only or args.skip_eval or not args.run):
-        parser.error("--probe takes --run RUN_FOLDER only")
+        parser.error("--probe takes --run RUN_FOLDER (and the evaluation's options) only")
     if not args.cards_only and not args.probe and not (args.run and args.name):
         parser.error("give --run RUN_FOLDER and --name NAME (or --probe NAME, or --cards-only)")
     return args
@@ -255,12 +255,26 @@ def publish(args, root):
 
 
 def publish_probe(args, root):
-    """A run's log as probe args.probe's, in logs/probes/."""
+    """A run's log as probe args.probe's, in logs/probes/; and, for a probe tested on held-out characters
+    (its zoo entry's `tested`), the evaluations of its best.pt, in results/probes/."""
     records = probe_log(args.run)
+    tested = zoo.probe(args.probe).tested
+    best = Path(args.run) / "best.pt"
+    if tested and not best.is_file():
+        raise PublishError(f"{best} does not exist: the probe {args.probe} is tested on held-out characters")
     path = zoo.probe_log_path(args.probe, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     runlog.write(path, records)
     say(f"wrote {path}: {len(records)} records, {path.stat().st_size / 1000:.1f} KB")
+    for rotate in tested:
+        result = zoo.probe_result_path(args.probe, root, rotate)
+        result.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["--checkpoint", shown_path(best), "--rotate", f"{rotate:g}", "--episodes", str(args.episodes),
+                "--seed", str(args.seed), "--json", str(result), "--threads", str(args.threads)]
+        argv += ["--data-dir", str(args.data_dir)] if args.data_dir else []
+        say(f"evaluating {best}, test images turned by up to {rotate:g} degrees: {args.episodes:,} episodes")
+        evaluate.main(argv)
+        say(f"wrote {result}")
 
 
 def publish_cards(root):

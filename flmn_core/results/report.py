@@ -67,8 +67,12 @@ def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_row
     count. Results written before retrieval was measured have no "retrieval"; their retrieval cells read "not
     measured"."""
     path = zoo.result_path(name, dataset, root, classes, memory_rows)
-    if not path.is_file():
-        return None
+    return read_result(path, dataset, classes, memory_rows) if path.is_file() else None
+
+
+def read_result(path, dataset, classes=zoo.PAPERS_CLASSES, memory_rows=None):
+    """The result file at path, checked to be of that dataset's held-out split, class count and (if given)
+    memory size -> dict; ReportError when it is not."""
     try:
         result = json.loads(path.read_text())
         accuracy, ci95 = result["accuracy"], result["ci95"]
