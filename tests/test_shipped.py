@@ -115,6 +115,13 @@ def test_the_cards_test_table_holds_each_tested_follow_up(run):
         assert any(shown in line and ("as drawn" if not rotate else f"±{rotate:g}°") in line for line in lines)
 
 
+def test_the_minimnist_checkpoint_is_the_best_flmn_on_the_digits_kept_for_choices():
+    chosen = next(t.checkpoints for t in targets.TARGETS if t.dataset == "mnist")
+    flmns = {name: result for name, result in report.selection_results().items() if zoo.entry(name).model == "flmn"}
+    assert len(flmns) >= 2 and all(result["mnist_half"] == "select" for result in flmns.values())
+    assert chosen == (max(flmns, key=lambda name: flmns[name]["accuracy"][1]),)
+
+
 def test_the_15_label_flmn_at_5_classes_is_held_to_flmn_conv_less_2_points():
     conv = report.load_result("flmn-conv", "omniglot")
     target = next(t for t in targets.TARGETS if "flmn-15" in t.checkpoints and t.classes == zoo.PAPERS_CLASSES)

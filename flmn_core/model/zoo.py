@@ -6,6 +6,8 @@
                                                classes; <name>-<dataset>-<C>way.json at C classes;
                                                <name>-omniglot-<C>way-<R>rows.json with a memory of R rows
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
+    checkpoints/results/select/<name>-mnist.json  miniMNIST on the half of MNIST's digits kept for choices, which
+                                               no reported figure uses: what chose the miniMNIST checkpoint
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
     checkpoints/results/probes/<probe>-omniglot[-rot<D>].json  a follow-up's held-out test (test images turned
                                                by up to D degrees), for the variant's card
@@ -155,6 +157,10 @@ def log_path(name, root=None):
 
 def probe_log_path(name, root=None):
     return checkpoint_dir(root) / "logs" / "probes" / f"{name}.jsonl"
+
+
+def selection_path(name, root=None):
+    return checkpoint_dir(root) / "results" / "select" / f"{name}-mnist.json"
 
 
 def probe_result_path(name, root=None, rotate=0):

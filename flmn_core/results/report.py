@@ -70,9 +70,9 @@ def load_result(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_row
     return read_result(path, dataset, classes, memory_rows) if path.is_file() else None
 
 
-def read_result(path, dataset, classes=zoo.PAPERS_CLASSES, memory_rows=None):
-    """The result file at path, checked to be of that dataset's held-out split, class count and (if given)
-    memory size -> dict; ReportError when it is not."""
+def read_result(path, dataset, classes=zoo.PAPERS_CLASSES, memory_rows=None, mnist_half="report"):
+    """The result file at path, checked to be of that dataset's held-out split, class count, (if given)
+    memory size and, for miniMNIST, half of MNIST's digits -> dict; ReportError when it is not."""
     try:
         result = json.loads(path.read_text())
         accuracy, ci95 = result["accuracy"], result["ci95"]
@@ -93,7 +93,29 @@ def read_result(path, dataset, classes=zoo.PAPERS_CLASSES, memory_rows=None):
         raise ReportError(f"{path}: holds episodes of {result.get('classes')} classes, expected {classes}")
     if memory_rows is not None and result.get("memory_rows") != memory_rows:
         raise ReportError(f"{path}: holds a memory of {result.get('memory_rows')} rows, expected {memory_rows}")
+    if dataset != "omniglot" and result.get("mnist_half", "report") != mnist_half:
+        raise ReportError(f"{path}: holds digits of MNIST's {result.get('mnist_half')} half, expected the "
+                          f"{mnist_half} half")
     return {**result, "episodes": episodes}
+
+
+def selection_results(root=None):
+    """The shipped checkpoints' miniMNIST results on the digits kept for choices (zoo.selection_path) ->
+    {name: result}, in CHECKPOINTS order, for those that have one."""
+    found = {}
+    for shipped in zoo.CHECKPOINTS:
+        path = zoo.selection_path(shipped.name, root)
+        if path.is_file():
+            found[shipped.name] = read_result(path, "mnist", mnist_half="select")
+    return found
+
+
+def selection_markdown(root=None):
+    """How the miniMNIST checkpoint was chosen: every candidate on the digits kept for choices -> Markdown."""
+    results = selection_results(root)
+    rows = [[our_label(zoo.entry(name)), f"{result['episodes']:,} episodes over {result['subsets']} subsets",
+             *accuracy_cells(result["accuracy"], result["ci95"], (1, 2, 10))] for name, result in results.items()]
+    return markdown.table(["checkpoint", "evaluated", "1st", "2nd", "10th"], rows)
 
 
 def result_or_why(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_rows=None):
