@@ -175,8 +175,9 @@ def accuracy_table(entry, dataset, result, validation=None, classes=zoo.PAPERS_C
     if validation is not None:
         record, source = validation
         rows.append([f"{label}, validation", source] + report.accuracy_cells(record["accuracy"]))
-    published = [row for row in paper.published(dataset, classes)
-                 if row.model.split()[0].lower() == entry.model and row.experiment in ("", entry.experiment)]
+    # At the papers' 5 classes, the rows of its own model and experiment; beyond them, every published row.
+    published = [row for row in paper.published(dataset, classes) if classes != zoo.PAPERS_CLASSES
+                 or (row.model.split()[0].lower() == entry.model and row.experiment in ("", entry.experiment))]
     rows += [report.published_row(row) for row in published]
     for target in applying_targets(entry, dataset, classes):
         rows.append([f"target: {target.name}", "the project's targets"]
@@ -186,7 +187,8 @@ def accuracy_table(entry, dataset, result, validation=None, classes=zoo.PAPERS_C
     table = markdown.table(report.instance_header(("model", "source")), rows)
     if not published:
         table += (f"\n\nflmn_core/results/paper.py records no published {entry.model.upper()} numbers for "
-                  f"Experiment {entry.experiment} on this data.")
+                  f"Experiment {entry.experiment} on this data." if classes == zoo.PAPERS_CLASSES else
+                  f"\n\nflmn_core/results/paper.py records no published numbers at {classes} classes on this data.")
     return table
 
 
@@ -237,12 +239,19 @@ def training_section(name, payload, config, log):
                      + " of a checkpoint with `train --warm-start`, which starts the optimizer afresh (a shipped "
                        "checkpoint holds no optimizer state); training again from the config runs in one go, "
                        "with the config's settings (those below) from the start.")
-    note = schedule_note(config, [r for r in log if r.get("kind") == "train"], payload["step"])
+    note = schedule_note(config, [r for r in own_run(log) if r.get("kind") == "train"], payload["step"])
     if note:
         parts.append(note)
     parts += ["Every setting (the default is shown where the value differs from it; the model's and the "
               "optimizer's defaults are the papers'):", settings_table(config)]
     return "\n\n".join(parts)
+
+
+def own_run(log):
+    """The records of the run that made a checkpoint: those after the log's last warm start (before it, the
+    log is the warm start's checkpoint's, trained with its own settings, possibly another class count)."""
+    starts = [i for i, record in enumerate(log) if record.get("kind") == "warm_start"]
+    return log[starts[-1] + 1:] if starts else log
 
 
 def settings_table(config):
@@ -404,24 +413,36 @@ def missed_section(entry, results, config, log):
         reached = 100 * results[target.dataset, target.classes]["accuracy"][k - 1]
         lines.append(f"- {target.name}, {report.DATASET_NAMES[target.dataset]}, {markdown.ordinal(k)} instance: "
                      f"{report.goal_cell(reached, target.accuracy[k], 2)}")
-    validations = [r for r in log if r["kind"] == "validation"]
+    run = own_run(log)
+    validations = [r for r in run if r["kind"] == "validation"]
     if validations:
         k = misses[0][1]
         peak, last = max(validations, key=lambda r: r["accuracy"][k - 1]), validations[-1]
-        trained = [r for r in log if r["kind"] == "train" and r["episode"] <= last["episode"]]
+        trained = [r for r in run if r["kind"] == "train" and r["episode"] <= last["episode"]]
         lines.append(f"\nWhat the run's log shows at the {markdown.ordinal(k)} instance, on the validation alphabets: "
                      f"its best was {markdown.percent(peak['accuracy'][k - 1])}% at episode {peak['episode']:,}; at "
                      f"the last validation, episode {last['episode']:,} of the {config.episodes:,} configured, "
                      f"{markdown.percent(last['accuracy'][k - 1])}%"
                      + (f", while its training accuracy there was {markdown.percent(trained[-1]['accuracy'][k - 1])}%"
-                        if trained else "") + ".")
+                        + training_classes(config) if trained else "") + ".")
     return "\n".join(lines)
+
+
+def training_classes(config):
+    """"" when a run trains on episodes of one class count; else the range its training accuracy mixes."""
+    fewest, most = config.classes_range
+    return "" if fewest == most else f" (on episodes of {fewest} to {most} classes)"
 
 
 def probe_run(name, root=None):
     """A probe's shipped log (zoo.PROBES, zoo.FOLLOW_UPS) -> (its TrainConfig, its records)."""
-    records = runlog.read(zoo.probe_log_path(name, root))
-    return TrainConfig.from_dict(next(r["config"] for r in records if r["kind"] == "config")), records
+    path = zoo.probe_log_path(name, root)
+    records = runlog.read(path)
+    configs = [r["config"] for r in records if r["kind"] == "config"]
+    if not configs:
+        raise CardError(f"{path}: no probe log with its training config; ship it with flmn publish --probe {name} "
+                        "--run RUN_FOLDER")
+    return TrainConfig.from_dict(configs[0]), records
 
 
 def retrieval_cells(validation):
