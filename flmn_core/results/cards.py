@@ -454,14 +454,16 @@ def retrieval_cells(validation):
 def follow_up_section(entry, config, log, root=None):
     """The runs tried after a variant toward the targets it misses (zoo.FOLLOW_UPS), each at its best
     validation, beside the variant's own run -> Markdown (a sentence and a table)."""
-    runs = [(f"`{entry.name}`", "this checkpoint's run", config.episodes, log)]
-    for run in (r for r in zoo.FOLLOW_UPS if r.variant == entry.name):
-        run_config, records = probe_run(run.name, root)
-        runs.append((f"`{run.name}`", run.change, run_config.episodes, records))
     header = ["run", "what it changed", "trained", "best validation at", *(
         f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)), "most-read row holds the class", "read mass",
               f"{markdown.ordinal(2)}, this checkpoint's run at that episode"]
-    rows = [[run, change, *follow_up_cells(records, episodes, log)] for run, change, episodes, records in runs]
+    rows = [[f"`{entry.name}`", "this checkpoint's run", *follow_up_cells(log, config.episodes, log)]]
+    for run in (r for r in zoo.FOLLOW_UPS if r.variant == entry.name):
+        if zoo.probe_log_path(run.name, root).is_file():
+            run_config, records = probe_run(run.name, root)
+            rows.append([f"`{run.name}`", run.change, *follow_up_cells(records, run_config.episodes, log)])
+        else:
+            rows.append([f"`{run.name}`", run.change, "log not shipped"] + ["–"] * (len(header) - 3))
     text = ("Each row is a training run at its best overall accuracy on the validation alphabets (a run continued "
             "from this checkpoint counts its episodes on from it); the last column is this checkpoint's own run "
             "at the same episode, where it got there. None of them is shipped; their logs are in "
@@ -477,8 +479,13 @@ def follow_up_tests(entry, tested, root=None):
     rows = [[f"`{entry.name}`", *test_conditions(own), *test_cells(own)]] if own else []
     for run in tested:
         for rotate in run.tested:
+            path = zoo.probe_result_path(run.name, root, rotate)
+            if not path.is_file():
+                rows.append([f"`{run.name}`", "not evaluated", f"±{rotate:g}°" if rotate else "as drawn"]
+                            + ["–"] * len(FOLLOW_UP_TESTS))
+                continue
             try:
-                result = report.read_result(zoo.probe_result_path(run.name, root, rotate), "omniglot")
+                result = report.read_result(path, "omniglot")
             except report.ReportError as error:
                 raise CardError(str(error)) from None
             rows.append([f"`{run.name}`", *test_conditions(result), *test_cells(result)])
@@ -506,6 +513,8 @@ def follow_up_cells(records, episodes, variant_log):
     """A run's cells of follow_up_section: episodes trained of those configured, its best validation's
     episode, accuracy at the 1st/2nd/3rd/10th instance, retrieval, and the variant's 2nd-instance validation
     at that episode."""
+    if not records:
+        return ["no log shipped"] + ["–"] * 8
     trained = f"{records[-1]['episode']:,} of {episodes:,} episodes"
     validations = [r for r in records if r["kind"] == "validation"]
     if not validations:
