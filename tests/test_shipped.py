@@ -86,7 +86,7 @@ def test_the_cards_numbers_are_those_of_the_result_files(name):
     for dataset in zoo.DATASETS:
         result = report.load_result(name, dataset)
         assert card_row(card, dataset) == [
-            f"`{name}`", f"this checkpoint, {result['episodes']:,} episodes, seed {result['seed']}"] + [
+            f"`{name}`", f"this checkpoint, {report.episodes_text(result)}, seed {result['seed']}"] + [
             markdown.percent(result["accuracy"][k - 1], result["ci95"][k - 1]) for k in paper.TABLE_INSTANCES]
 
 

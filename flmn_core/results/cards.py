@@ -159,7 +159,7 @@ def applying_targets(entry, dataset, classes=zoo.PAPERS_CLASSES):
 
 def evaluated_label(result):
     """The source cell of a result's row: "this checkpoint, 10,000 episodes, seed 0"."""
-    return f"this checkpoint, {result['episodes']:,} episodes, seed {result['seed']}"
+    return f"this checkpoint, {report.episodes_text(result)}, seed {result['seed']}"
 
 
 def accuracy_table(entry, dataset, result, validation=None, classes=zoo.PAPERS_CLASSES):

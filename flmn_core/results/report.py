@@ -113,9 +113,15 @@ def selection_results(root=None):
 def selection_markdown(root=None):
     """How the miniMNIST checkpoint was chosen: every candidate on the digits kept for choices -> Markdown."""
     results = selection_results(root)
-    rows = [[our_label(zoo.entry(name)), f"{result['episodes']:,} episodes over {result['subsets']} subsets",
+    rows = [[our_label(zoo.entry(name)), episodes_text(result),
              *accuracy_cells(result["accuracy"], result["ci95"], (1, 2, 10))] for name, result in results.items()]
     return markdown.table(["checkpoint", "evaluated", "1st", "2nd", "10th"], rows)
+
+
+def episodes_text(result):
+    """How many episodes a result is of: "10,000 episodes", or for miniMNIST "10,000 episodes over 20 subsets"."""
+    subsets = result.get("subsets")
+    return f"{result['episodes']:,} episodes" + (f" over {subsets} subsets" if subsets else "")
 
 
 def result_or_why(name, dataset, root=None, classes=zoo.PAPERS_CLASSES, memory_rows=None):
@@ -231,7 +237,7 @@ def accuracy_markdown(dataset, root=None, instances=paper.TABLE_INSTANCES, inter
         if result is None:
             rows.append([our_label(shipped), why] + [markdown.MISSING] * len(instances))
         else:
-            rows.append([our_label(shipped), f"this project, {result['episodes']:,} episodes"]
+            rows.append([our_label(shipped), f"this project, {episodes_text(result)}"]
                         + accuracy_cells(result["accuracy"], result["ci95"] if intervals else None, instances))
     return markdown.table(instance_header(("model", "source"), instances), rows)
 
