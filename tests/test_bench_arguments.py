@@ -41,6 +41,8 @@ BAD = [
     ("time_to_accuracy", ["--instance", "11"], "--instance"),
     ("time_to_accuracy", ["--target", "2"], "--target"),
     ("time_to_accuracy", ["no-such-log.jsonl"], "logs"),
+    ("episode_length", ["--rounds", "0"], "--rounds"),
+    ("episode_length", ["--config", "missing.pt"], "--config"),
     ("app_latency", ["--drawings", "0"], "--drawings"),
     ("app_latency", ["--classes", "1"], "--classes"),
     ("app_latency", ["--seed", "-1"], "--seed"),
