@@ -115,6 +115,14 @@ def test_the_cards_test_table_holds_each_tested_follow_up(run):
         assert any(shown in line and ("as drawn" if not rotate else f"±{rotate:g}°") in line for line in lines)
 
 
+@pytest.mark.parametrize("name", [entry.name for entry in zoo.CHECKPOINTS if entry.follows])
+def test_a_checkpoint_that_follows_another_is_in_that_ones_test_table(name):
+    card = zoo.card_path(zoo.entry(name).follows).read_text()
+    result = report.load_result(name, "omniglot")
+    line = next(line for line in card.splitlines() if line.startswith(f"| `{name}` |") and "drawn" in line)
+    assert markdown.percent(result["accuracy"][1], result["ci95"][1]) in line
+
+
 def test_the_minimnist_checkpoint_is_the_best_flmn_on_the_digits_kept_for_choices():
     chosen = next(t.checkpoints for t in targets.TARGETS if t.dataset == "mnist")
     flmns = {name: result for name, result in report.selection_results().items() if zoo.entry(name).model == "flmn"}

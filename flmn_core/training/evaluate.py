@@ -242,7 +242,7 @@ def main(argv=None):
     except (CheckpointError, DataError, ValueError) as error:
         sys.exit(f"error: {error}")
     labels = model.config.classes
-    classes = args.classes or min(labels, 5 if omniglot else 10)
+    classes = args.classes or default_classes(labels, args.dataset)
     if not 2 <= classes <= labels or (not omniglot and classes > 10):
         parser.error(f"--classes {classes}: {args.checkpoint} tells {labels} labels apart; give 2 to "
                      f"{labels if omniglot else min(labels, 10)}")
@@ -265,6 +265,12 @@ def main(argv=None):
             sys.exit(f"error: could not write {args.json} ({error.strerror or error}); the result is printed above. "
                      "Free some space on its disk or choose another --json.")
     return result
+
+
+def default_classes(labels, dataset):
+    """The class count of an evaluation without --classes: the papers' 5 on Omniglot, MNIST's 10 digits on
+    miniMNIST, or the model's L labels when it has fewer."""
+    return min(labels, 5 if dataset == "omniglot" else 10)
 
 
 def with_memory_rows(model, rows):
