@@ -184,7 +184,7 @@ def teach_side_by_side(people):
 def check_only_its_own(person, models):
     """The session shows its own memories, label names, labels and pictures, and saves its own episode."""
     who, page = f"session {person.index}", person.page
-    wait_until(page, f"After step {STEPS}.")
+    wait_until(page, f"After step {STEPS}, its label given")
     mine = taught(models, person.images, person.labels)
     expected = memory_arrays({name: run[-1] for name, run in mine.runs.items()})
     assert_arrays(settled_arrays(page, expected), expected, who)
