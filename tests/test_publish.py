@@ -373,6 +373,24 @@ def test_a_probes_log_ships_alone_with_its_training_config(published, data_dir):
     assert not (published.root / f"{probe}.pt").exists() and not (published.root / f"{probe}.md").exists()
 
 
+def test_a_probe_that_tries_a_choice_for_mnist_is_evaluated_on_the_digits_kept_for_it(published, data_dir, tmp_path):
+    probe = next(p for p in zoo.FOLLOW_UPS if p.selects)
+    root = tmp_path / zoo.FOLDER
+    shutil.copytree(published.root, root)
+    run_module(["flmn_core", "publish", "--run", "run", "--probe", probe.name, "--episodes", str(EPISODES),
+                "--checkpoint-dir", str(root)], published.base, data_dir, published.stray)
+    result = report.read_result(zoo.selection_path(probe.name, root), "mnist", mnist_half="select")
+    assert result["episodes"] == EPISODES and result["checkpoint"].endswith("best.pt")
+    assert report.selection_results(root)[probe.name] == result
+    assert f"run `{probe.name}` (its best.pt, not shipped)" in report.selection_markdown(root)
+    widening = read_config_file(published.run / "config.json").widen_strokes
+    other = dataclasses.replace(read_config_file(published.run / "config.json"), experiment="II",
+                                widen_strokes=widening + 3)
+    chosen = cards.widening_choice(other, {probe.name: result}, root)
+    assert f"widens by up to {widening:g} pixels: not the widening this checkpoint was trained with" in chosen
+    assert not (root / f"{probe.name}.pt").exists()
+
+
 def test_a_warm_started_probes_log_ships_from_its_last_warm_start(published, tmp_path):
     shutil.copy(published.run / "config.json", tmp_path / "config.json")
     runlog.write(tmp_path / "log.jsonl", [record("train", 1000), {"kind": "warm_start", "episode": 2000},

@@ -235,6 +235,10 @@ def test_ordinals_read_as_english():
         "1st", "2nd", "3rd", "4th", "10th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th", "112th"]
 
 
+def test_series_read_as_english():
+    assert [markdown.series(items) for items in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]
+
+
 def test_tables_and_numbers_are_written_one_way():
     assert markdown.table(["a", "b"], [["1", "x | y"]]) == "| a | b |\n|---|---|\n| 1 | x \\| y |"
     assert markdown.percent(0.8561, 0.0031) == "85.6 ± 0.3" and markdown.percent(0.8561) == "85.6"

@@ -7,7 +7,8 @@
                                                <name>-omniglot-<C>way-<R>rows.json with a memory of R rows
     checkpoints/logs/<name>.jsonl              the training log (flmn_core.training.runlog), for the curves
     checkpoints/results/select/<name>-mnist.json  miniMNIST on the half of MNIST's digits kept for choices, which
-                                               no reported figure uses: what chose the miniMNIST checkpoint
+                                               no reported figure uses: what chose the miniMNIST checkpoint (and
+                                               its stroke widening: <probe>-mnist.json, a probe's best.pt)
     checkpoints/logs/probes/<probe>.jsonl      the logs of the short runs that chose a variant's design
     checkpoints/results/probes/<probe>-omniglot[-rot<D>].json  a follow-up's held-out test (test images turned
                                                by up to D degrees), for the variant's card
@@ -86,6 +87,9 @@ class Probe:
     # Test rotations (degrees; 0: as they are) its best.pt is also evaluated at on its held-out test characters
     # by `flmn publish --probe` (results/probes/), where its validation alone cannot answer what it asks.
     tested: tuple = ()
+    # Whether its best.pt is also evaluated on miniMNIST's digits kept for choices (results/select/): a run that
+    # tries a choice made for MNIST, which Omniglot's validation cannot make.
+    selects: bool = False
 
 
 # The shipped checkpoint each variant's design started from (its card's first row).
@@ -107,6 +111,12 @@ FOLLOW_UPS = (
     Probe("authors-2017", "flmn-exp1", "the FLMN authors' 2017 code (`--recipe authors-2017`): batches of 5, the "
                                        "softmax applied twice, rotations of at most 0.2 degrees and no shift, the "
                                        "label memory never cleared", tested=(0, 10)),
+    # The stroke widening, chosen again on the digits kept for choices: flmn-pens' command (continued from
+    # flmn-conv at episode 360,000) with only --widen-strokes changed, each stopped at its validation at 400,000.
+    Probe("widen-7", "flmn-pens", "this checkpoint's own command (`--widen-strokes 7`) stopped at episode 400,000: "
+                                  "the control for the two below", selects=True),
+    Probe("widen-10", "flmn-pens", "`--widen-strokes 10`, stopped at episode 400,000", selects=True),
+    Probe("widen-14", "flmn-pens", "`--widen-strokes 14`, stopped at episode 400,000", selects=True),
 )
 
 

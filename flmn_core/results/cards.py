@@ -66,7 +66,7 @@ def card_markdown(name, root=None):
     sections += ["## Retrieval", f"{report.RETRIEVAL_MEANING}; ± 95% confidence interval.",
                  retrieval_table(entry, results, (validation, validation_source), validated)]
     if any(t.dataset == "mnist" and name in t.checkpoints for t in targets.TARGETS):
-        sections += ["## How it was chosen for miniMNIST", mnist_choice_section(root)]
+        sections += ["## How it was chosen for miniMNIST", mnist_choice_section(config, root)]
     if entry.memory_probe:
         sections += ["## The memory's size", memory_section(entry, config, results, root)]
     if name in zoo.DESIGN_BASELINE:
@@ -317,28 +317,54 @@ def evaluation_section(name, results, memory_rows, probes):
 
 # ---- miniMNIST choice ---------------------------------------------------------------------------------
 
-def mnist_choice_section(root=None):
-    """How the checkpoint held to the miniMNIST target was chosen: the candidates on the digits no reported
-    figure uses, and the commands that measured them -> Markdown."""
+def mnist_choice_section(config, root=None):
+    """How the checkpoint held to the miniMNIST target (trained with config) and its stroke widening were
+    chosen: the candidates on the digits no reported figure uses, and the commands that measured them ->
+    Markdown."""
     try:
         results = report.selection_results(root)
     except report.ReportError as error:
         raise CardError(str(error)) from None
     if not results:
         return f"Not chosen on held-apart digits yet: no file in `{zoo.FOLDER}/results/select/`."
+    shipped = {c.name for c in zoo.CHECKPOINTS}
     commands = [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --dataset mnist --mnist-half select "
                 + (f"--classes {result['classes']} " if result["classes"] != evaluated_by_default(result, "mnist") else "")
                 + f"--episodes {result['episodes']} --seed {result['seed']} "
-                f"--json {zoo.FOLDER}/results/select/{name}-mnist.json" for name, result in results.items()]
+                f"--json {zoo.FOLDER}/results/select/{name}-mnist.json"
+                if name in shipped else
+                f"flmn publish --probe {name} --run RUN_FOLDER --episodes {result['episodes']} --seed {result['seed']}"
+                for name, result in results.items()]
     return ("MNIST's 10,000 test digits are split once into two halves (a fixed seed, "
             "`flmn_core.data.sources.mnist_half`). Every miniMNIST figure reported is a mean over subsets of "
             "one half; which checkpoint is held to the miniMNIST target was chosen on subsets of the other, "
             "which no reported figure uses: the one best at the 2nd instance there. Each candidate, on those "
-            "digits (mean over subsets of 20 digits per class, ± 95% interval over the subsets):\n\n"
+            "digits (mean over subsets of 20 digits per class, ± 95% interval over the subsets; the same seed, "
+            "so the same episodes for each):\n\n"
             + report.selection_markdown(root) + "\n\n```sh\n" + "\n".join(commands) + "\n```\n\n"
-            "The stroke widening this checkpoint was trained with (`--widen-strokes 7`) was picked before the "
-            "halves existed, while watching one subset of all 10,000 digits; it was not chosen again on the "
-            "held-apart half.")
+            + widening_choice(config, {n: r for n, r in results.items() if n not in shipped}, root))
+
+
+def widening_choice(config, runs, root=None):
+    """What the candidates say of the stroke widening this checkpoint was trained with, given the select-half
+    results of the probes that vary it ({probe name: result}) -> a paragraph."""
+    trained = f"`--widen-strokes {config.widen_strokes:g}`"
+    if not runs:
+        return (f"The stroke widening this checkpoint was trained with ({trained}) was picked before the halves "
+                "existed, while watching one subset of all 10,000 digits; it was not chosen again on the "
+                "held-apart half.")
+    logged = {name: probe_run(name, root) for name in runs}
+    widths = {name: config.widen_strokes for name, (config, _) in logged.items()}
+    stops = {max(r["episode"] for r in records if r["kind"] == "validation") for _, records in logged.values()}
+    best = max(runs, key=lambda name: runs[name]["accuracy"][1])
+    listed = markdown.series([f"{widths[name]:g} (`{name}`)" for name in runs])
+    verdict = ("the widening this checkpoint was trained with" if widths[best] == config.widen_strokes else
+               f"not the widening this checkpoint was trained with ({config.widen_strokes:g})")
+    return (f"The stroke widening was chosen on the same digits: the runs widening by up to {listed} pixels are "
+            "this checkpoint's command with only the widening changed, each stopped at its validation at episode "
+            f"{markdown.series([f'{e:,}' for e in sorted(stops)])} and evaluated at its best validation (its "
+            "best.pt); their training is in the table of runs tried since, below. The best of them at the 2nd "
+            f"instance widens by up to {widths[best]:g} pixels: {verdict}.")
 
 
 # ---- memory size --------------------------------------------------------------------------------------

@@ -32,3 +32,9 @@ def number(value, ci=None, scale=1, digits=3):
     if ci is None or math.isnan(ci):
         return f"{scale * value:.{digits}f}"
     return f"{scale * value:.{digits}f} ± {scale * ci:.{digits}f}"
+
+
+def series(items):
+    """["a"] -> "a"; ["a", "b", "c"] -> "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -12,8 +12,10 @@ Publishing RUN as NAME writes into zoo's checkpoint folder (flmn_core.model.zoo;
     logs/NAME.jsonl               RUN/log.jsonl cut for shipping (flmn_core.training.runlog.trimmed)
     results/NAME-DATASET.json     flmn_core.training.evaluate's --json output: held-out Omniglot and zero-shot miniMNIST
     NAME.md                       the model card (flmn_core.results.cards), from the three files above
-Publishing RUN as probe NAME (flmn_core.model.zoo's PROBES and FOLLOW_UPS) writes only logs/probes/NAME.jsonl:
-its training config, then its log cut for shipping from its start or its last warm start on.
+Publishing RUN as probe NAME (flmn_core.model.zoo's PROBES and FOLLOW_UPS) writes logs/probes/NAME.jsonl:
+its training config, then its log cut for shipping from its start or its last warm start on; and, for a probe
+zoo evaluates, the results of RUN/best.pt (results/probes/ on held-out characters, results/select/ on miniMNIST's
+digits kept for choices). Its weights are not shipped.
 
 This module is the command and the staging: it checks the run against zoo's entry and reads everything
 that could refuse it before writing anything, and writes the weights only once a staged copy has loaded
@@ -212,7 +214,8 @@ def parse_args(argv=None):
                         help="the run's file to ship: best.pt (the best validation) or last.pt (the run's end, for a run "
                              "whose aim its Omniglot validation does not measure)")
     parser.add_argument("--probe", choices=[p.name for p in zoo.PROBES + zoo.FOLLOW_UPS], default=None,
-                        help="ship only the run's log, as this probe's (flmn_core.model.zoo), for its variant's card")
+                        help="ship the run's log (and zoo's evaluations of its best.pt) as this probe's "
+                             "(flmn_core.model.zoo), for its variant's card")
     parser.add_argument("--cards-only", action="store_true",
                         help="regenerate every card from the files already shipped (no evaluation)")
     parser.add_argument("--readme", default=None, help="then rewrite this README's results in short (flmn_core.results.report)")
@@ -256,23 +259,29 @@ def publish(args, root):
 
 def publish_probe(args, root):
     """A run's log as probe args.probe's, in logs/probes/; and, for a probe tested on held-out characters
-    (its zoo entry's `tested`), the evaluations of its best.pt, in results/probes/."""
+    (its zoo entry's `tested`), the evaluations of its best.pt, in results/probes/; for one that tries a choice
+    made for MNIST (`selects`), its best.pt on the digits kept for choices, in results/select/."""
     records = probe_log(args.run)
-    tested = zoo.probe(args.probe).tested
+    probe = zoo.probe(args.probe)
     best = Path(args.run) / "best.pt"
-    if tested and not best.is_file():
-        raise PublishError(f"{best} does not exist: the probe {args.probe} is tested on held-out characters")
+    if (probe.tested or probe.selects) and not best.is_file():
+        raise PublishError(f"{best} does not exist: the probe {args.probe} is evaluated, not only logged")
     path = zoo.probe_log_path(args.probe, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     runlog.write(path, records)
     say(f"wrote {path}: {len(records)} records, {path.stat().st_size / 1000:.1f} KB")
-    for rotate in tested:
-        result = zoo.probe_result_path(args.probe, root, rotate)
+    runs = [(zoo.probe_result_path(args.probe, root, rotate), ["--rotate", f"{rotate:g}"],
+             f"test images turned by up to {rotate:g} degrees") for rotate in probe.tested]
+    if probe.selects:
+        runs.append((zoo.selection_path(args.probe, root), ["--dataset", "mnist", "--mnist-half", "select",
+                                                            "--classes", str(zoo.PAPERS_CLASSES)],
+                     "miniMNIST's digits kept for choices"))
+    for result, options, what in runs:
         result.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["--checkpoint", shown_path(best), "--rotate", f"{rotate:g}", "--episodes", str(args.episodes),
+        argv = ["--checkpoint", shown_path(best), *options, "--episodes", str(args.episodes),
                 "--seed", str(args.seed), "--json", str(result), "--threads", str(args.threads)]
         argv += ["--data-dir", str(args.data_dir)] if args.data_dir else []
-        say(f"evaluating {best}, test images turned by up to {rotate:g} degrees: {args.episodes:,} episodes")
+        say(f"evaluating {best}, {what}: {args.episodes:,} episodes")
         evaluate.main(argv)
         say(f"wrote {result}")
 

@@ -99,23 +99,30 @@ def read_result(path, dataset, classes=zoo.PAPERS_CLASSES, memory_rows=None, mni
     return {**result, "episodes": episodes}
 
 
+def selection_candidates():
+    """What can be chosen on the digits kept for choices: the shipped checkpoints, then the probes that try a
+    choice made for MNIST (zoo Probe.selects) -> [name]."""
+    return [c.name for c in zoo.CHECKPOINTS] + [p.name for p in zoo.PROBES + zoo.FOLLOW_UPS if p.selects]
+
+
 def selection_results(root=None):
-    """The shipped checkpoints' miniMNIST results on the digits kept for choices (zoo.selection_path) ->
-    {name: result}, in CHECKPOINTS order, for those that have one."""
+    """The candidates' miniMNIST results on the digits kept for choices (zoo.selection_path) -> {name: result},
+    in selection_candidates' order, for those that have one."""
     found = {}
-    for shipped in zoo.CHECKPOINTS:
-        path = zoo.selection_path(shipped.name, root)
+    for name in selection_candidates():
+        path = zoo.selection_path(name, root)
         if path.is_file():
-            found[shipped.name] = read_result(path, "mnist", mnist_half="select")
+            found[name] = read_result(path, "mnist", mnist_half="select")
     return found
 
 
 def selection_markdown(root=None):
     """How the miniMNIST checkpoint was chosen: every candidate on the digits kept for choices -> Markdown."""
-    results = selection_results(root)
-    rows = [[our_label(zoo.entry(name)), episodes_text(result),
-             *accuracy_cells(result["accuracy"], result["ci95"], (1, 2, 10))] for name, result in results.items()]
-    return markdown.table(["checkpoint", "evaluated", "1st", "2nd", "10th"], rows)
+    shipped = {c.name: c for c in zoo.CHECKPOINTS}
+    rows = [[our_label(shipped[name]) if name in shipped else f"run `{name}` (its best.pt, not shipped)",
+             episodes_text(result), *accuracy_cells(result["accuracy"], result["ci95"], (1, 2, 10))]
+            for name, result in selection_results(root).items()]
+    return markdown.table(["candidate", "evaluated", "1st", "2nd", "10th"], rows)
 
 
 def episodes_text(result):
