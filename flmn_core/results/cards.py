@@ -490,7 +490,9 @@ def follow_up_section(entry, config, log, root=None):
     header = ["run", "what it changed", "trained", "best validation at", *(
         f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)), "most-read row holds the class", "read mass",
               f"{markdown.ordinal(2)}, this checkpoint's run at that episode"]
-    rows = [[f"`{entry.name}`", "this checkpoint's run", *follow_up_cells(log, config.episodes, log)]]
+    # Its own best validation is its own run's (before a warm start, the log is another checkpoint's, validated
+    # at that one's settings); an episode the runs share is looked up in the whole log.
+    rows = [[f"`{entry.name}`", "this checkpoint's run", *follow_up_cells(own_run(log), config.episodes, log)]]
     for run in (r for r in zoo.FOLLOW_UPS if r.variant == entry.name):
         if zoo.probe_log_path(run.name, root).is_file():
             run_config, records = probe_run(run.name, root)
