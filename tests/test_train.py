@@ -112,6 +112,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(split_and_straigh
     assert torch.equal(resumed["training"]["generator"], straight["training"]["generator"])
 
 
+def test_stop_after_cuts_a_run_at_a_validation_and_resume_finishes_its_schedule(split_and_straight, data_dir,
+                                                                                tmp_path):
+    out = tmp_path / "cut"
+    succeeded(run_train(data_dir, *TINY, "--episodes", 48, "--seed", 3, "--stop-after", 32, "--out", out))
+    assert flmn_core.load_checkpoint(out / "last.pt")["step"] == 32
+    assert episodes_of(read_log(out), "validation") == [16, 32]  # last.pt is at a validation: publishable
+    succeeded(run_train(data_dir, "--resume", "--threads", 1, "--out", out))
+    finished, straight = (flmn_core.load_checkpoint(folder / "last.pt") for folder in (out, split_and_straight[1]))
+    assert finished["step"] == 48
+    for name, weight in finished["state_dict"].items():  # the cut changed nothing, the learning rate included
+        assert torch.equal(weight, straight["state_dict"][name]), f"{name} differs after --stop-after"
+
+
 @pytest.mark.slow
 def test_sampling_ahead_trains_on_the_same_episodes(data_dir, tmp_path):
     """--sample-ahead (a second process samples the batches) changes when episodes are drawn, not which:
@@ -178,6 +191,7 @@ def test_flmn_learns_to_bind_labels_in_memory(data_dir, tmp_path):
     (["--samples", "0"], "samples must be between 1 and 20"),
     (["--lr", "-1"], "lr must be a positive number"),
     (["--threads", "-1"], "--threads must be at least 1"),
+    (["--stop-after", "0"], "--stop-after must be at least 1"),
     (["--memory-rows", "1"], "memory_rows must be even"),
     (["--classes", "1"], "classes must be at least 2"),
     (["--model", "flmn", "--read-heads", "4"], "--read-heads is not a setting of the flmn model"),

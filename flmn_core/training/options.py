@@ -58,6 +58,10 @@ def build_parser():
     process.add_argument("--warm-start", metavar="CHECKPOINT", default=None,
                          help="a new run that continues a shipped checkpoint: its weights, training config, episode "
                               "count and shipped log; the optimizer starts afresh (checkpoints ship without its state)")
+    process.add_argument("--stop-after", type=int, default=None, metavar="EPISODES",
+                         help="stop once this many episodes are trained (of all runs, a warm start's included), "
+                              "saving last.pt as SIGTERM does, the schedule unchanged: at a validation episode "
+                              "(a multiple of --val-every) it can be shipped with publish --weights last.pt")
     process.add_argument("--save-minutes", type=float, default=2.0, help="write last.pt this often (0: after every batch)")
     process.add_argument("--data-dir", default=None, help="data folder (default: $FLMN_DATA_DIR)")
     process.add_argument("--threads", type=int, default=None, help="torch threads per process (default: PyTorch's)")
@@ -106,6 +110,8 @@ def parse(argv=None):
         parser.error(f"--threads must be at least 1, not {args.threads}")
     if not args.save_minutes >= 0:  # 0 saves after every batch (the interruption tests use it)
         parser.error(f"--save-minutes must be 0 or more, not {args.save_minutes}")
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error(f"--stop-after must be at least 1, not {args.stop_after}")
     if args.resume:
         model_values, run_values = given_settings(args)
         changed = (sorted(set(model_values) | set(run_values) - {"episodes"}) + (["config"] if args.config else [])

@@ -2,6 +2,7 @@
 
     flmn train --model flmn --experiment I --out runs/flmn-exp1
     flmn train --out runs/flmn-exp1 --resume           # continue where it stopped
+    flmn train --out runs/flmn-exp1 --resume --stop-after 400000   # stop there, the schedule unchanged
     flmn train --config checkpoints/flmn-exp1.pt --out runs/again   # retrain a checkpoint
     flmn train --warm-start checkpoints/flmn-exp1.pt --out runs/more  # train a checkpoint further
     flmn train --dry-run --out /tmp/dry                 # a few tiny steps, for CI
@@ -62,15 +63,21 @@ RUN_FILES = ("last.pt", "best.pt", "config.json", "log.jsonl")  # what a run wri
 
 
 class Stop:
-    """Set by SIGTERM or Ctrl-C, so the loop finishes its step, saves and exits."""
+    """Set by SIGTERM or Ctrl-C, so the loop finishes its step, saves and exits; or due once `after` episodes
+    are trained (--stop-after: a run cut short of its schedule, at a chosen episode, to compare or ship)."""
 
-    def __init__(self):
+    def __init__(self, after=None):
         self.requested = False
+        self.after = after
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.request)
 
     def request(self, signum, frame):
         self.requested = True
+
+    def due(self, episodes):
+        """Whether the loop should stop once `episodes` are trained."""
+        return self.requested or (self.after is not None and episodes >= self.after)
 
 
 def make_optimizer(config, model):
@@ -267,7 +274,7 @@ def main(argv=None):
         with written(out / "config.json"):
             atomic_text(out / "config.json", config.to_json())
     step = training_step(model, config, args.compile, args.bf16)
-    train(run, step, omniglot, raw, Stop(), rank, world, args.save_minutes, args.sample_ahead)
+    train(run, step, omniglot, raw, Stop(args.stop_after), rank, world, args.save_minutes, args.sample_ahead)
     if world > 1:
         leave_process_group()
     if lock is not None:
@@ -378,7 +385,8 @@ def train_on(run, step, batches, omniglot, stop, rank, world, save_minutes):
         logits, loss = step(batch.images, batch.prev_labels, batch.labels, batch.instances)
         if not torch.isfinite(loss):
             sys.exit(f"error: the loss became {loss.item()} at episode {run.episode}; stopping. {kept(run.out)}")
-        stop_now = apply_gradients(model, optimizer, loss, config.clip, world, batches.sample_spare, stop.requested)
+        stop_now = apply_gradients(model, optimizer, loss, config.clip, world, batches.sample_spare,
+                                   stop.due(run.episode + per_step))
         run.episode += per_step
         bar.update(per_step)
         finished = run.episode >= config.episodes
