@@ -117,9 +117,11 @@ FOLLOW_UPS = (
     # The stroke widening, chosen again on the digits kept for choices: flmn-pens' command (continued from
     # flmn-conv at episode 360,000) with only --widen-strokes changed, each stopped at its validation at 400,000.
     Probe("widen-7", "flmn-pens", "this checkpoint's own command (`--widen-strokes 7`) stopped at episode 400,000: "
-                                  "the control for the two below", selects=True),
+                                  "the control for the runs below", selects=True),
     Probe("widen-10", "flmn-pens", "`--widen-strokes 10`, stopped at episode 400,000", selects=True),
     Probe("widen-14", "flmn-pens", "`--widen-strokes 14`, stopped at episode 400,000", selects=True),
+    Probe("widen-10-520k", "flmn-pens", "`widen-10` continued to episode 520,000 (`--stop-after 520000`)",
+          selects=True),
 )
 
 

@@ -328,6 +328,7 @@ def mnist_choice_section(config, root=None):
     if not results:
         return f"Not chosen on held-apart digits yet: no file in `{zoo.FOLDER}/results/select/`."
     shipped = {c.name for c in zoo.CHECKPOINTS}
+    held = next(t.checkpoints[0] for t in targets.TARGETS if t.dataset == "mnist")
     commands = [f"flmn evaluate --checkpoint {zoo.FOLDER}/{name}.pt --dataset mnist --mnist-half select "
                 + (f"--classes {result['classes']} " if result["classes"] != evaluated_by_default(result, "mnist") else "")
                 + f"--episodes {result['episodes']} --seed {result['seed']} "
@@ -342,12 +343,13 @@ def mnist_choice_section(config, root=None):
             "digits (mean over subsets of 20 digits per class, ± 95% interval over the subsets; the same seed, "
             "so the same episodes for each):\n\n"
             + report.selection_markdown(root) + "\n\n```sh\n" + "\n".join(commands) + "\n```\n\n"
-            + widening_choice(config, {n: r for n, r in results.items() if n not in shipped}, root))
+            + widening_choice(config, {n: r for n, r in results.items() if n not in shipped}, root,
+                              results.get(held)))
 
 
-def widening_choice(config, runs, root=None):
+def widening_choice(config, runs, root=None, own=None):
     """What the candidates say of the stroke widening this checkpoint was trained with, given the select-half
-    results of the probes that vary it ({probe name: result}) -> a paragraph."""
+    results of the probes that vary it ({probe name: result}) and its own (own) -> a paragraph."""
     trained = f"`--widen-strokes {config.widen_strokes:g}`"
     if not runs:
         return (f"The stroke widening this checkpoint was trained with ({trained}) was picked before the halves "
@@ -355,16 +357,21 @@ def widening_choice(config, runs, root=None):
                 "held-apart half.")
     logged = {name: probe_run(name, root) for name in runs}
     widths = {name: config.widen_strokes for name, (config, _) in logged.items()}
-    stops = {max(r["episode"] for r in records if r["kind"] == "validation") for _, records in logged.values()}
+    stops = {name: max(r["episode"] for r in records if r["kind"] == "validation")
+             for name, (_, records) in logged.items()}
+    listed = "; ".join(markdown.series([f"{widths[name]:g} (`{name}`)" for name in runs if stops[name] == stop])
+                       + f" pixels, stopped at episode {stop:,}" for stop in sorted(set(stops.values())))
     best = max(runs, key=lambda name: runs[name]["accuracy"][1])
-    listed = markdown.series([f"{widths[name]:g} (`{name}`)" for name in runs])
     verdict = ("the widening this checkpoint was trained with" if widths[best] == config.widen_strokes else
                f"not the widening this checkpoint was trained with ({config.widen_strokes:g})")
-    return (f"The stroke widening was chosen on the same digits: the runs widening by up to {listed} pixels are "
-            "this checkpoint's command with only the widening changed, each stopped at its validation at episode "
-            f"{markdown.series([f'{e:,}' for e in sorted(stops)])} and evaluated at its best validation (its "
-            "best.pt); their training is in the table of runs tried since, below. The best of them at the 2nd "
-            f"instance widens by up to {widths[best]:g} pixels: {verdict}.")
+    return ("The stroke widening was chosen on the same digits: runs of this checkpoint's command with only the "
+            f"widening changed, widening by up to {listed}, each evaluated at its best validation (its best.pt); "
+            "their training is in the table of runs tried since, below. The best of them at the 2nd instance "
+            f"widens by up to {widths[best]:g} pixels: {verdict}."
+            + (f" This checkpoint, trained for longer, is still ahead of it there ("
+               f"{markdown.percent(own['accuracy'][1])} against {markdown.percent(runs[best]['accuracy'][1])} at "
+               "the 2nd instance), so it stays the one held to the target." if own is not None
+               and widths[best] != config.widen_strokes and own["accuracy"][1] >= runs[best]["accuracy"][1] else ""))
 
 
 # ---- memory size --------------------------------------------------------------------------------------
