@@ -22,6 +22,8 @@ from flmn_core.training import train
 from flmn_core.training.config import TrainConfig
 from flmn_core.training.runlock import LOCK_NAME, RunFolderBusy, hold_run_folder
 
+LOG_EVERY = int(TINY[TINY.index("--log-every") + 1])
+
 HOLD = """
 import sys, time
 from flmn_core.training.runlock import hold_run_folder
@@ -80,9 +82,10 @@ def test_resume_while_the_run_goes_is_refused_until_it_stops(data_dir, omniglot,
         first.kill()
         first.communicate()
     stopped = load_checkpoint(out / "last.pt")["step"]
-    succeeded(run_train(data_dir, "--resume", "--episodes", stopped + 4, "--out", out))
+    logged = (stopped // LOG_EVERY + 1) * LOG_EVERY  # SIGTERM stops at any step; a training line every LOG_EVERY
+    succeeded(run_train(data_dir, "--resume", "--episodes", logged, "--out", out))
     episodes = [r["episode"] for r in read_log(out) if r["kind"] == "train"]
-    assert episodes == sorted(set(episodes)) and episodes[-1] == stopped + 4
+    assert episodes == sorted(set(episodes)) and episodes[-1] == logged
 
 
 def test_a_run_folder_that_cannot_be_made_is_named(tmp_path):
