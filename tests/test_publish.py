@@ -172,6 +172,20 @@ def test_the_card_says_how_long_it_trained_and_how_it_was_chosen(published):
                 f"--episodes {EPISODES} --seed 0") in card
 
 
+@pytest.mark.parametrize("split, named, unnamed", [
+    ("alphabets", "of the alphabets held out of training (Blackfoot", "drawn at random"),
+    ("random", "of 129 characters held out of training, drawn at random", "Blackfoot"),
+])
+def test_the_card_names_what_the_run_was_validated_on_by_its_split(split, named, unnamed):
+    """A run on the random split is validated on characters of every alphabet: its card must not name the
+    validation alphabets, which that run trained on."""
+    config = TrainConfig(split=split)
+    metrics = {"validation": {"episode": 20, "overall_accuracy": 0.5}}
+    chosen = cards.selection(metrics, config)
+    assert named in chosen and unnamed not in chosen
+    assert cards.validation_unit(config) == ("characters" if split == "random" else "alphabets")
+
+
 def test_the_card_lists_every_setting_with_the_default_it_changes(published):
     settings = card_of(published).split("## How it was trained")[1].split("## ")[0]
     config = read_config_file(published.root / f"{NAME}.pt")

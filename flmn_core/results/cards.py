@@ -14,7 +14,7 @@ from the files, and the cells come from flmn_core.results.report, so they read a
 import dataclasses
 import hashlib
 
-from flmn_core.data.sources import VALIDATION_ALPHABETS
+from flmn_core.data.sources import VALIDATION_ALPHABETS, VALIDATION_CHARACTERS
 from flmn_core.files import atomic_text
 from flmn_core.model import zoo
 from flmn_core.model.checkpoint import CheckpointError, load_checkpoint
@@ -50,8 +50,8 @@ def card_markdown(name, root=None):
         raise CardError(str(error)) from None
     validation = payload["metrics"]["validation"]
     validated = ("omniglot", config.classes_range[1])  # validation episodes have the most classes trained on
-    validation_source = (f"{config.val_episodes:,} episodes of the validation alphabets, at training episode "
-                         f"{validation['episode']:,}")
+    validation_source = (f"{config.val_episodes:,} episodes of the validation {validation_unit(config)}, at "
+                         f"training episode {validation['episode']:,}")
     sections = [GENERATED, f"# {name}", f"{entry.description}.", summary_table(entry, weights, payload, config, log),
                 "## Accuracy",
                 "Per-instance accuracy (%): of all the steps showing a class for the k-th time in an episode, "
@@ -129,8 +129,7 @@ def run_file(metrics):
 def selection(metrics, config):
     """How the shipped checkpoint was chosen from its run: the best validation (best.pt) or the run's end."""
     validation = metrics["validation"]
-    on = (f"{config.val_episodes:,} validation episodes of the alphabets held out of training "
-          f"({validation_alphabets()})")
+    on = f"{config.val_episodes:,} validation episodes of {validation_set(config)}"
     accuracy = f"{markdown.percent(validation['overall_accuracy'])}%"
     if run_file(metrics) == "last.pt":
         return (f"the end of the run (`publish --weights last.pt`), at episode {validation['episode']:,}; its overall "
@@ -138,9 +137,18 @@ def selection(metrics, config):
     return f"the best overall accuracy on {on}, at episode {validation['episode']:,}: {accuracy}"
 
 
-def validation_alphabets():
-    """The validation alphabets' names as a reader knows them: "Gujarati, Mkhedruli (Georgian), ..."."""
-    return ", ".join(path.split("/")[-1].replace("_", " ") for path in VALIDATION_ALPHABETS)
+def validation_unit(config):
+    """What a run's validation is made of, by its split: "alphabets" (held out whole) or "characters" (drawn at
+    random from every alphabet, `--split random`)."""
+    return "characters" if config.split == "random" else "alphabets"
+
+
+def validation_set(config):
+    """The characters a run was validated on, in full, by its split (flmn_core.data.sources)."""
+    if config.split == "random":
+        return f"{VALIDATION_CHARACTERS} characters held out of training, drawn at random from all the alphabets"
+    names = ", ".join(path.split("/")[-1].replace("_", " ") for path in VALIDATION_ALPHABETS)
+    return f"the alphabets held out of training ({names})"
 
 
 def minutes(seconds):
