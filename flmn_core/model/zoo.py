@@ -112,8 +112,8 @@ FOLLOW_UPS = (
                                        "softmax applied twice, rotations of at most 0.2 degrees and no shift, the "
                                        "label memory never cleared", tested=(0, 10)),
     # Toward flmn-15's 10th instance at 15 classes (97): more training on the longest episodes.
-    Probe("flmn-15-late", "flmn-15", "continued from this checkpoint on episodes of 10 to 15 classes "
-                                     "(`--min-classes 10`) at a constant learning rate of 1e-4"),
+    Probe("flmn-15-late", "flmn-15", "continued from this checkpoint's run at episode 460,000 on episodes of 10 "
+                                     "to 15 classes (`--min-classes 10`) at a constant learning rate of 1e-4"),
     # The stroke widening, chosen again on the digits kept for choices: flmn-pens' command (continued from
     # flmn-conv at episode 360,000) with only --widen-strokes changed, each stopped at its validation at 400,000.
     Probe("widen-7", "flmn-pens", "this checkpoint's own command (`--widen-strokes 7`) stopped at episode 400,000: "

@@ -515,7 +515,7 @@ def follow_up_section(entry, config, log, root=None):
         else:
             rows.append([f"`{run.name}`", run.change, "log not shipped"] + ["–"] * (len(header) - 3))
     text = ("Each row is a training run at its best overall accuracy on the validation alphabets (a run continued "
-            "from this checkpoint counts its episodes on from it); the last column is this checkpoint's own run "
+            "from this checkpoint or from its run counts its episodes on from it); the last column is this checkpoint's own run "
             "at the same episode, where it got there. None of them is shipped; their logs are in "
             f"`{zoo.FOLDER}/logs/probes/`.\n\n" + markdown.table(header, rows))
     tested = [run for run in zoo.FOLLOW_UPS if run.variant == entry.name and run.tested]
