@@ -432,9 +432,10 @@ def design_section(entry, config, log, root=None):
     header = ["run", "what it changed", *(f"{markdown.ordinal(k)}" for k in (1, 2, 3, 10)),
               "most-read row holds the class", "read mass", f"{markdown.ordinal(2)} in training"]
     probes_note = f" The probes' logs are in `{zoo.FOLDER}/logs/probes/`." if len(runs) > 2 else ""
-    return (f"Each row is a training run; its accuracy (%) and retrieval on the validation alphabets at episode "
-            f"{common:,}, the latest all of them reached, and its training accuracy at the 2nd instance there "
-            f"(the gap between the two is what augmentation addresses).{probes_note}\n\n"
+    return (f"Each row is a training run; its accuracy (%) and retrieval on the validation "
+            f"{validation_unit(config)} at episode {common:,}, the latest all of them reached, and its training "
+            f"accuracy at the 2nd instance there (the gap between the two is what augmentation addresses)."
+            f"{probes_note}\n\n"
             + markdown.table(header, rows))
 
 
@@ -467,7 +468,8 @@ def missed_section(entry, results, config, log):
         k = misses[0][1]
         peak, last = max(validations, key=lambda r: r["accuracy"][k - 1]), validations[-1]
         trained = [r for r in run if r["kind"] == "train" and r["episode"] <= last["episode"]]
-        lines.append(f"\nWhat the run's log shows at the {markdown.ordinal(k)} instance, on the validation alphabets: "
+        lines.append(f"\nWhat the run's log shows at the {markdown.ordinal(k)} instance, on the validation "
+                     f"{validation_unit(config)}: "
                      f"its best was {markdown.percent(peak['accuracy'][k - 1])}% at episode {peak['episode']:,}; at "
                      f"the last validation, episode {last['episode']:,} of the {config.episodes:,} configured, "
                      f"{markdown.percent(last['accuracy'][k - 1])}%"
@@ -514,9 +516,10 @@ def follow_up_section(entry, config, log, root=None):
             rows.append([f"`{run.name}`", run.change, *follow_up_cells(records, run_config.episodes, log)])
         else:
             rows.append([f"`{run.name}`", run.change, "log not shipped"] + ["–"] * (len(header) - 3))
-    text = ("Each row is a training run at its best overall accuracy on the validation alphabets (a run continued "
-            "from this checkpoint or from its run counts its episodes on from it); the last column is this checkpoint's own run "
-            "at the same episode, where it got there. None of them is shipped; their logs are in "
+    text = (f"Each row is a training run at its best overall accuracy on the validation {validation_unit(config)} "
+            "(a run continued from this checkpoint or from its run counts its episodes on from it); the last column "
+            "is this checkpoint's own run at the same episode, where it got there. None of them is shipped; their "
+            "logs are in "
             f"`{zoo.FOLDER}/logs/probes/`.\n\n" + markdown.table(header, rows))
     tested = [run for run in zoo.FOLLOW_UPS if run.variant == entry.name and run.tested]
     following = [c for c in zoo.CHECKPOINTS if c.follows == entry.name]
